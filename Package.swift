@@ -1,0 +1,75 @@
+// swift-tools-version:6.0
+// Session Error Ledger: an OICP 2.3 charging-notification system of record.
+// Dependencies point inward: error-ledger -> Ingestion -> EventStore -> Postgres -> CLibPQ,
+// and Ingestion/EventStore -> Ledger -> OICP. OICP and Ledger do no I/O.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "error-ledger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "error-ledger", targets: ["error-ledger"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(name: "OICP", swiftSettings: strict),
+        .target(
+            name: "Ledger",
+            dependencies: ["OICP", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EventStore",
+            dependencies: ["Postgres", "Ledger", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Ingestion",
+            dependencies: ["EventStore", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "error-ledger",
+            dependencies: [
+                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Test-only helpers: a fresh database per suite, cloned from the migrated template.
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "OICPTests", dependencies: ["OICP"], swiftSettings: strict),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),
+        .testTarget(
+            name: "EventStoreTests",
+            dependencies: ["EventStore", "Postgres", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IngestionTests",
+            dependencies: ["Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "TestSupport"],
+            swiftSettings: strict
+        ),
+    ]
+)

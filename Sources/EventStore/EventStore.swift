@@ -1,0 +1,182 @@
+import Foundation
+public import Logging
+public import Postgres
+
+/// The append-only event store in PostgreSQL (`ledger.events`).
+///
+/// - Appends go through group commit: concurrent appends share one statement and one commit,
+///   and each caller is answered after that commit.
+/// - Reads of one stream come in version order; reads of everything come in the gap-safe
+///   global order `(transaction_id, global_position)`, only below the horizon of transactions
+///   that have all ended, so a reader's checkpoint never skips an event that commits late.
+///
+/// ```swift
+/// let store = try await EventStore.open(configuration: .init(url: url))
+/// let result = try await store.append(
+///     to: "session-3fe7378a-238f-4cf3-bca6-de657881f8c2", expected: .noStream,
+///     events: [NewEvent(type: "ChargingStarted", data: #"{"evse_id":"DE*A36*E0001*1"}"#)]
+/// )
+/// ```
+public final class EventStore: Sendable {
+    /// Store settings.
+    ///
+    /// | key | type | default |
+    /// | --- | --- | --- |
+    /// | `url` | PostgreSQL URL or conninfo | — |
+    /// | `poolSize` | connections for reads and bulk appends | 8 |
+    /// | `commitLanes` | dedicated connections that run group commits | 2 |
+    /// | `maxBatch` | appends per group commit at most | 256 |
+    public struct Configuration: Sendable {
+        public var url: String
+        public var poolSize: Int
+        public var commitLanes: Int
+        public var maxBatch: Int
+
+        public init(url: String, poolSize: Int = 8, commitLanes: Int = 2, maxBatch: Int = 256) {
+            self.url = url
+            self.poolSize = poolSize
+            self.commitLanes = commitLanes
+            self.maxBatch = maxBatch
+        }
+    }
+
+    public let pool: PostgresPool
+    private let committer: GroupCommitter
+    private let logger: Logger
+
+    private init(configuration: Configuration, logger: Logger) {
+        self.pool = PostgresPool(configuration: .init(url: configuration.url, maxConnections: configuration.poolSize), logger: logger)
+        self.committer = GroupCommitter(url: configuration.url, lanes: configuration.commitLanes, maxBatch: configuration.maxBatch, logger: logger)
+        self.logger = logger
+    }
+
+    /// Opens the store, realigning the transaction clock if the database was restored from a
+    /// cluster that had handed out higher transaction ids (see db/0006).
+    public static func open(configuration: Configuration, logger: Logger = Logger(label: "eventstore")) async throws -> EventStore {
+        let store = EventStore(configuration: configuration, logger: logger)
+        if let offset = try await store.realignTransactionClock() {
+            logger.warning("transaction clock realigned after a restore", metadata: ["offset": "\(offset)"])
+        }
+        return store
+    }
+
+    /// Stops taking appends and closes idle connections.
+    public func close() {
+        committer.close()
+        pool.close()
+    }
+
+    // MARK: - Appending
+
+    /// Appends `events` to `stream`, all or nothing, through group commit.
+    ///
+    /// - Returns: `.appended` once the commit returned; `.alreadyAppended` with the original
+    ///   positions when every event id was stored before (nothing is stored again);
+    ///   `.conflict` when `expected` did not hold.
+    /// - Throws: `EventStoreError` `.eventIDReused` when only some ids exist; `PostgresError`
+    ///   when the database failed (`isRetryable` says whether trying again can help, and it is
+    ///   safe to: event ids make appends idempotent).
+    public func append(to stream: String, expected: ExpectedVersion = .any, events: [NewEvent]) async throws -> AppendResult {
+        guard !events.isEmpty else {
+            throw EventStoreError(code: .invalidRequest, message: "an append needs at least one event")
+        }
+        return try await committer.submit(AppendRequest(stream: stream, expected: expected, events: events))
+    }
+
+    /// Appends many requests in one statement on a pooled connection, bypassing group commit:
+    /// for bulk loads, which make their own batches. Results come in request order; one
+    /// request's conflict or failure does not fail the others.
+    public func appendBatch(_ requests: [AppendRequest]) async throws -> [Result<AppendResult, any Error>] {
+        guard !requests.isEmpty else { return [] }
+        return try await pool.run { session in BatchAppender.append(requests, on: session) }
+    }
+
+    /// Group commits run so far and the appends they carried.
+    public var groupCommitStatistics: (batches: Int, appends: Int) { committer.batchStatistics }
+
+    // MARK: - Reading
+
+    /// Events of one stream from `fromVersion` on, in version order.
+    public func readStream(_ stream: String, fromVersion: Int = 1, limit: Int = 10_000) async throws -> [RecordedEvent] {
+        let query: PostgresQuery = """
+            SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at
+              FROM ledger.events
+             WHERE stream_id = \(stream) AND stream_version >= \(fromVersion)
+             ORDER BY stream_version
+             LIMIT \(limit)
+            """
+        return try await pool.run { session in try Self.decodeEvents(session.query(query)) }
+    }
+
+    /// Up to `limit` events after `cursor` in the gap-safe global order.
+    ///
+    /// Only events whose transaction is below `ledger.read_horizon()` come back: every
+    /// transaction below it has ended, so no event can still appear before the returned ones
+    /// later. A transaction that stays open holds readers back at its id; see
+    /// `oldestOpenTransactionAge()`.
+    public func readAll(after cursor: ReadCursor, limit: Int = 1000) async throws -> ReadAllPage {
+        let query: PostgresQuery = """
+            SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at
+              FROM ledger.events
+             WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
+               AND transaction_id < ledger.read_horizon()
+             ORDER BY transaction_id, global_position
+             LIMIT \(limit)
+            """
+        let events = try await pool.run { session in try Self.decodeEvents(session.query(query)) }
+        return ReadAllPage(events: events, next: events.last?.cursor ?? cursor)
+    }
+
+    /// The newest stored position, or nil for an empty store.
+    public func headPosition() async throws -> Int64? {
+        try await pool.run { try $0.query("SELECT max(global_position) FROM ledger.events").decode(Int64?.self, row: 0, column: 0) }
+    }
+
+    /// How long the oldest transaction that holds an xid has been open, or nil if none is.
+    ///
+    /// Gap-safe readers stop below the oldest such transaction anywhere in the cluster, so this
+    /// is the figure to watch when readers lag. (It needs `pg_read_all_stats` to see other
+    /// roles' sessions.)
+    public func oldestOpenTransactionAge() async throws -> Duration? {
+        let seconds = try await pool.run { session in
+            try session.query(
+                """
+                SELECT extract(epoch FROM now() - min(started))::float8 FROM (
+                    SELECT xact_start AS started FROM pg_stat_activity WHERE backend_xid IS NOT NULL
+                    UNION ALL
+                    SELECT prepared FROM pg_prepared_xacts
+                ) open
+                """
+            ).decode(Double?.self, row: 0, column: 0)
+        }
+        return seconds.map { .milliseconds(Int64(max(0, $0) * 1000)) }
+    }
+
+    /// Moves the transaction clock past the stored events if a restore left it behind.
+    /// - Returns: the new offset, or nil when nothing needed to change.
+    @discardableResult
+    public func realignTransactionClock() async throws -> Int64? {
+        try await pool.run { try $0.query("SELECT ledger.realign_transaction_clock()").decode(Int64?.self, row: 0, column: 0) }
+    }
+
+    static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(result.rowCount)
+        for row in result.rows {
+            events.append(
+                RecordedEvent(
+                    globalPosition: try row.decode(column: 0),
+                    streamID: try row.decode(column: 1),
+                    streamVersion: try row.decode(column: 2),
+                    eventID: try row.decode(column: 3),
+                    eventType: try row.decode(column: 4),
+                    data: try row.decode(column: 5),
+                    metadata: try row.decode(column: 6),
+                    transactionID: try row.decode(column: 7),
+                    recordedAt: try row.decode(column: 8)
+                )
+            )
+        }
+        return events
+    }
+}

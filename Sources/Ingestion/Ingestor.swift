@@ -1,0 +1,284 @@
+public import EventStore
+public import Foundation
+public import Ledger
+public import Logging
+public import OICP
+import Postgres
+import Synchronization
+
+/// Takes notifications in: validates them, decides their events against what the session's
+/// stream holds, and appends them; refused ones go to the quarantine.
+///
+/// ```swift
+/// let outcome = try await ingestor.ingest(body, context: IngestContext(receivedAt: .now, client: "cli", source: "cli"))
+/// print(outcome.acknowledgement)   // Result true, code 000 — durable
+/// ```
+public final class Ingestor: Sendable {
+    /// Ingest settings.
+    ///
+    /// | key | type | default |
+    /// | --- | --- | --- |
+    /// | `quarantinePerWindow` | refused notifications stored per window; more are counted only | 600 |
+    /// | `quarantineWindow` | length of that window | 60 s |
+    /// | `quarantineRawBytes` | bytes of a refused body kept | 8192 |
+    /// | `conflictRetries` | re-reads of a session after a concurrent append to it | 5 |
+    public struct Configuration: Sendable {
+        public var quarantinePerWindow: Int
+        public var quarantineWindow: Duration
+        public var quarantineRawBytes: Int
+        public var conflictRetries: Int
+
+        public init(quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 5) {
+            self.quarantinePerWindow = quarantinePerWindow
+            self.quarantineWindow = quarantineWindow
+            self.quarantineRawBytes = quarantineRawBytes
+            self.conflictRetries = conflictRetries
+        }
+    }
+
+    public let store: EventStore
+    public let validator: NotificationValidator
+    public let configuration: Configuration
+    private let logger: Logger
+    private let quarantine: Mutex<QuarantineWindow>
+
+    struct QuarantineWindow {
+        var start: Date
+        var stored = 0
+        var dropped = 0
+        var droppedTotal = 0
+    }
+
+    public init(store: EventStore, validator: NotificationValidator = NotificationValidator(), configuration: Configuration = Configuration(), logger: Logger = Logger(label: "ingest")) {
+        self.store = store
+        self.validator = validator
+        self.configuration = configuration
+        self.logger = logger
+        self.quarantine = Mutex(QuarantineWindow(start: .distantPast))
+    }
+
+    /// Refused notifications counted but not stored since start, because the cap was reached.
+    public var quarantineDroppedTotal: Int { quarantine.withLock { $0.droppedTotal } }
+
+    // MARK: - One notification
+
+    /// Validates and records one notification.
+    ///
+    /// - Returns: the outcome with the OICP acknowledgement to answer: `Result: true` / `000`
+    ///   once the event is durably appended or was appended before (a replay), `Result: false`
+    ///   / `022` with every problem when the body is refused (the refusal is quarantined).
+    /// - Throws: `PostgresError` / `EventStoreError` when the store failed; nothing was
+    ///   acknowledged then, and sending the same body again is safe.
+    public func ingest(_ body: [UInt8], context: IngestContext) async throws -> IngestOutcome {
+        switch validator.validate(body) {
+        case .failure(let failure):
+            await quarantine(body, problems: failure.problems, context: context)
+            return IngestOutcome(
+                disposition: .rejected(failure.problems), eventID: nil, anomalies: [],
+                acknowledgement: .rejected(failure, sessionID: Self.sessionID(in: body))
+            )
+        case .success(let validated):
+            return try await record(validated, rawBody: String(decoding: body, as: UTF8.self), context: context)
+        }
+    }
+
+    private func record(_ validated: ValidatedNotification, rawBody: String, context: IngestContext) async throws -> IngestOutcome {
+        let stream = StreamName.session(validated.notification.sessionID)
+        var attempt = 0
+        while true {
+            let lifecycle = try await lifecycles(of: [stream])[stream] ?? SessionLifecycle()
+            let decided = NotificationDecision.decide(validated, rawBody: rawBody, lifecycle: lifecycle, context: context)
+            let result = try await store.append(
+                to: stream, expected: lifecycle.version == 0 ? .noStream : .exact(lifecycle.version), events: [NewEvent(decided)]
+            )
+            switch result {
+            case .appended(let range):
+                return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
+            case .alreadyAppended(let range):
+                return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
+            case .conflict(_, let actual):
+                attempt += 1
+                guard attempt <= configuration.conflictRetries else {
+                    throw IngestError(message: "session \(validated.notification.sessionID) kept changing under concurrent appends (version \(actual)); send it again")
+                }
+            }
+        }
+    }
+
+    // MARK: - Bulk import
+
+    /// Validates and records a batch of archive lines, in order, in as few statements as
+    /// possible. A line's Error notification uses `errorKey` as its idempotency key (an Error
+    /// has no natural identity), so importing the same file again stores nothing.
+    public func importBatch(_ lines: [ImportLine], context: IngestContext) async throws -> [ImportLineOutcome] {
+        var outcomes = [ImportLineOutcome?](repeating: nil, count: lines.count)
+        var valid: [(index: Int, validated: ValidatedNotification)] = []
+        for (index, line) in lines.enumerated() {
+            switch validator.validate(line.bytes) {
+            case .failure(let failure): outcomes[index] = .rejected(failure.problems)
+            case .success(let validated): valid.append((index, validated))
+            }
+        }
+        let streams = Array(Set(valid.map { StreamName.session($0.validated.notification.sessionID) }))
+        var states = try await lifecycles(of: streams)
+
+        var requests: [AppendRequest] = []
+        var requestLine: [Int] = []
+        for (index, validated) in valid {
+            let stream = StreamName.session(validated.notification.sessionID)
+            var lineContext = context
+            lineContext.idempotencyKey = validated.notification.type == .error ? lines[index].errorKey : nil
+            let state = states[stream] ?? SessionLifecycle()
+            let decided = NotificationDecision.decide(
+                validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), lifecycle: state, context: lineContext
+            )
+            requests.append(AppendRequest(stream: stream, expected: state.version == 0 ? .noStream : .exact(state.version), events: [NewEvent(decided)]))
+            requestLine.append(index)
+            states[stream, default: SessionLifecycle()].apply(eventType: decided.type.rawValue)
+        }
+
+        let results = try await store.appendBatch(requests)
+        var retry: [Int] = []
+        for (result, index) in zip(results, requestLine) {
+            switch result {
+            case .success(.appended): outcomes[index] = .appended
+            case .success(.alreadyAppended): outcomes[index] = .alreadyAppended
+            // An earlier line of the batch was a replay, so the versions after it moved: record
+            // the line again on its own, against the stream as it is now.
+            case .success(.conflict): retry.append(index)
+            case .failure(let error): outcomes[index] = .failed("\(error)")
+            }
+        }
+        for index in retry {
+            guard case .success(let validated) = validator.validate(lines[index].bytes) else { continue }
+            var lineContext = context
+            lineContext.idempotencyKey = validated.notification.type == .error ? lines[index].errorKey : nil
+            let outcome = try await record(validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), context: lineContext)
+            switch outcome.disposition {
+            case .appended: outcomes[index] = .appended
+            case .alreadyAppended: outcomes[index] = .alreadyAppended
+            case .rejected(let problems): outcomes[index] = .rejected(problems)
+            }
+        }
+        return outcomes.map { $0 ?? .failed("not processed") }
+    }
+
+    // MARK: - Lifecycle state
+
+    /// The lifecycle of each named session stream that exists, in one query.
+    func lifecycles(of streams: [String]) async throws -> [String: SessionLifecycle] {
+        guard !streams.isEmpty else { return [:] }
+        let query: PostgresQuery = """
+            SELECT stream_id, max(stream_version), bool_or(event_type = 'ChargingStarted'), bool_or(event_type = 'ChargingEnded')
+              FROM ledger.events
+             WHERE stream_id = ANY (\(streams)::text[])
+             GROUP BY stream_id
+            """
+        return try await store.pool.run { session in
+            var states: [String: SessionLifecycle] = [:]
+            for row in try session.query(query).rows {
+                states[try row.decode(String.self, column: 0)] = SessionLifecycle(
+                    version: try row.decode(Int.self, column: 1), started: try row.decode(Bool.self, column: 2), ended: try row.decode(Bool.self, column: 3)
+                )
+            }
+            return states
+        }
+    }
+
+    // MARK: - Quarantine
+
+    /// Records a refused body, unless this window's cap is reached; then it is only counted,
+    /// and the count is recorded as `RejectionsDropped` when the window closes.
+    private func quarantine(_ body: [UInt8], problems: [ValidationProblem], context: IngestContext) async {
+        let windowLength = Double(configuration.quarantineWindow.components.seconds)
+        let (store, closedWindow) = quarantine.withLock { window -> (Bool, (count: Int, start: Date)?) in
+            var closed: (Int, Date)?
+            if context.receivedAt.timeIntervalSince(window.start) >= windowLength {
+                if window.dropped > 0 { closed = (window.dropped, window.start) }
+                window = QuarantineWindow(start: context.receivedAt, droppedTotal: window.droppedTotal)
+            }
+            if window.stored < configuration.quarantinePerWindow {
+                window.stored += 1
+                return (true, closed)
+            }
+            window.dropped += 1
+            window.droppedTotal += 1
+            return (false, closed)
+        }
+        var events: [DecidedEvent] = []
+        if let closedWindow {
+            events.append(
+                NotificationDecision.rejectionsDropped(
+                    count: closedWindow.count, windowStart: closedWindow.start,
+                    windowEnd: closedWindow.start.addingTimeInterval(windowLength), context: context
+                )
+            )
+        }
+        if store {
+            events.append(NotificationDecision.rejection(rawBody: body, problems: problems, context: context, rawCap: configuration.quarantineRawBytes))
+        }
+        for event in events {
+            do {
+                _ = try await self.store.append(to: event.stream, events: [NewEvent(event)])
+            } catch {
+                // The client still gets its rejection; the quarantine is best effort.
+                logger.warning("could not record a refused notification", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// The SessionID of a refused body, if it has a usable one, to echo in the acknowledgement.
+    static func sessionID(in body: [UInt8]) -> String? {
+        guard body.count <= 65_536, let value = try? JSONParser.parse(body, maxDepth: 16, maxBytes: 65_536),
+            let id = value["SessionID"]?.stringValue, id.utf8.count == 36
+        else { return nil }
+        return id
+    }
+}
+
+extension NewEvent {
+    init(_ decided: DecidedEvent) {
+        self.init(id: decided.id, type: decided.type.rawValue, data: decided.data, metadata: decided.metadata)
+    }
+}
+
+/// What `Ingestor.ingest` did.
+public struct IngestOutcome: Sendable {
+    public enum Disposition: Sendable {
+        case appended(AppendedRange)
+        case alreadyAppended(AppendedRange)
+        case rejected([ValidationProblem])
+    }
+
+    public var disposition: Disposition
+    public var eventID: UUID?
+    public var anomalies: [Anomaly]
+    public var acknowledgement: Acknowledgement
+}
+
+/// One line of an NDJSON archive.
+public struct ImportLine: Sendable {
+    public var number: Int
+    public var bytes: [UInt8]
+    /// The idempotency key for an Error on this line: derived from the line's content and how
+    /// often that content occurred before in the file.
+    public var errorKey: String
+
+    public init(number: Int, bytes: [UInt8], errorKey: String) {
+        self.number = number
+        self.bytes = bytes
+        self.errorKey = errorKey
+    }
+}
+
+public enum ImportLineOutcome: Sendable, Equatable {
+    case appended
+    case alreadyAppended
+    case rejected([ValidationProblem])
+    case failed(String)
+}
+
+public struct IngestError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,136 @@
+public import Foundation
+public import OICP
+
+/// An event the ledger decided to append, ready for the event store.
+public struct DecidedEvent: Sendable {
+    public let id: UUID
+    public let type: LedgerEventType
+    public let stream: String
+    /// The event's `data`, JSON text.
+    public let data: String
+    /// The event's `metadata`, JSON text.
+    public let metadata: String
+    /// Field and lifecycle anomalies recorded on the event.
+    public let anomalies: [Anomaly]
+}
+
+/// Turns notifications into events. Pure: no I/O, no clock (the context carries the time).
+public enum NotificationDecision {
+    /// The version of the `data` / `metadata` layout written here.
+    public static let schemaVersion = 1
+
+    /// The event that records a valid notification, given what the session's stream holds.
+    ///
+    /// `data` holds the notification as received (`notification`, for forwarding), the fields
+    /// projections index (`session_id`, `evse_id`, `operator_id`, `error_type`), the OICP
+    /// timestamp the notification carries (`occurred_at`, null for an Error), `received_at`,
+    /// and every anomaly: the notification's own cross-field ones and the lifecycle ones.
+    ///
+    /// - Parameter rawBody: the request body as received; it was validated as UTF-8 JSON.
+    public static func decide(
+        _ validated: ValidatedNotification, rawBody: String, lifecycle: SessionLifecycle, context: IngestContext
+    ) -> DecidedEvent {
+        let notification = validated.notification
+        let anomalies = validated.anomalies + lifecycle.anomalies(receiving: notification.type)
+        let occurred: Timestamp? =
+            switch notification.type {
+            case .start: notification.chargingStart
+            case .progress: notification.eventOccurred
+            case .end: notification.chargingEnd
+            case .error: nil
+            }
+        var fields: [(key: String, value: JSONValue)] = [
+            ("session_id", .string(notification.sessionID)),
+            ("evse_id", .string(notification.evseID)),
+            ("operator_id", .string(notification.operatorID)),
+            ("notification_type", .string(notification.type.rawValue)),
+            ("occurred_at", occurred.map { .string($0.text) } ?? .null),
+            ("received_at", .string(rfc3339(context.receivedAt))),
+        ]
+        if let errorType = notification.errorType { fields.append(("error_type", .string(errorType.rawValue))) }
+        fields.append(("anomalies", .array(anomalies.map(\.json))))
+        let data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
+        return DecidedEvent(
+            id: EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client),
+            type: LedgerEventType(recording: notification.type),
+            stream: StreamName.session(notification.sessionID),
+            data: data,
+            metadata: metadata(context),
+            anomalies: anomalies
+        )
+    }
+
+    /// The quarantine event for a refused notification: its bytes (at most `rawCap` of them;
+    /// as text when they are UTF-8, else base64), every reason, and who sent it.
+    public static func rejection(
+        rawBody: some Collection<UInt8>, problems: [ValidationProblem], context: IngestContext, rawCap: Int = 8192
+    ) -> DecidedEvent {
+        let kept = Array(rawBody.prefix(rawCap))
+        var fields: [(key: String, value: JSONValue)] = [("received_at", .string(rfc3339(context.receivedAt)))]
+        if let text = String(validating: kept, as: UTF8.self), !text.contains("\u{0}") {
+            fields.append(("raw", .string(text)))
+            fields.append(("raw_encoding", .string("utf-8")))
+        } else {
+            fields.append(("raw", .string(Data(kept).base64EncodedString())))
+            fields.append(("raw_encoding", .string("base64")))
+        }
+        fields.append(("raw_bytes", .number(String(rawBody.count))))
+        fields.append(("raw_truncated", .bool(rawBody.count > rawCap)))
+        fields.append((
+            "problems",
+            .array(problems.map { .object(JSONObject([("pointer", .string($0.pointer)), ("message", .string($0.message))])) })
+        ))
+        return DecidedEvent(
+            id: UUID(),
+            type: .notificationRejected,
+            stream: StreamName.quarantine(day: context.receivedAt),
+            data: JSONValue.object(JSONObject(fields)).serialized(),
+            metadata: metadata(context),
+            anomalies: []
+        )
+    }
+
+    /// The event that counts refused notifications the quarantine did not store.
+    public static func rejectionsDropped(count: Int, windowStart: Date, windowEnd: Date, context: IngestContext) -> DecidedEvent {
+        let fields: [(key: String, value: JSONValue)] = [
+            ("dropped", .number(String(count))),
+            ("window_start", .string(rfc3339(windowStart))),
+            ("window_end", .string(rfc3339(windowEnd))),
+        ]
+        return DecidedEvent(
+            id: UUID(), type: .rejectionsDropped, stream: StreamName.quarantine(day: windowEnd),
+            data: JSONValue.object(JSONObject(fields)).serialized(), metadata: metadata(context), anomalies: []
+        )
+    }
+
+    static func metadata(_ context: IngestContext) -> String {
+        var fields: [(key: String, value: JSONValue)] = [
+            ("received_at", .string(rfc3339(context.receivedAt))),
+            ("client", .string(context.client)),
+            ("source", .string(context.source)),
+            ("schema_version", .number(String(schemaVersion))),
+        ]
+        if let key = context.idempotencyKey { fields.append(("idempotency_key", .string(key))) }
+        if let id = context.requestID { fields.append(("request_id", .string(id))) }
+        return JSONValue.object(JSONObject(fields)).serialized()
+    }
+
+    /// Adds `"key": raw` as the last member of a serialized JSON object, without re-encoding
+    /// `raw`, which is already valid JSON.
+    static func embedding(_ raw: String, as key: String, in object: String) -> String {
+        precondition(object.hasSuffix("}"), "not a JSON object")
+        var result = String(object.dropLast())
+        result += object.count > 2 ? ",\"" : "\""
+        result += key
+        result += "\":"
+        result += raw
+        result += "}"
+        return result
+    }
+}
+
+extension Anomaly {
+    var json: JSONValue {
+        .object(JSONObject([("code", .string(code)), ("message", .string(message))]))
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import Ledger
+import Synchronization
+
+/// Measurements, not tests: each prints one JSON line of figures for `deploy/bench-store` to
+/// collect into medians.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks of the event store (see deploy/bench-store, which runs them with pgbench beside).",
+        subcommands: [BenchAppend.self, BenchReplay.self, BenchGenerate.self]
+    )
+}
+
+/// An Error event's data as ingestion writes it, so the row shape matches production.
+let benchEventData = #"{"session_id":"SESSION","evse_id":"DE*A36*E0002*1","operator_id":"DE*A36","notification_type":"Error","occurred_at":null,"received_at":"2026-11-27T10:00:00.000Z","error_type":"CriticalError","anomalies":[],"notification":{"Type":"Error","SessionID":"SESSION","CPOPartnerSessionID":"cpo-tx-2024-05-14-000502","Identification":{"RemoteIdentification":{"EvcoID":"DE-8EO-CAet5e4XY-3"}},"EvseID":"DE*A36*E0002*1","ErrorType":"CriticalError","ErrorAdditionalInfo":"Ground fault detected (RCD tripped) 4 min after charging start; station requires on-site inspection","OperatorID":"DE*A36"}}"#
+let benchEventMetadata = #"{"received_at":"2026-11-27T10:00:00.000Z","client":"bench","source":"bench","schema_version":1}"#
+
+struct BenchAppend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Concurrent appenders, one event per append (a new session each), through group commit."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Concurrent appenders.") var appenders: Int = 1
+    @Option(help: "Seconds to run.") var seconds: Double = 5
+    @Option(name: .customLong("commit-lanes"), help: "Group-commit connections.") var lanes: Int = 2
+
+    func run() async throws {
+        let logger = database.bootstrapLogging()
+        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: lanes), logger: logger)
+        defer { store.close() }
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        let clock = ContinuousClock()
+        let before = store.groupCommitStatistics
+        let started = clock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<appenders {
+                group.addTask {
+                    var mine: [Double] = []
+                    while clock.now < deadline {
+                        let session = UUID().uuidString.lowercased()
+                        let event = NewEvent(type: "ChargingErrorReported", data: benchEventData.replacingOccurrences(of: "SESSION", with: session), metadata: benchEventMetadata)
+                        let t0 = clock.now
+                        let result = try await store.append(to: StreamName.session(session), expected: .noStream, events: [event])
+                        guard case .appended = result else { throw ValidationError("unexpected \(result)") }
+                        mine.append((clock.now - t0).milliseconds)
+                    }
+                    return mine
+                }
+            }
+            var all: [Double] = []
+            for try await part in group { all += part }
+            return all.sorted()
+        }
+        let elapsed = (clock.now - started).milliseconds / 1000
+        let after = store.groupCommitStatistics
+        let batches = after.batches - before.batches
+        print(
+            #"{"bench":"append","appenders":\#(appenders),"appends":\#(latencies.count),"per_second":\#(Int(Double(latencies.count) / elapsed)),"#
+                + #""p50_ms":\#(format(percentile(latencies, 0.5))),"p99_ms":\#(format(percentile(latencies, 0.99))),"#
+                + #""mean_batch":\#(format(Double(after.appends - before.appends) / Double(max(1, batches))))}"#
+        )
+    }
+}
+
+struct BenchReplay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "replay", abstract: "Read the whole store through gap-safe readAll.")
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(name: .customLong("page-size"), help: "Events per read.") var pageSize: Int = 10_000
+
+    func run() async throws {
+        let logger = database.bootstrapLogging()
+        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: 1), logger: logger)
+        defer { store.close() }
+        let clock = ContinuousClock()
+        let started = clock.now
+        var cursor = ReadCursor.start
+        var count = 0
+        var bytes = 0
+        // Two reads in flight: decoding one page overlaps the server producing the next is not
+        // possible with a cursor chain, so this is the plain sequential reader a projector runs.
+        while true {
+            let page = try await store.readAll(after: cursor, limit: pageSize)
+            if page.events.isEmpty { break }
+            count += page.events.count
+            for event in page.events { bytes += event.data.utf8.count }
+            cursor = page.next
+        }
+        let elapsed = (clock.now - started).milliseconds / 1000
+        print(#"{"bench":"replay","events":\#(count),"seconds":\#(format(elapsed)),"per_second":\#(Int(Double(count) / elapsed)),"data_mb":\#(bytes / 1_000_000)}"#)
+    }
+}
+
+struct BenchGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write N valid notifications as NDJSON: sessions of Start, Progress, End, with about a third Errors."
+    )
+
+    @Option(help: "Notifications to write.") var count: Int = 1_000_000
+    @Option(help: "EVSEs to spread sessions over.") var evses: Int = 10_000
+    @Option(help: "Seed, for the same file every time.") var seed: UInt64 = 42
+
+    func run() throws {
+        var random = SplitMix64(seed: seed)
+        let out = FileHandle.standardOutput
+        var buffer = ""
+        buffer.reserveCapacity(1 << 20)
+        var written = 0
+        var sessionNumber = 0
+        while written < count {
+            sessionNumber += 1
+            let session = String(format: "%08x-%04x-4%03x-a%03x-%012llx", UInt32(truncatingIfNeeded: random.next()), UInt16(truncatingIfNeeded: random.next()), UInt16(truncatingIfNeeded: random.next()) & 0xFFF, UInt16(truncatingIfNeeded: random.next()) & 0xFFF, random.next() & 0xFFFF_FFFF_FFFF)
+            let evse = "DE*A36*E\(Int(random.next() % UInt64(evses)))*1"
+            let startMinute = Int(random.next() % 500_000)
+            func time(_ minute: Int) -> String {
+                let date = Date(timeIntervalSince1970: 1_700_000_000 + Double(minute) * 60)
+                return rfc3339(date).replacingOccurrences(of: ".000Z", with: "+01:00")
+            }
+            let start = time(startMinute)
+            var lines = [
+                #"{"Type":"Start","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","MeterValueStart":1000.5,"OperatorID":"DE*A36","PartnerProductID":"AC3"}"#,
+                #"{"Type":"Progress","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","EventOccurred":"\#(time(startMinute + 15))","ChargingDuration":900000,"ConsumedEnergyProgress":2.75,"OperatorID":"DE*A36"}"#,
+                #"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"\#(random.next() % 2 == 0 ? "ConnectorError" : "CriticalError")","ErrorAdditionalInfo":"generated fault \#(sessionNumber)","OperatorID":"DE*A36"}"#,
+                #"{"Type":"Progress","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","EventOccurred":"\#(time(startMinute + 30))","ChargingDuration":1800000,"OperatorID":"DE*A36"}"#,
+                #"{"Type":"End","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","ChargingEnd":"\#(time(startMinute + 45))","ConsumedEnergy":8.25,"MeterValueStart":1000.5,"MeterValueEnd":1008.75,"OperatorID":"DE*A36"}"#,
+            ]
+            // About a third of all notifications are Errors: some sessions have two.
+            if random.next() % 2 == 0 {
+                lines.insert(#"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"ConnectorError","OperatorID":"DE*A36"}"#, at: 1)
+            }
+            for line in lines where written < count {
+                buffer += line
+                buffer += "\n"
+                written += 1
+            }
+            if buffer.utf8.count > 1 << 20 {
+                out.write(Data(buffer.utf8))
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        out.write(Data(buffer.utf8))
+    }
+}
+
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+func format(_ value: Double) -> String { String(format: "%.3f", value) }
+
+extension Duration {
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+}

@@ -1,0 +1,144 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import Ingestion
+import Ledger
+import OICP
+
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Bulk-load an NDJSON archive of notifications (one per line), in batches.",
+        discussion: """
+            Each refused line is reported on standard error with its number and reasons. Importing the same
+            file again stores nothing: Start, Progress and End have a natural identity, and an Error line's
+            idempotency key comes from its content and how often that content occurred before in the file.
+            Exits 1 when any line was refused or failed.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "The NDJSON file, or - for standard input.")
+    var file: String
+
+    @Option(name: .customLong("batch-size"), help: "Lines per append statement.")
+    var batchSize: Int = 1000
+
+    @Flag(name: .customLong("quiet"), help: "No progress line.")
+    var quiet = false
+
+    func run() async throws {
+        let logger = database.bootstrapLogging()
+        guard batchSize > 0, batchSize <= 10_000 else { throw ValidationError("--batch-size must be 1…10000") }
+        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: 1), logger: logger)
+        defer { store.close() }
+        let ingestor = Ingestor(store: store, logger: logger)
+        let context = IngestContext(receivedAt: Date(), client: "import", source: "import")
+        let reader = try LineReader(path: file, maxLineBytes: ingestor.validator.limits.maxBodyBytes)
+
+        var counts = (appended: 0, already: 0, rejected: 0, failed: 0)
+        var seen: [UUID: Int] = [:]
+        let started = Date()
+        var lastProgress = started
+        var batch: [ImportLine] = []
+        var pending: Task<[ImportLineOutcome], any Error>?
+        var pendingBatch: [ImportLine] = []
+
+        func report(_ lines: [ImportLine], _ outcomes: [ImportLineOutcome]) {
+            for (line, outcome) in zip(lines, outcomes) {
+                switch outcome {
+                case .appended: counts.appended += 1
+                case .alreadyAppended: counts.already += 1
+                case .rejected(let problems):
+                    counts.rejected += 1
+                    let reasons = problems.map { "\($0.pointer.isEmpty ? "(body)" : $0.pointer): \($0.message)" }.joined(separator: "; ")
+                    printError("line \(line.number): refused: \(reasons)")
+                case .failed(let message):
+                    counts.failed += 1
+                    printError("line \(line.number): failed: \(message)")
+                }
+            }
+        }
+
+        // Validation of batch N+1 overlaps the database work of batch N.
+        func flush() async throws {
+            let lines = batch
+            batch.removeAll(keepingCapacity: true)
+            if let pending { report(pendingBatch, try await pending.value) }
+            pendingBatch = lines
+            pending = lines.isEmpty ? nil : Task { try await ingestor.importBatch(lines, context: context) }
+        }
+
+        while let line = try reader.next() {
+            if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            let digest = EventIdentity.nameBased(String(decoding: line.bytes, as: UTF8.self))
+            let occurrence = seen[digest, default: 0]
+            seen[digest] = occurrence + 1
+            batch.append(ImportLine(number: line.number, bytes: line.bytes, errorKey: "import-\(digest.uuidString.lowercased())-\(occurrence)"))
+            if batch.count >= batchSize {
+                try await flush()
+                if !quiet, Date().timeIntervalSince(lastProgress) >= 1 {
+                    lastProgress = Date()
+                    let rate = Double(line.number) / max(0.001, lastProgress.timeIntervalSince(started))
+                    printError("… \(line.number) lines, \(Int(rate)) lines/s")
+                }
+            }
+        }
+        try await flush()
+        try await flush()
+        let seconds = Date().timeIntervalSince(started)
+        let total = counts.appended + counts.already + counts.rejected + counts.failed
+        print(
+            "imported \(total) lines in \(String(format: "%.1f", seconds)) s (\(Int(Double(total) / max(seconds, 0.001))) lines/s): "
+                + "\(counts.appended) appended, \(counts.already) already present, \(counts.rejected) refused, \(counts.failed) failed"
+        )
+        if counts.rejected + counts.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Reads `\n`-separated lines from a file in large chunks.
+final class LineReader {
+    struct Line {
+        var number: Int
+        var bytes: [UInt8]
+    }
+
+    private let handle: FileHandle
+    private let maxLineBytes: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var number = 0
+    private var finished = false
+
+    init(path: String, maxLineBytes: Int) throws {
+        handle = path == "-" ? FileHandle.standardInput : try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// The next line without its `\n`; a line longer than the body limit is cut there (and
+    /// then refused by validation as too large, with its number).
+    func next() throws -> Line? {
+        while true {
+            if let end = buffer[start...].firstIndex(of: 0x0A) {
+                number += 1
+                let line = Array(buffer[start..<min(end, start + maxLineBytes + 1)])
+                start = end + 1
+                return Line(number: number, bytes: line)
+            }
+            if finished {
+                guard start < buffer.count else { return nil }
+                number += 1
+                let line = Array(buffer[start..<min(buffer.count, start + maxLineBytes + 1)])
+                start = buffer.count
+                return Line(number: number, bytes: line)
+            }
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+            if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+}

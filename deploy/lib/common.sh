@@ -1,0 +1,75 @@
+# Shared by deploy/test, deploy/run and deploy/bench-*: install what is missing and run a
+# project-local PostgreSQL cluster on 127.0.0.1. Source it; it defines functions only.
+#
+# PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres`
+# user (created by the postgresql package).
+
+ledger_log() { printf '[deploy] %s\n' "$*" >&2; }
+
+# Installs the Debian packages the build and the tests need, if any is missing.
+ledger_ensure_packages() {
+    local wanted=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev pkg-config openssl "$@")
+    local missing=()
+    for p in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    ledger_log "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The newest installed PostgreSQL server's bin directory.
+ledger_pg_bin() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$dir" ] || { ledger_log "no PostgreSQL server found under /usr/lib/postgresql"; return 1; }
+    printf '%s\n' "$dir"
+}
+
+# Runs a command as the cluster's owner: `postgres` when we are root, else ourselves.
+ledger_as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# A free TCP port on 127.0.0.1.
+ledger_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# ledger_start_cluster DATADIR PORT: initdb on first use, then start on 127.0.0.1:PORT.
+# Durable settings (fsync, synchronous_commit) stay at their defaults: benchmarks measure the
+# real thing.
+ledger_start_cluster() {
+    local data=$1 port=$2 bin
+    bin=$(ledger_pg_bin)
+    mkdir -p "$data"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$data" && chmod 700 "$data"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        ledger_log "initdb $data"
+        ledger_as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    fi
+    ledger_as_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$data' -c max_connections=300 -c shared_buffers=512MB" \
+        start >/dev/null || { cat "$data/server.log" >&2; return 1; }
+    ledger_log "PostgreSQL running on 127.0.0.1:$port (data $data)"
+}
+
+ledger_stop_cluster() {
+    local data=$1 bin
+    bin=$(ledger_pg_bin) || return 0
+    [ -f "$data/postmaster.pid" ] && ledger_as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Builds the executable and applies db/ migrations to the database at URL.
+ledger_migrate() {
+    local url=$1 config=${2:-debug}
+    swift build -c "$config" --product error-ledger >&2
+    "$(swift build -c "$config" --show-bin-path)/error-ledger" migrate --database-url "$url" --migrations-dir db
+}
