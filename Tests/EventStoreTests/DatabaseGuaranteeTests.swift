@@ -1,0 +1,92 @@
+import EventStore
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("Event store: guarantees the database enforces", .serialized)
+struct DatabaseGuaranteeTests {
+    @Test("UPDATE, DELETE and TRUNCATE fail even for the table owner")
+    func appendOnlyForOwner() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        _ = try await store.append(to: newStream(), events: [event()])
+        let owner = try await PostgresConnection.connect(url)
+        for statement in ["UPDATE ledger.events SET data = '{}'", "DELETE FROM ledger.events", "TRUNCATE ledger.events"] {
+            let error = try await #require(throws: PostgresError.self, "\(statement)") {
+                try await owner.run { try $0.execute(unsafeSQL: statement) }
+            }
+            #expect(error.sqlState == "LE001", "\(statement)")
+            #expect(error.message.contains("append-only"))
+        }
+        #expect(try await count(url) == 1)
+    }
+
+    @Test("the service role may read and append, and nothing more")
+    func serviceRole() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        _ = try await store.append(to: newStream(), events: [event()])
+        let connection = try await PostgresConnection.connect(url)
+        let stream = newStream()
+        let appended = try await connection.run { session -> Int in
+            try session.execute(unsafeSQL: "SET ROLE ledger_service")
+            let json = #"[{"stream":"\#(stream)","expected":0,"events":[{"id":"\#(UUID())","type":"ChargingStarted","data":{},"metadata":{}}]}]"#
+            _ = try session.query("SELECT * FROM ledger.append_batch(\(json)::jsonb)")
+            return try session.query("SELECT count(*) FROM ledger.events").decode(Int.self, row: 0, column: 0)
+        }
+        #expect(appended == 2)
+        for statement in ["UPDATE ledger.events SET data = '{}'", "DELETE FROM ledger.events", "CREATE TABLE ledger.x (k int)", "INSERT INTO ledger.transaction_epochs (offset_value, reason) VALUES (1, 'x')"] {
+            let error = try await #require(throws: PostgresError.self, "\(statement)") {
+                try await connection.run { try $0.execute(unsafeSQL: statement) }
+            }
+            #expect(error.sqlState == "42501", "\(statement): \(error.debugDescription)")
+        }
+    }
+
+    @Test("one NOTIFY per appending transaction, however many events it holds")
+    func notifyOncePerTransaction() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let listener = PostgresListener(url: url, channels: ["ledger_events"])
+        listener.start()
+        defer { listener.stop() }
+        var heard = listener.events.makeAsyncIterator()
+        #expect(await heard.next() == .reconnected)
+        let requests = (0..<50).map { _ in AppendRequest(stream: newStream(), events: [event(), event()]) }
+        _ = try await store.appendBatch(requests)
+        guard case .notification(let notification) = await heard.next() else {
+            Issue.record("no notification")
+            return
+        }
+        #expect(notification.channel == "ledger_events")
+        // Another transaction, another notification: exactly one more, not 100.
+        _ = try await store.append(to: newStream(), events: [event()])
+        guard case .notification = await heard.next() else {
+            Issue.record("no second notification")
+            return
+        }
+        let connection = try await PostgresConnection.connect(url)
+        try await connection.run { try $0.query("SELECT pg_notify('ledger_events', 'marker')") }
+        guard case .notification(let marker) = await heard.next() else {
+            Issue.record("no marker")
+            return
+        }
+        #expect(marker.payload == "marker", "nothing else was queued between the appends and the marker")
+    }
+
+    @Test("the age of the oldest open transaction is visible")
+    func oldestOpenTransaction() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let holder = try await PostgresConnection.connect(url)
+        try await holder.run { session in
+            try session.execute(unsafeSQL: "BEGIN")
+            try session.query("SELECT pg_current_xact_id()")
+        }
+        try await Task.sleep(for: .milliseconds(1200))
+        let age = try #require(try await store.oldestOpenTransactionAge())
+        #expect(age >= .seconds(1))
+        try await holder.run { try $0.execute(unsafeSQL: "COMMIT") }
+    }
+}
