@@ -17,7 +17,8 @@ enum BatchAppender {
         } catch let error as PostgresError where error.code == .connectionLost || error.code == .connectionFailed {
             return requests.map { _ in .failure(error) }
         } catch {
-            guard requests.count > 1 else { return [.failure(error)] }
+            // Includes a batch of one that lost a unique-key race to the other commit lane:
+            // appendAlone retries it against the stream as it now is.
             return requests.map { request in appendAlone(request, on: session) }
         }
     }

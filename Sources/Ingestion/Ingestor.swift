@@ -21,14 +21,14 @@ public final class Ingestor: Sendable {
     /// | `quarantinePerWindow` | refused notifications stored per window; more are counted only | 600 |
     /// | `quarantineWindow` | length of that window | 60 s |
     /// | `quarantineRawBytes` | bytes of a refused body kept | 8192 |
-    /// | `conflictRetries` | re-reads of a session after a concurrent append to it | 5 |
+    /// | `conflictRetries` | re-reads of a session after a concurrent append to it | 25 |
     public struct Configuration: Sendable {
         public var quarantinePerWindow: Int
         public var quarantineWindow: Duration
         public var quarantineRawBytes: Int
         public var conflictRetries: Int
 
-        public init(quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 5) {
+        public init(quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 25) {
             self.quarantinePerWindow = quarantinePerWindow
             self.quarantineWindow = quarantineWindow
             self.quarantineRawBytes = quarantineRawBytes

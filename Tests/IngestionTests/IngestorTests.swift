@@ -1,0 +1,212 @@
+import EventStore
+import Foundation
+import Ingestion
+import Ledger
+import OICP
+import Postgres
+import Testing
+import TestSupport
+
+/// The example bodies of ../shared/oicp/examples.
+func example(_ name: String) throws -> [UInt8] {
+    let url = repositoryRoot().deletingLastPathComponent().appendingPathComponent("shared/oicp/examples/\(name).json")
+    return Array(try Data(contentsOf: url))
+}
+
+func makeIngestor(_ configuration: Ingestor.Configuration = .init()) async throws -> (Ingestor, EventStore) {
+    let store = try await EventStore.open(configuration: .init(url: try await TestDatabase.create()))
+    return (Ingestor(store: store, configuration: configuration), store)
+}
+
+func context(_ at: Date = Date(), key: String? = nil) -> IngestContext {
+    IngestContext(receivedAt: at, client: "test", idempotencyKey: key, requestID: "req-1", source: "test")
+}
+
+func parse(_ json: String) throws -> JSONValue {
+    try JSONParser.parse(Array(json.utf8), maxDepth: 32, maxBytes: 1 << 20)
+}
+
+func anomalyCodes(_ event: RecordedEvent) throws -> [String] {
+    try parse(event.data)["anomalies"]?.arrayValue?.compactMap { $0["code"]?.stringValue } ?? []
+}
+
+@Suite("Ingestion", .serialized)
+struct IngestorTests {
+    let session = "3fe7378a-238f-4cf3-bca6-de657881f8c2"
+
+    @Test("a session's notifications are recorded in order and acknowledged with 000")
+    func sessionLifecycle() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        for name in ["start", "progress", "end"] {
+            let outcome = try await ingestor.ingest(try example(name), context: context())
+            guard case .appended = outcome.disposition else {
+                Issue.record("\(name): \(outcome.disposition)")
+                continue
+            }
+            #expect(outcome.acknowledgement.result)
+            #expect(outcome.acknowledgement.statusCode.code == "000")
+            #expect(outcome.acknowledgement.sessionID == session)
+        }
+        let events = try await store.readStream(StreamName.session(session))
+        #expect(events.map(\.eventType) == ["ChargingStarted", "ChargingProgressed", "ChargingEnded"])
+        #expect(try events.allSatisfy { try anomalyCodes($0).isEmpty })
+        let end = try parse(events[2].data)
+        #expect(end["occurred_at"]?.stringValue == "2024-05-14T11:05:42+02:00")
+        #expect(end["notification"]?["ConsumedEnergy"]?.numberText == "22.253", "the notification is kept as sent")
+        let metadata = try parse(events[2].metadata)
+        #expect(metadata["client"]?.stringValue == "test")
+        #expect(metadata["request_id"]?.stringValue == "req-1")
+    }
+
+    @Test("a replay returns the first acknowledgement and stores nothing")
+    func replay() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        let first = try await ingestor.ingest(try example("start"), context: context())
+        let again = try await ingestor.ingest(try example("start"), context: context())
+        guard case .appended(let original) = first.disposition, case .alreadyAppended(let replayed) = again.disposition else {
+            Issue.record("got \(first.disposition), then \(again.disposition)")
+            return
+        }
+        #expect(original == replayed)
+        #expect(first.acknowledgement == again.acknowledgement)
+        #expect(try await store.readStream(StreamName.session(session)).count == 1)
+    }
+
+    @Test("an Error without a key is a new fact each time; with an Idempotency-Key it is stored once")
+    func errorIdempotency() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        let body = try example("error")
+        _ = try await ingestor.ingest(body, context: context())
+        _ = try await ingestor.ingest(body, context: context())
+        let keyed1 = try await ingestor.ingest(body, context: context(key: "k-1"))
+        let keyed2 = try await ingestor.ingest(body, context: context(key: "k-1"))
+        guard case .alreadyAppended = keyed2.disposition else {
+            Issue.record("second keyed send: \(keyed2.disposition)")
+            return
+        }
+        #expect(keyed1.eventID == keyed2.eventID)
+        #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 3)
+    }
+
+    @Test("lifecycle anomalies are recorded, not rejected")
+    func lifecycleAnomalies() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("progress"), context: context())
+        _ = try await ingestor.ingest(try example("start"), context: context())
+        _ = try await ingestor.ingest(try example("end"), context: context())
+        var error = String(decoding: try example("error"), as: UTF8.self)
+        error = error.replacingOccurrences(of: "8d571ee6-bb6f-4b1b-b82a-318c8866b4d0", with: session)
+        _ = try await ingestor.ingest(Array(error.utf8), context: context())
+        let events = try await store.readStream(StreamName.session(session))
+        #expect(try events.map(anomalyCodes) == [["progress_before_start"], [], [], ["notification_after_end"]])
+    }
+
+    @Test("cross-field inconsistencies are accepted and recorded as anomalies")
+    func fieldAnomalies() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        let body = String(decoding: try example("end"), as: UTF8.self).replacingOccurrences(of: "22.253", with: "30.000")
+        let outcome = try await ingestor.ingest(Array(body.utf8), context: context())
+        #expect(outcome.anomalies.map(\.code).contains("consumed_energy_mismatch"))
+        let stored = try #require(try await store.readStream(StreamName.session(session)).first)
+        #expect(try anomalyCodes(stored).contains("consumed_energy_mismatch"))
+    }
+
+    @Test("a refused notification gets 022 with every problem, and lands in the quarantine")
+    func refusedIsQuarantined() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let outcome = try await ingestor.ingest(try example("invalid-error"), context: context(now))
+        guard case .rejected(let problems) = outcome.disposition else {
+            Issue.record("accepted an invalid body")
+            return
+        }
+        #expect(problems.count == 7)
+        #expect(!outcome.acknowledgement.result)
+        #expect(outcome.acknowledgement.statusCode.code == "022")
+        #expect(outcome.acknowledgement.statusCode.additionalInfo?.contains("/ErrorType") == true)
+
+        let quarantined = try await store.readStream(StreamName.quarantine(day: now))
+        #expect(quarantined.map(\.eventType) == ["NotificationRejected"])
+        let data = try parse(try #require(quarantined.first).data)
+        #expect(data["problems"]?.arrayValue?.count == 7)
+        #expect(data["raw_encoding"]?.stringValue == "utf-8")
+        #expect(data["raw"]?.stringValue == String(decoding: try example("invalid-error"), as: UTF8.self))
+    }
+
+    @Test("garbage bytes are refused cleanly and kept as base64")
+    func garbage() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        let now = Date()
+        let outcome = try await ingestor.ingest([0xFF, 0xFE, 0x00, 0x7B], context: context(now))
+        guard case .rejected = outcome.disposition else {
+            Issue.record("accepted garbage")
+            return
+        }
+        let data = try parse(try #require(try await store.readStream(StreamName.quarantine(day: now)).first).data)
+        #expect(data["raw_encoding"]?.stringValue == "base64")
+        #expect(data["raw"]?.stringValue == "//4Aew==")
+    }
+
+    @Test("a flood of bad input is capped per window, and what was dropped is counted")
+    func quarantineCap() async throws {
+        let (ingestor, store) = try await makeIngestor(.init(quarantinePerWindow: 2, quarantineWindow: .seconds(60)))
+        defer { store.close() }
+        let start = Date(timeIntervalSince1970: 1_795_000_000)
+        for i in 0..<5 { _ = try await ingestor.ingest(Array("{bad \(i)".utf8), context: context(start.addingTimeInterval(Double(i)))) }
+        #expect(ingestor.quarantineDroppedTotal == 3)
+        _ = try await ingestor.ingest(Array("{bad later".utf8), context: context(start.addingTimeInterval(61)))
+        let events = try await store.readStream(StreamName.quarantine(day: start))
+        #expect(events.map(\.eventType) == ["NotificationRejected", "NotificationRejected", "RejectionsDropped", "NotificationRejected"])
+        #expect(try parse(events[2].data)["dropped"]?.numberText == "3")
+    }
+
+    @Test("concurrent notifications for one session all land, in some order, with consecutive versions")
+    func concurrentSameSession() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("start"), context: context())
+        let progress = String(decoding: try example("progress"), as: UTF8.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for minute in 10..<20 {
+                let body = progress.replacingOccurrences(of: "09:47:10", with: "09:\(minute + 37):10")
+                group.addTask { _ = try await ingestor.ingest(Array(body.utf8), context: context()) }
+            }
+            try await group.waitForAll()
+        }
+        let events = try await store.readStream(StreamName.session(session))
+        #expect(events.map(\.streamVersion) == Array(1...11))
+    }
+
+    @Test("bulk import: refused lines are reported, and importing the same lines again stores nothing")
+    func importBatch() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        let names = ["start", "progress", "invalid-error", "error", "error", "end"]
+        // The two identical Error lines differ in their occurrence count, so both are kept.
+        let lines = try names.enumerated().map { index, name in
+            ImportLine(number: index + 1, bytes: try example(name), errorKey: "k-\(name)-\(names[..<index].filter { $0 == name }.count)")
+        }
+        let first = try await ingestor.importBatch(lines, context: context())
+        #expect(first.map(label) == ["appended", "appended", "rejected", "appended", "appended", "appended"])
+        let again = try await ingestor.importBatch(lines, context: context())
+        #expect(again.map(label) == ["already", "already", "rejected", "already", "already", "already"])
+        #expect(try await store.readStream(StreamName.session(session)).count == 3)
+        #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 2)
+    }
+
+    private func label(_ outcome: ImportLineOutcome) -> String {
+        switch outcome {
+        case .appended: "appended"
+        case .alreadyAppended: "already"
+        case .rejected: "rejected"
+        case .failed(let message): "failed: \(message)"
+        }
+    }
+}
