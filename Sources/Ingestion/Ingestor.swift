@@ -95,7 +95,8 @@ public final class Ingestor: Sendable {
             case .appended(let range):
                 return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
             case .alreadyAppended(let range):
-                return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
+                // Nothing was stored: the anomalies just computed describe no stored event.
+                return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification))
             case .conflict(_, let actual):
                 attempt += 1
                 guard attempt <= configuration.conflictRetries else {
@@ -111,14 +112,22 @@ public final class Ingestor: Sendable {
     /// possible. A line's Error notification uses `errorKey` as its idempotency key (an Error
     /// has no natural identity), so importing the same file again stores nothing.
     public func importBatch(_ lines: [ImportLine], context: IngestContext) async throws -> [ImportLineOutcome] {
+        try await importValidated(lines.map { ($0, validator.validate($0.bytes)) }, context: context)
+    }
+
+    /// `importBatch` for lines the caller validated already (to route them by session first).
+    public func importValidated(
+        _ lines: [(line: ImportLine, validation: Result<ValidatedNotification, ValidationFailure>)], context: IngestContext
+    ) async throws -> [ImportLineOutcome] {
         var outcomes = [ImportLineOutcome?](repeating: nil, count: lines.count)
         var valid: [(index: Int, validated: ValidatedNotification)] = []
-        for (index, line) in lines.enumerated() {
-            switch validator.validate(line.bytes) {
+        for (index, item) in lines.enumerated() {
+            switch item.validation {
             case .failure(let failure): outcomes[index] = .rejected(failure.problems)
             case .success(let validated): valid.append((index, validated))
             }
         }
+        let lines = lines.map(\.line)
         let streams = Array(Set(valid.map { StreamName.session($0.validated.notification.sessionID) }))
         var states = try await lifecycles(of: streams)
 
@@ -149,8 +158,9 @@ public final class Ingestor: Sendable {
             case .failure(let error): outcomes[index] = .failed("\(error)")
             }
         }
+        let validatedByIndex = Dictionary(uniqueKeysWithValues: valid.map { ($0.index, $0.validated) })
         for index in retry {
-            guard case .success(let validated) = validator.validate(lines[index].bytes) else { continue }
+            guard let validated = validatedByIndex[index] else { continue }
             var lineContext = context
             lineContext.idempotencyKey = validated.notification.type == .error ? lines[index].errorKey : nil
             let outcome = try await record(validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), context: lineContext)
@@ -252,6 +262,7 @@ public struct IngestOutcome: Sendable {
 
     public var disposition: Disposition
     public var eventID: UUID?
+    /// The anomalies recorded on the event just appended; empty for a replay or a refusal.
     public var anomalies: [Anomaly]
     public var acknowledgement: Acknowledgement
 }

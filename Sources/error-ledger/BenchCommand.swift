@@ -2,6 +2,7 @@ import ArgumentParser
 import EventStore
 import Foundation
 import Ledger
+import Postgres
 import Synchronization
 
 /// Measurements, not tests: each prints one JSON line of figures for `deploy/bench-store` to
@@ -10,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of the event store (see deploy/bench-store, which runs them with pgbench beside).",
-        subcommands: [BenchAppend.self, BenchReplay.self, BenchGenerate.self]
+        subcommands: [BenchAppend.self, BenchReplay.self, BenchGenerate.self, BenchQueries.self]
     )
 }
 
@@ -169,4 +170,42 @@ func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
 extension Duration {
     var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+}
+
+struct BenchQueries: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queries",
+        abstract: "Run N small queries (with parameters, rows, a server error every 100th) and print RSS: a leak check."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Queries to run.") var count: Int = 100_000
+
+    func run() async throws {
+        let logger = database.bootstrapLogging()
+        let pool = PostgresPool(configuration: .init(url: try database.url(), maxConnections: 4), logger: logger)
+        defer { pool.close() }
+        _ = try await pool.query("SELECT 1")
+        let before = residentKilobytes()
+        var samples: [Int] = []
+        for i in 1...count {
+            if i % 100 == 0 {
+                _ = try? await pool.query("SELECT 1/0")  // the error path must free its result too
+            } else {
+                let result = try await pool.query("SELECT \(i)::bigint AS n, repeat('x', 200) AS s, now()")
+                _ = try result.decode(Int64.self, row: 0, column: 0)
+            }
+            if i % (count / 10) == 0 { samples.append(residentKilobytes()) }
+        }
+        print(#"{"bench":"queries","count":\#(count),"rss_kb_before":\#(before),"rss_kb_samples":\#(samples),"rss_kb_after":\#(residentKilobytes())}"#)
+    }
+}
+
+/// VmRSS from /proc/self/status, in kB.
+func residentKilobytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
+    }
+    return -1
 }

@@ -25,13 +25,17 @@ struct ImportCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Lines per append statement.")
     var batchSize: Int = 1000
 
+    @Option(help: "Parallel database workers; a session's lines always go to the same one.")
+    var workers: Int = 2
+
     @Flag(name: .customLong("quiet"), help: "No progress line.")
     var quiet = false
 
     func run() async throws {
         let logger = database.bootstrapLogging()
         guard batchSize > 0, batchSize <= 10_000 else { throw ValidationError("--batch-size must be 1…10000") }
-        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: 1), logger: logger)
+        guard workers > 0, workers <= 16 else { throw ValidationError("--workers must be 1…16") }
+        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: workers + 1, commitLanes: 1), logger: logger)
         defer { store.close() }
         let ingestor = Ingestor(store: store, logger: logger)
         let context = IngestContext(receivedAt: Date(), client: "import", source: "import")
@@ -41,9 +45,7 @@ struct ImportCommand: AsyncParsableCommand {
         var seen: [UUID: Int] = [:]
         let started = Date()
         var lastProgress = started
-        var batch: [ImportLine] = []
-        var pending: Task<[ImportLineOutcome], any Error>?
-        var pendingBatch: [ImportLine] = []
+        var linesRead = 0
 
         func report(_ lines: [ImportLine], _ outcomes: [ImportLineOutcome]) {
             for (line, outcome) in zip(lines, outcomes) {
@@ -61,32 +63,46 @@ struct ImportCommand: AsyncParsableCommand {
             }
         }
 
-        // Validation of batch N+1 overlaps the database work of batch N.
-        func flush() async throws {
-            let lines = batch
-            batch.removeAll(keepingCapacity: true)
-            if let pending { report(pendingBatch, try await pending.value) }
-            pendingBatch = lines
-            pending = lines.isEmpty ? nil : Task { try await ingestor.importBatch(lines, context: context) }
+        // Lines are routed to workers by SessionID, so one session's notifications stay in one
+        // worker, in file order; each worker has one batch in the database while the next one
+        // is read and validated. Refused lines go to worker 0.
+        typealias Item = (line: ImportLine, validation: Result<ValidatedNotification, ValidationFailure>)
+        var batches = [[Item]](repeating: [], count: workers)
+        var inFlight = [(lines: [ImportLine], task: Task<[ImportLineOutcome], any Error>)?](repeating: nil, count: workers)
+
+        func flush(_ worker: Int) async throws {
+            if let previous = inFlight[worker] { report(previous.lines, try await previous.task.value) }
+            let items = batches[worker]
+            batches[worker].removeAll(keepingCapacity: true)
+            inFlight[worker] = items.isEmpty ? nil : (items.map(\.line), Task { try await ingestor.importValidated(items, context: context) })
         }
 
         while let line = try reader.next() {
             if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            linesRead = line.number
             let digest = EventIdentity.nameBased(String(decoding: line.bytes, as: UTF8.self))
             let occurrence = seen[digest, default: 0]
             seen[digest] = occurrence + 1
-            batch.append(ImportLine(number: line.number, bytes: line.bytes, errorKey: "import-\(digest.uuidString.lowercased())-\(occurrence)"))
-            if batch.count >= batchSize {
-                try await flush()
+            let item = ImportLine(number: line.number, bytes: line.bytes, errorKey: "import-\(digest.uuidString.lowercased())-\(occurrence)")
+            let validation = ingestor.validator.validate(line.bytes)
+            var worker = 0
+            if case .success(let validated) = validation {
+                worker = Int(stableHash(validated.notification.sessionID) % UInt64(workers))
+            }
+            batches[worker].append((item, validation))
+            if batches[worker].count >= batchSize {
+                try await flush(worker)
                 if !quiet, Date().timeIntervalSince(lastProgress) >= 1 {
                     lastProgress = Date()
-                    let rate = Double(line.number) / max(0.001, lastProgress.timeIntervalSince(started))
-                    printError("… \(line.number) lines, \(Int(rate)) lines/s")
+                    let rate = Double(linesRead) / max(0.001, lastProgress.timeIntervalSince(started))
+                    printError("… \(linesRead) lines, \(Int(rate)) lines/s")
                 }
             }
         }
-        try await flush()
-        try await flush()
+        for worker in 0..<workers {
+            try await flush(worker)
+            try await flush(worker)
+        }
         let seconds = Date().timeIntervalSince(started)
         let total = counts.appended + counts.already + counts.rejected + counts.failed
         print(
@@ -141,4 +157,15 @@ final class LineReader {
             if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
         }
     }
+}
+
+/// FNV-1a over the UTF-8 bytes: the same worker for the same SessionID in every run (Swift's
+/// `hashValue` is seeded per process).
+func stableHash(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash &*= 0x0000_0100_0000_01B3
+    }
+    return hash
 }
