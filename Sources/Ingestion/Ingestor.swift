@@ -85,9 +85,10 @@ public final class Ingestor: Sendable {
     private func record(_ validated: ValidatedNotification, rawBody: String, context: IngestContext) async throws -> IngestOutcome {
         let stream = StreamName.session(validated.notification.sessionID)
         var attempt = 0
+        var variant = false
         while true {
             let lifecycle = try await lifecycles(of: [stream])[stream] ?? SessionLifecycle()
-            let decided = NotificationDecision.decide(validated, rawBody: rawBody, lifecycle: lifecycle, context: context)
+            let decided = NotificationDecision.decide(validated, rawBody: rawBody, lifecycle: lifecycle, context: context, variant: variant)
             let result = try await store.append(
                 to: stream, expected: lifecycle.version == 0 ? .noStream : .exact(lifecycle.version), events: [NewEvent(decided)]
             )
@@ -95,14 +96,42 @@ public final class Ingestor: Sendable {
             case .appended(let range):
                 return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
             case .alreadyAppended(let range):
-                // Nothing was stored: the anomalies just computed describe no stored event.
-                return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification))
+                let stored = try await contentDigests(atPositions: [range.firstPosition])[range.firstPosition]
+                if stored == nil || stored == decided.contentDigest {
+                    // A replay. Nothing was stored: the anomalies just computed describe no event.
+                    return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification))
+                }
+                if let key = context.idempotencyKey {
+                    throw IngestError(
+                        code: .idempotencyKeyReused,
+                        message: "Idempotency-Key \(key) was used before for a different notification (event at position \(range.firstPosition)); use a new key for a new notification"
+                    )
+                }
+                guard !variant else {
+                    throw IngestError(code: .conflict, message: "the second \(validated.notification.type.rawValue) for session \(validated.notification.sessionID) collided with a stored event")
+                }
+                // Same natural identity, other content: a second, different notification.
+                variant = true
             case .conflict(_, let actual):
                 attempt += 1
                 guard attempt <= configuration.conflictRetries else {
-                    throw IngestError(message: "session \(validated.notification.sessionID) kept changing under concurrent appends (version \(actual)); send it again")
+                    throw IngestError(code: .conflict, message: "session \(validated.notification.sessionID) kept changing under concurrent appends (version \(actual)); send it again")
                 }
             }
+        }
+    }
+
+    /// `metadata.content_digest` of the events at these positions.
+    func contentDigests(atPositions positions: [Int64]) async throws -> [Int64: String] {
+        guard !positions.isEmpty else { return [:] }
+        let list = positions.map(String.init)
+        let query: PostgresQuery = "SELECT global_position, metadata->>'content_digest' FROM ledger.events WHERE global_position = ANY (\(list)::bigint[])"
+        return try await store.pool.run { session in
+            var digests: [Int64: String] = [:]
+            for row in try session.query(query).rows {
+                if let digest = try row.decode(String?.self, column: 1) { digests[try row.decode(Int64.self, column: 0)] = digest }
+            }
+            return digests
         }
     }
 
@@ -133,6 +162,7 @@ public final class Ingestor: Sendable {
 
         var requests: [AppendRequest] = []
         var requestLine: [Int] = []
+        var digests: [Int: String] = [:]
         for (index, validated) in valid {
             let stream = StreamName.session(validated.notification.sessionID)
             var lineContext = context
@@ -143,27 +173,43 @@ public final class Ingestor: Sendable {
             )
             requests.append(AppendRequest(stream: stream, expected: state.version == 0 ? .noStream : .exact(state.version), events: [NewEvent(decided)]))
             requestLine.append(index)
+            digests[index] = decided.contentDigest
             states[stream, default: SessionLifecycle()].apply(eventType: decided.type.rawValue)
         }
 
         let results = try await store.appendBatch(requests)
         var retry: [Int] = []
+        var replays: [(index: Int, position: Int64)] = []
         for (result, index) in zip(results, requestLine) {
             switch result {
             case .success(.appended): outcomes[index] = .appended
-            case .success(.alreadyAppended): outcomes[index] = .alreadyAppended
+            case .success(.alreadyAppended(let range)):
+                outcomes[index] = .alreadyAppended
+                replays.append((index, range.firstPosition))
             // An earlier line of the batch was a replay, so the versions after it moved: record
             // the line again on its own, against the stream as it is now.
             case .success(.conflict): retry.append(index)
             case .failure(let error): outcomes[index] = .failed("\(error)")
             }
         }
+        // A replay is the same notification again; one with other content under the same natural
+        // identity is a second notification and is recorded on its own.
+        let stored = try await contentDigests(atPositions: replays.map(\.position))
+        for replay in replays where stored[replay.position].map({ $0 != digests[replay.index] }) ?? false {
+            retry.append(replay.index)
+        }
         let validatedByIndex = Dictionary(uniqueKeysWithValues: valid.map { ($0.index, $0.validated) })
         for index in retry {
             guard let validated = validatedByIndex[index] else { continue }
             var lineContext = context
             lineContext.idempotencyKey = validated.notification.type == .error ? lines[index].errorKey : nil
-            let outcome = try await record(validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), context: lineContext)
+            let outcome: IngestOutcome
+            do {
+                outcome = try await record(validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), context: lineContext)
+            } catch let error as IngestError {
+                outcomes[index] = .failed(error.message)
+                continue
+            }
             switch outcome.disposition {
             case .appended: outcomes[index] = .appended
             case .alreadyAppended: outcomes[index] = .alreadyAppended
@@ -290,6 +336,20 @@ public enum ImportLineOutcome: Sendable, Equatable {
 }
 
 public struct IngestError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// The session kept changing under concurrent appends; sending again is safe.
+        case conflict
+        /// The Idempotency-Key was used before for a different notification.
+        case idempotencyKeyReused = "idempotency_key_reused"
+    }
+
+    public var code: Code
     public var message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
     public var description: String { message }
 }

@@ -12,6 +12,9 @@ public struct DecidedEvent: Sendable {
     public let metadata: String
     /// Field and lifecycle anomalies recorded on the event.
     public let anomalies: [Anomaly]
+    /// A digest of the notification's content (also in `metadata.content_digest`): an id that is
+    /// stored already is a replay only when the stored event has the same digest.
+    public let contentDigest: String
 }
 
 /// Turns notifications into events. Pure: no I/O, no clock (the context carries the time).
@@ -26,9 +29,14 @@ public enum NotificationDecision {
     /// timestamp the notification carries (`occurred_at`, null for an Error), `received_at`,
     /// and every anomaly: the notification's own cross-field ones and the lifecycle ones.
     ///
-    /// - Parameter rawBody: the request body as received; it was validated as UTF-8 JSON.
+    /// - Parameters:
+    ///   - rawBody: the request body as received; it was validated as UTF-8 JSON.
+    ///   - variant: set when the notification's natural id is stored already with other content:
+    ///     then this is a second, different notification (a corrected Start, say), recorded under
+    ///     an id derived from the natural one and the content, so its own replays are found too.
     public static func decide(
-        _ validated: ValidatedNotification, rawBody: String, lifecycle: SessionLifecycle, context: IngestContext
+        _ validated: ValidatedNotification, rawBody: String, lifecycle: SessionLifecycle, context: IngestContext,
+        variant: Bool = false
     ) -> DecidedEvent {
         let notification = validated.notification
         let anomalies = validated.anomalies + lifecycle.anomalies(receiving: notification.type)
@@ -50,13 +58,17 @@ public enum NotificationDecision {
         if let errorType = notification.errorType { fields.append(("error_type", .string(errorType.rawValue))) }
         fields.append(("anomalies", .array(anomalies.map(\.json))))
         let data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
+        let digest = contentDigest(validated.body)
+        var id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)
+        if variant { id = EventIdentity.nameBased("variant\u{1F}\(id.uuidString)\u{1F}\(digest)") }
         return DecidedEvent(
-            id: EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client),
+            id: id,
             type: LedgerEventType(recording: notification.type),
             stream: StreamName.session(notification.sessionID),
             data: data,
-            metadata: metadata(context),
-            anomalies: anomalies
+            metadata: metadata(context, contentDigest: digest),
+            anomalies: anomalies,
+            contentDigest: digest
         )
     }
 
@@ -65,7 +77,14 @@ public enum NotificationDecision {
     public static func rejection(
         rawBody: some Collection<UInt8>, problems: [ValidationProblem], context: IngestContext, rawCap: Int = 8192
     ) -> DecidedEvent {
-        let kept = Array(rawBody.prefix(rawCap))
+        var kept = Array(rawBody.prefix(rawCap))
+        // Do not cut a UTF-8 character in two: that would turn a text body into base64.
+        if kept.count < rawBody.count, String(validating: kept, as: UTF8.self) == nil {
+            var end = kept.count
+            while end > 0, end > kept.count - 4, kept[end - 1] & 0xC0 == 0x80 { end -= 1 }
+            if end > 0, kept[end - 1] >= 0xC0 { end -= 1 }
+            if String(validating: kept[..<end], as: UTF8.self) != nil { kept.removeSubrange(end...) }
+        }
         var fields: [(key: String, value: JSONValue)] = [("received_at", .string(rfc3339(context.receivedAt)))]
         if let text = String(validating: kept, as: UTF8.self), !text.contains("\u{0}") {
             fields.append(("raw", .string(text)))
@@ -86,7 +105,8 @@ public enum NotificationDecision {
             stream: StreamName.quarantine(day: context.receivedAt),
             data: JSONValue.object(JSONObject(fields)).serialized(),
             metadata: metadata(context),
-            anomalies: []
+            anomalies: [],
+            contentDigest: ""
         )
     }
 
@@ -99,11 +119,17 @@ public enum NotificationDecision {
         ]
         return DecidedEvent(
             id: UUID(), type: .rejectionsDropped, stream: StreamName.quarantine(day: windowEnd),
-            data: JSONValue.object(JSONObject(fields)).serialized(), metadata: metadata(context), anomalies: []
+            data: JSONValue.object(JSONObject(fields)).serialized(), metadata: metadata(context), anomalies: [], contentDigest: ""
         )
     }
 
-    static func metadata(_ context: IngestContext) -> String {
+    /// A name-based UUID of the notification's compact serialization: equal for the same
+    /// notification sent again, whatever whitespace it came with.
+    public static func contentDigest(_ body: JSONValue) -> String {
+        EventIdentity.nameBased("content\u{1F}" + body.serialized()).uuidString.lowercased()
+    }
+
+    static func metadata(_ context: IngestContext, contentDigest: String? = nil) -> String {
         var fields: [(key: String, value: JSONValue)] = [
             ("received_at", .string(rfc3339(context.receivedAt))),
             ("client", .string(context.client)),
@@ -112,6 +138,7 @@ public enum NotificationDecision {
         ]
         if let key = context.idempotencyKey { fields.append(("idempotency_key", .string(key))) }
         if let id = context.requestID { fields.append(("request_id", .string(id))) }
+        if let contentDigest { fields.append(("content_digest", .string(contentDigest))) }
         return JSONValue.object(JSONObject(fields)).serialized()
     }
 

@@ -36,16 +36,17 @@ public struct SessionLifecycle: Sendable, Hashable {
     /// The lifecycle anomalies a notification of `type` would have if it came next.
     public func anomalies(receiving type: NotificationType) -> [Anomaly] {
         var found: [Anomaly] = []
-        switch type {
-        case .start where started:
+        if type == .start, started {
             found.append(Anomaly(code: "start_repeated", message: "a second Start for this session"))
-        case .progress where !started:
+        }
+        if type == .progress, !started {
             found.append(Anomaly(code: "progress_before_start", message: "Progress received before any Start for this session"))
-        case .end where !started:
+        }
+        if type == .end, !started {
             found.append(Anomaly(code: "end_before_start", message: "End received before any Start for this session"))
-        case .end where ended:
+        }
+        if type == .end, ended {
             found.append(Anomaly(code: "end_repeated", message: "a second End for this session"))
-        default: break
         }
         if ended, type != .end {
             found.append(Anomaly(code: "notification_after_end", message: "\(type.rawValue) received after the session's End"))

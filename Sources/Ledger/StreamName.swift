@@ -17,7 +17,7 @@ public enum StreamName {
 
     /// The SessionID of a `session-` stream, or nil.
     public static func sessionID(of stream: String) -> String? {
-        stream.hasPrefix("session-") ? String(stream.dropFirst(8)) : nil
+        stream.hasPrefix("session-") && stream.count > 8 ? String(stream.dropFirst(8)) : nil
     }
 
     /// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).

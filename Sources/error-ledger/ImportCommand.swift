@@ -41,13 +41,14 @@ struct ImportCommand: AsyncParsableCommand {
         let context = IngestContext(receivedAt: Date(), client: "import", source: "import")
         let reader = try LineReader(path: file, maxLineBytes: ingestor.validator.limits.maxBodyBytes)
 
-        var counts = (appended: 0, already: 0, rejected: 0, failed: 0)
+        var counts = ImportTally()
         var seen: [UUID: Int] = [:]
         let started = Date()
         var lastProgress = started
         var linesRead = 0
 
-        func report(_ lines: [ImportLine], _ outcomes: [ImportLineOutcome]) {
+        func report(_ lines: [ImportLine], _ outcomes: [ImportLineOutcome]) -> ImportTally {
+            var counts = ImportTally()
             for (line, outcome) in zip(lines, outcomes) {
                 switch outcome {
                 case .appended: counts.appended += 1
@@ -61,6 +62,7 @@ struct ImportCommand: AsyncParsableCommand {
                     printError("line \(line.number): failed: \(message)")
                 }
             }
+            return counts
         }
 
         // Lines are routed to workers by SessionID, so one session's notifications stay in one
@@ -70,11 +72,13 @@ struct ImportCommand: AsyncParsableCommand {
         var batches = [[Item]](repeating: [], count: workers)
         var inFlight = [(lines: [ImportLine], task: Task<[ImportLineOutcome], any Error>)?](repeating: nil, count: workers)
 
-        func flush(_ worker: Int) async throws {
-            if let previous = inFlight[worker] { report(previous.lines, try await previous.task.value) }
+        func flush(_ worker: Int) async throws -> ImportTally {
+            var tally = ImportTally()
+            if let previous = inFlight[worker] { tally = report(previous.lines, try await previous.task.value) }
             let items = batches[worker]
             batches[worker].removeAll(keepingCapacity: true)
             inFlight[worker] = items.isEmpty ? nil : (items.map(\.line), Task { try await ingestor.importValidated(items, context: context) })
+            return tally
         }
 
         while let line = try reader.next() {
@@ -91,7 +95,7 @@ struct ImportCommand: AsyncParsableCommand {
             }
             batches[worker].append((item, validation))
             if batches[worker].count >= batchSize {
-                try await flush(worker)
+                counts.add(try await flush(worker))
                 if !quiet, Date().timeIntervalSince(lastProgress) >= 1 {
                     lastProgress = Date()
                     let rate = Double(linesRead) / max(0.001, lastProgress.timeIntervalSince(started))
@@ -100,8 +104,8 @@ struct ImportCommand: AsyncParsableCommand {
             }
         }
         for worker in 0..<workers {
-            try await flush(worker)
-            try await flush(worker)
+            counts.add(try await flush(worker))
+            counts.add(try await flush(worker))
         }
         let seconds = Date().timeIntervalSince(started)
         let total = counts.appended + counts.already + counts.rejected + counts.failed
@@ -110,6 +114,21 @@ struct ImportCommand: AsyncParsableCommand {
                 + "\(counts.appended) appended, \(counts.already) already present, \(counts.rejected) refused, \(counts.failed) failed"
         )
         if counts.rejected + counts.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Lines by outcome.
+struct ImportTally {
+    var appended = 0
+    var already = 0
+    var rejected = 0
+    var failed = 0
+
+    mutating func add(_ other: ImportTally) {
+        appended += other.appended
+        already += other.already
+        rejected += other.rejected
+        failed += other.failed
     }
 }
 

@@ -74,6 +74,43 @@ struct IngestorTests {
         #expect(try await store.readStream(StreamName.session(session)).count == 1)
     }
 
+    @Test("a second, different Start is recorded with start_repeated; its own replay is not stored again")
+    func differentSecondStart() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("start"), context: context())
+        let corrected = Array(String(decoding: try example("start"), as: UTF8.self).replacingOccurrences(of: "09:32:10", with: "09:33:00").utf8)
+        let second = try await ingestor.ingest(corrected, context: context())
+        guard case .appended = second.disposition else {
+            Issue.record("a different Start was taken for a replay: \(second.disposition)")
+            return
+        }
+        #expect(second.anomalies.map(\.code) == ["start_repeated"])
+        let again = try await ingestor.ingest(corrected, context: context())
+        guard case .alreadyAppended = again.disposition else {
+            Issue.record("the second Start's replay was stored: \(again.disposition)")
+            return
+        }
+        // The same bytes with other whitespace are the same notification.
+        let reformatted = Array(String(decoding: corrected, as: UTF8.self).replacingOccurrences(of: "\n", with: " ").utf8)
+        guard case .alreadyAppended = try await ingestor.ingest(reformatted, context: context()).disposition else {
+            Issue.record("whitespace made a replay a new notification")
+            return
+        }
+        #expect(try await store.readStream(StreamName.session(session)).count == 2)
+    }
+
+    @Test("an Idempotency-Key reused for a different notification is refused")
+    func keyReused() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("error"), context: context(key: "k-9"))
+        let other = Array(String(decoding: try example("error"), as: UTF8.self).replacingOccurrences(of: "CriticalError", with: "ConnectorError").utf8)
+        let error = try await #require(throws: IngestError.self) { try await ingestor.ingest(other, context: context(key: "k-9")) }
+        #expect(error.code == .idempotencyKeyReused)
+        #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 1)
+    }
+
     @Test("an Error without a key is a new fact each time; with an Idempotency-Key it is stored once")
     func errorIdempotency() async throws {
         let (ingestor, store) = try await makeIngestor()
@@ -199,6 +236,12 @@ struct IngestorTests {
         #expect(again.map(label) == ["already", "already", "rejected", "already", "already", "already"])
         #expect(try await store.readStream(StreamName.session(session)).count == 3)
         #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 2)
+
+        // Another archive with a different Start for the session: a second Start, recorded.
+        let corrected = Array(String(decoding: try example("start"), as: UTF8.self).replacingOccurrences(of: "09:32:10", with: "09:33:00").utf8)
+        let third = try await ingestor.importBatch([ImportLine(number: 1, bytes: corrected, errorKey: "x")], context: context())
+        #expect(third.map(label) == ["appended"])
+        #expect(try await store.readStream(StreamName.session(session)).count == 4)
     }
 
     private func label(_ outcome: ImportLineOutcome) -> String {

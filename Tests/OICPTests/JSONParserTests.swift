@@ -134,12 +134,14 @@ struct JSONParserTests {
     @Test("serialized() escapes strings and is compact")
     func serialization() throws {
         let value = JSONValue.o([
-            ("q\"uote", .s("back\\slash \u{0} \u{1F} \n\t é 😀 </script>")),
+            ("q\"uote", .s("back\\slash \u{1} \u{1F} \n\t é 😀 </script>")),
             ("list", .array([.null, .bool(false), .n("-1.250e+2"), .o([])])),
         ])
         let text = value.serialized()
-        #expect(text == #"{"q\"uote":"back\\slash \u0000 \u001f \n\t é 😀 </script>","list":[null,false,-1.250e+2,{}]}"#)
+        #expect(text == #"{"q\"uote":"back\\slash \u0001 \u001f \n\t é 😀 </script>","list":[null,false,-1.250e+2,{}]}"#)
         #expect(try parse(text) == value)
+        // NUL is escaped correctly on the way out, though the parser refuses it on the way in.
+        #expect(JSONValue.s("a\u{0}b").serialized() == #""a\u0000b""#)
     }
 
     @Test("JSONObject keeps order and supports editing")
