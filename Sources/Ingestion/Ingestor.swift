@@ -224,11 +224,20 @@ public final class Ingestor: Sendable {
     /// The lifecycle of each named session stream that exists, in one query.
     func lifecycles(of streams: [String]) async throws -> [String: SessionLifecycle] {
         guard !streams.isEmpty else { return [:] }
+        // One index probe per stream. Written as `stream_id = ANY (…) GROUP BY`, the planner turns
+        // to a (parallel) scan of the whole table once it is large, and every batch of an import
+        // would then cost more than the last.
         let query: PostgresQuery = """
-            SELECT stream_id, max(stream_version), bool_or(event_type = 'ChargingStarted'), bool_or(event_type = 'ChargingEnded')
-              FROM ledger.events
-             WHERE stream_id = ANY (\(streams)::text[])
-             GROUP BY stream_id
+            SELECT s.stream, m.version, m.started, m.ended
+              FROM unnest(\(streams)::text[]) AS s(stream)
+             CROSS JOIN LATERAL (
+                    SELECT max(e.stream_version) AS version,
+                           bool_or(e.event_type = 'ChargingStarted') AS started,
+                           bool_or(e.event_type = 'ChargingEnded') AS ended
+                      FROM ledger.events AS e
+                     WHERE e.stream_id = s.stream
+                   ) AS m
+             WHERE m.version IS NOT NULL
             """
         return try await store.pool.run { session in
             var states: [String: SessionLifecycle] = [:]

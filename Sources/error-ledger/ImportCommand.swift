@@ -47,7 +47,7 @@ struct ImportCommand: AsyncParsableCommand {
         var lastProgress = started
         var linesRead = 0
 
-        func report(_ lines: [ImportLine], _ outcomes: [ImportLineOutcome]) -> ImportTally {
+        @Sendable func report(_ lines: [ImportLine], _ outcomes: [ImportLineOutcome]) -> ImportTally {
             var counts = ImportTally()
             for (line, outcome) in zip(lines, outcomes) {
                 switch outcome {
@@ -66,46 +66,54 @@ struct ImportCommand: AsyncParsableCommand {
         }
 
         // Lines are routed to workers by SessionID, so one session's notifications stay in one
-        // worker, in file order; each worker has one batch in the database while the next one
-        // is read and validated. Refused lines go to worker 0.
+        // worker, in file order. Each worker takes batches from a queue of its own (at most two
+        // waiting, so memory stays bounded), and runs independently of the others; the reader
+        // validates the next lines meanwhile. Refused lines go to worker 0.
         typealias Item = (line: ImportLine, validation: Result<ValidatedNotification, ValidationFailure>)
-        var batches = [[Item]](repeating: [], count: workers)
-        var inFlight = [(lines: [ImportLine], task: Task<[ImportLineOutcome], any Error>)?](repeating: nil, count: workers)
-
-        func flush(_ worker: Int) async throws -> ImportTally {
-            var tally = ImportTally()
-            if let previous = inFlight[worker] { tally = report(previous.lines, try await previous.task.value) }
-            let items = batches[worker]
-            batches[worker].removeAll(keepingCapacity: true)
-            inFlight[worker] = items.isEmpty ? nil : (items.map(\.line), Task { try await ingestor.importValidated(items, context: context) })
-            return tally
-        }
-
-        while let line = try reader.next() {
-            if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            linesRead = line.number
-            let digest = EventIdentity.nameBased(String(decoding: line.bytes, as: UTF8.self))
-            let occurrence = seen[digest, default: 0]
-            seen[digest] = occurrence + 1
-            let item = ImportLine(number: line.number, bytes: line.bytes, errorKey: "import-\(digest.uuidString.lowercased())-\(occurrence)")
-            let validation = ingestor.validator.validate(line.bytes)
-            var worker = 0
-            if case .success(let validated) = validation {
-                worker = Int(stableHash(validated.notification.sessionID) % UInt64(workers))
-            }
-            batches[worker].append((item, validation))
-            if batches[worker].count >= batchSize {
-                counts.add(try await flush(worker))
-                if !quiet, Date().timeIntervalSince(lastProgress) >= 1 {
-                    lastProgress = Date()
-                    let rate = Double(linesRead) / max(0.001, lastProgress.timeIntervalSince(started))
-                    printError("… \(linesRead) lines, \(Int(rate)) lines/s")
+        let queues = (0..<workers).map { _ in BatchQueue<[Item]>(capacity: 2) }
+        try await withThrowingTaskGroup(of: ImportTally.self) { group in
+            for queue in queues {
+                group.addTask {
+                    var tally = ImportTally()
+                    while let items = await queue.pop() {
+                        let outcomes = try await ingestor.importValidated(items, context: context)
+                        tally.add(report(items.map(\.line), outcomes))
+                    }
+                    return tally
                 }
             }
-        }
-        for worker in 0..<workers {
-            counts.add(try await flush(worker))
-            counts.add(try await flush(worker))
+            var batches = [[Item]](repeating: [], count: workers)
+            do {
+                while let line = try reader.next() {
+                    if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                    linesRead = line.number
+                    let digest = EventIdentity.nameBased(String(decoding: line.bytes, as: UTF8.self))
+                    let occurrence = seen[digest, default: 0]
+                    seen[digest] = occurrence + 1
+                    let item = ImportLine(number: line.number, bytes: line.bytes, errorKey: "import-\(digest.uuidString.lowercased())-\(occurrence)")
+                    let validation = ingestor.validator.validate(line.bytes)
+                    var worker = 0
+                    if case .success(let validated) = validation {
+                        worker = Int(stableHash(validated.notification.sessionID) % UInt64(workers))
+                    }
+                    batches[worker].append((item, validation))
+                    if batches[worker].count >= batchSize {
+                        await queues[worker].push(batches[worker])
+                        batches[worker].removeAll(keepingCapacity: true)
+                        if !quiet, Date().timeIntervalSince(lastProgress) >= 1 {
+                            lastProgress = Date()
+                            let rate = Double(linesRead) / max(0.001, lastProgress.timeIntervalSince(started))
+                            printError("… \(linesRead) lines read, \(Int(rate)) lines/s")
+                        }
+                    }
+                }
+                for worker in 0..<workers where !batches[worker].isEmpty { await queues[worker].push(batches[worker]) }
+            } catch {
+                for queue in queues { queue.finish() }
+                throw error
+            }
+            for queue in queues { queue.finish() }
+            for try await tally in group { counts.add(tally) }
         }
         let seconds = Date().timeIntervalSince(started)
         let total = counts.appended + counts.already + counts.rejected + counts.failed
