@@ -115,16 +115,50 @@ public final class EventStore: Sendable {
     /// later. A transaction that stays open holds readers back at its id; see
     /// `oldestOpenTransactionAge()`.
     public func readAll(after cursor: ReadCursor, limit: Int = 1000) async throws -> ReadAllPage {
-        let query: PostgresQuery = """
-            SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at
-              FROM ledger.events
-             WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
-               AND transaction_id < ledger.read_horizon()
-             ORDER BY transaction_id, global_position
-             LIMIT \(limit)
-            """
+        let query = Self.readAllQuery(after: cursor, limit: limit)
         let events = try await pool.run { session in try Self.decodeEvents(session.query(query)) }
         return ReadAllPage(events: events, next: events.last?.cursor ?? cursor)
+    }
+
+    /// Reads the global order from `cursor` to the horizon, page by page, handing each page to
+    /// `body`, and returns the cursor after the last event.
+    ///
+    /// The next page is fetched (on another pooled connection) while the current one is decoded
+    /// and handled: its cursor is the last row's, known before the rest is decoded. Gap-safe
+    /// like `readAll`. For rebuilds and catch-up reads.
+    @discardableResult
+    public func replay(
+        after cursor: ReadCursor, pageSize: Int = 10_000, _ body: ([RecordedEvent]) async throws -> Void
+    ) async throws -> ReadCursor {
+        var next: Task<PostgresResult, any Error>? = fetchPage(after: cursor, limit: pageSize)
+        var position = cursor
+        while let fetching = next {
+            let page = try await fetching.value
+            guard page.rowCount > 0 else { break }
+            let last = page.rowCount - 1
+            position = ReadCursor(
+                transactionID: try page.decode(UInt64.self, row: last, column: 7), position: try page.decode(Int64.self, row: last, column: 0)
+            )
+            next = page.rowCount == pageSize ? fetchPage(after: position, limit: pageSize) : nil
+            try await body(try Self.decodeEvents(page))
+        }
+        return position
+    }
+
+    private func fetchPage(after cursor: ReadCursor, limit: Int) -> Task<PostgresResult, any Error> {
+        let query = Self.readAllQuery(after: cursor, limit: limit)
+        return Task { try await pool.run { try $0.query(query) } }
+    }
+
+    static func readAllQuery(after cursor: ReadCursor, limit: Int) -> PostgresQuery {
+        """
+        SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at
+          FROM ledger.events
+         WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
+           AND transaction_id < ledger.read_horizon()
+         ORDER BY transaction_id, global_position
+         LIMIT \(limit)
+        """
     }
 
     /// The newest stored position, or nil for an empty store.

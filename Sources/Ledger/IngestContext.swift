@@ -1,4 +1,5 @@
 public import Foundation
+import OICP
 
 /// Who sent a notification, when it arrived, and how, recorded in each event's metadata.
 public struct IngestContext: Sendable, Hashable {
@@ -34,7 +35,7 @@ public func rfc3339(_ date: Date) -> String {
     }
     let days = Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
     let secondOfDay = Int(seconds - Int64(days) * 86_400)
-    let (y, m, d) = StreamName.civil(fromDays: days)
+    let (y, m, d) = Timestamp.civil(fromDays: Int64(days))
     return String(
         format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, secondOfDay / 3600, secondOfDay / 60 % 60, secondOfDay % 60,
         Int(fraction)

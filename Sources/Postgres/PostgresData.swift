@@ -75,11 +75,27 @@ extension Double: PostgresEncodable, PostgresDecodable {
 
 extension UUID: PostgresEncodable, PostgresDecodable {
     public var postgresText: String { uuidString.lowercased() }
+    /// PostgreSQL writes a uuid as 36 lower-case characters, `8-4-4-4-12`; decoded by hand, as
+    /// `UUID(uuidString:)` costs a String and a Foundation call per row on a replay.
     public init(postgresText bytes: UnsafeBufferPointer<UInt8>) throws(PostgresError) {
-        guard let value = UUID(uuidString: String(decoding: bytes, as: UTF8.self)) else {
-            throw .decodingFailure(UUID.self, bytes)
+        guard bytes.count == 36 else { throw .decodingFailure(UUID.self, bytes) }
+        var raw = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0),
+                   UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        let ok = withUnsafeMutableBytes(of: &raw) { out -> Bool in
+            var index = 0
+            for byte in 0..<16 {
+                if index == 8 || index == 13 || index == 18 || index == 23 {
+                    guard bytes[index] == UInt8(ascii: "-") else { return false }
+                    index += 1
+                }
+                guard let high = hexValue(bytes[index]), let low = hexValue(bytes[index + 1]) else { return false }
+                out[byte] = high << 4 | low
+                index += 2
+            }
+            return true
         }
-        self = value
+        guard ok else { throw .decodingFailure(UUID.self, bytes) }
+        self = UUID(uuid: raw)
     }
 }
 
@@ -215,5 +231,15 @@ extension Array: PostgresEncodable where Element == String {
             out += "\""
         }
         return out + "}"
+    }
+}
+
+@inline(__always)
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
     }
 }

@@ -80,17 +80,12 @@ struct BenchReplay: AsyncParsableCommand {
         defer { store.close() }
         let clock = ContinuousClock()
         let started = clock.now
-        var cursor = ReadCursor.start
         var count = 0
         var bytes = 0
-        // Two reads in flight: decoding one page overlaps the server producing the next is not
-        // possible with a cursor chain, so this is the plain sequential reader a projector runs.
-        while true {
-            let page = try await store.readAll(after: cursor, limit: pageSize)
-            if page.events.isEmpty { break }
-            count += page.events.count
-            for event in page.events { bytes += event.data.utf8.count }
-            cursor = page.next
+        // EventStore.replay fetches the next page while this one is decoded and counted.
+        try await store.replay(after: .start, pageSize: pageSize) { events in
+            count += events.count
+            for event in events { bytes += event.data.utf8.count }
         }
         let elapsed = (clock.now - started).milliseconds / 1000
         print(#"{"bench":"replay","events":\#(count),"seconds":\#(format(elapsed)),"per_second":\#(Int(Double(count) / elapsed)),"data_mb":\#(bytes / 1_000_000)}"#)

@@ -26,7 +26,7 @@ struct ImportCommand: AsyncParsableCommand {
     var batchSize: Int = 1000
 
     @Option(help: "Parallel database workers; a session's lines always go to the same one.")
-    var workers: Int = 2
+    var workers: Int = 3
 
     @Flag(name: .customLong("quiet"), help: "No progress line.")
     var quiet = false
@@ -87,11 +87,16 @@ struct ImportCommand: AsyncParsableCommand {
                 while let line = try reader.next() {
                     if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                     linesRead = line.number
-                    let digest = EventIdentity.nameBased(String(decoding: line.bytes, as: UTF8.self))
-                    let occurrence = seen[digest, default: 0]
-                    seen[digest] = occurrence + 1
-                    let item = ImportLine(number: line.number, bytes: line.bytes, errorKey: "import-\(digest.uuidString.lowercased())-\(occurrence)")
                     let validation = ingestor.validator.validate(line.bytes)
+                    // Only an Error needs a key of its own: the others have a natural identity.
+                    var errorKey = ""
+                    if case .success(let validated) = validation, validated.notification.type == .error {
+                        let digest = EventIdentity.nameBased(String(decoding: line.bytes, as: UTF8.self))
+                        let occurrence = seen[digest, default: 0]
+                        seen[digest] = occurrence + 1
+                        errorKey = "import-\(digest.uuidString.lowercased())-\(occurrence)"
+                    }
+                    let item = ImportLine(number: line.number, bytes: line.bytes, errorKey: errorKey)
                     var worker = 0
                     if case .success(let validated) = validation {
                         worker = Int(stableHash(validated.notification.sessionID) % UInt64(workers))

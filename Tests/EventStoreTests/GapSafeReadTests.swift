@@ -86,6 +86,24 @@ struct GapSafeReadTests {
         #expect(zip(cursors, cursors.dropFirst()).allSatisfy { $0 < $1 })
     }
 
+    @Test("replay hands over every event in order, page by page, and returns the last cursor")
+    func replayPages() async throws {
+        let (store, _) = try await makeStore()
+        defer { store.close() }
+        let streams = (0..<25).map { _ in newStream() }
+        for stream in streams { _ = try await store.append(to: stream, events: [event()]) }
+        let all = try await readAll(store, after: .start, count: 25)
+        #expect(all.count == 25)
+        var pages: [[RecordedEvent]] = []
+        let end = try await store.replay(after: .start, pageSize: 7) { pages.append($0) }
+        #expect(pages.map(\.count) == [7, 7, 7, 4])
+        #expect(pages.flatMap { $0 }.map(\.eventID) == all.map(\.eventID))
+        #expect(end == all.last?.cursor)
+        var rest = 0
+        let same = try await store.replay(after: end, pageSize: 7) { rest += $0.count }
+        #expect(rest == 0 && same == end, "nothing after the end; the cursor stays")
+    }
+
     @Test("an open transaction holds readers back at its id; they catch up when it ends")
     func openTransactionHoldsBack() async throws {
         let (store, url) = try await makeStore()
