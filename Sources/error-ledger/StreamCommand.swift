@@ -1,6 +1,8 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import Ledger
+import OICP
 
 struct StreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,11 +27,18 @@ struct StreamCommand: AsyncParsableCommand {
         while true {
             let events = try await store.readStream(stream, fromVersion: version, limit: 1000)
             for event in events {
-                print(
-                    #"{"stream_id":"\#(event.streamID)","stream_version":\#(event.streamVersion),"global_position":\#(event.globalPosition),"#
-                        + #""event_id":"\#(event.eventID.uuidString.lowercased())","event_type":"\#(event.eventType)","#
-                        + #""recorded_at":"\#(ISO8601DateFormatter().string(from: event.recordedAt))","data":\#(event.data),"metadata":\#(event.metadata)}"#
-                )
+                // Every field escaped by the serializer; data and metadata are stored JSON already.
+                let head = JSONValue.object(
+                    JSONObject([
+                        ("stream_id", .string(event.streamID)),
+                        ("stream_version", .number(String(event.streamVersion))),
+                        ("global_position", .number(String(event.globalPosition))),
+                        ("event_id", .string(event.eventID.uuidString.lowercased())),
+                        ("event_type", .string(event.eventType)),
+                        ("recorded_at", .string(rfc3339(event.recordedAt))),
+                    ])
+                ).serialized()
+                print(head.dropLast() + #","data":\#(event.data),"metadata":\#(event.metadata)}"#)
             }
             printed += events.count
             guard let last = events.last, events.count == 1000 else { break }
