@@ -87,7 +87,16 @@ struct ImportCommand: AsyncParsableCommand {
                 while let line = try reader.next() {
                     if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                     linesRead = line.number
-                    let validation = ingestor.validator.validate(line.bytes)
+                    let validation =
+                        if let length = line.fullLength {
+                            Result<ValidatedNotification, ValidationFailure>.failure(
+                                ValidationFailure(problems: [
+                                    ValidationProblem(pointer: "", message: "the line is \(length) bytes; a notification is at most \(ingestor.validator.limits.maxBodyBytes) bytes")
+                                ])
+                            )
+                        } else {
+                            ingestor.validator.validate(line.bytes)
+                        }
                     // Only an Error needs a key of its own: the others have a natural identity.
                     var errorKey = ""
                     if case .success(let validated) = validation, validated.notification.type == .error {
@@ -150,6 +159,8 @@ final class LineReader {
     struct Line {
         var number: Int
         var bytes: [UInt8]
+        /// The line's full length when it was longer than the limit and `bytes` was cut.
+        var fullLength: Int?
     }
 
     private let handle: FileHandle
@@ -164,22 +175,25 @@ final class LineReader {
         self.maxLineBytes = maxLineBytes
     }
 
-    /// The next line without its `\n`; a line longer than the body limit is cut there (and
-    /// then refused by validation as too large, with its number).
+    /// The next line without its `\n`. A line longer than the body limit is cut there, and
+    /// its full length is reported so the line can be refused with its real size; the reader
+    /// never holds more than the chunk and the line being read.
     func next() throws -> Line? {
         while true {
             if let end = buffer[start...].firstIndex(of: 0x0A) {
                 number += 1
-                let line = Array(buffer[start..<min(end, start + maxLineBytes + 1)])
+                let length = end - start
+                let line = Array(buffer[start..<min(end, start + maxLineBytes)])
                 start = end + 1
-                return Line(number: number, bytes: line)
+                return Line(number: number, bytes: line, fullLength: length > maxLineBytes ? length : nil)
             }
             if finished {
                 guard start < buffer.count else { return nil }
                 number += 1
-                let line = Array(buffer[start..<min(buffer.count, start + maxLineBytes + 1)])
+                let length = buffer.count - start
+                let line = Array(buffer[start..<min(buffer.count, start + maxLineBytes)])
                 start = buffer.count
-                return Line(number: number, bytes: line)
+                return Line(number: number, bytes: line, fullLength: length > maxLineBytes ? length : nil)
             }
             if start > 0 {
                 buffer.removeFirst(start)

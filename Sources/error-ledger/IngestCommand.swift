@@ -49,6 +49,12 @@ struct IngestCommand: AsyncParsableCommand {
 func readInput(_ path: String, limit: Int) throws -> [UInt8] {
     let handle = path == "-" ? FileHandle.standardInput : try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
     let data = try handle.read(upToCount: limit + 1) ?? Data()
-    guard data.count <= limit else { throw ValidationError("\(path) is larger than \(limit) bytes") }
+    guard data.count <= limit else { throw InputError(description: "\(path) is larger than \(limit) bytes; a notification is at most 64 KiB") }
     return Array(data)
+}
+
+/// A problem with the input itself: reported as `Error: …`, exit 1, without the usage text
+/// an argument error gets.
+struct InputError: Error, CustomStringConvertible {
+    var description: String
 }
