@@ -165,11 +165,10 @@ public final class Ingestor: Sendable {
         var digests: [Int: String] = [:]
         for (index, validated) in valid {
             let stream = StreamName.session(validated.notification.sessionID)
-            var lineContext = context
-            lineContext.idempotencyKey = validated.notification.type == .error ? lines[index].errorKey : nil
             let state = states[stream] ?? SessionLifecycle()
             let decided = NotificationDecision.decide(
-                validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), lifecycle: state, context: lineContext
+                validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), lifecycle: state,
+                context: Self.context(context, for: lines[index], validated)
             )
             requests.append(AppendRequest(stream: stream, expected: state.version == 0 ? .noStream : .exact(state.version), events: [NewEvent(decided)]))
             requestLine.append(index)
@@ -199,13 +198,15 @@ public final class Ingestor: Sendable {
             retry.append(replay.index)
         }
         let validatedByIndex = Dictionary(uniqueKeysWithValues: valid.map { ($0.index, $0.validated) })
-        for index in retry {
+        // In file order, so a session's lines are recorded in the order they were written.
+        for index in retry.sorted() {
             guard let validated = validatedByIndex[index] else { continue }
-            var lineContext = context
-            lineContext.idempotencyKey = validated.notification.type == .error ? lines[index].errorKey : nil
             let outcome: IngestOutcome
             do {
-                outcome = try await record(validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), context: lineContext)
+                outcome = try await record(
+                    validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self),
+                    context: Self.context(context, for: lines[index], validated)
+                )
             } catch let error as IngestError {
                 outcomes[index] = .failed(error.message)
                 continue
@@ -217,6 +218,14 @@ public final class Ingestor: Sendable {
             }
         }
         return outcomes.map { $0 ?? .failed("not processed") }
+    }
+
+    /// An import line's context: an Error uses the line's key (it has no natural identity); the
+    /// other types are identified by what they are.
+    static func context(_ context: IngestContext, for line: ImportLine, _ validated: ValidatedNotification) -> IngestContext {
+        var lineContext = context
+        lineContext.idempotencyKey = validated.notification.type == .error ? line.errorKey : nil
+        return lineContext
     }
 
     // MARK: - Lifecycle state

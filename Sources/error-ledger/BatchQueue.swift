@@ -9,6 +9,7 @@ final class BatchQueue<Element: Sendable>: Sendable {
     private struct State {
         var items: [Element] = []
         var finished = false
+        var closed = false
         var consumer: CheckedContinuation<Element?, Never>?
         var producer: CheckedContinuation<Void, Never>?
     }
@@ -21,8 +22,12 @@ final class BatchQueue<Element: Sendable>: Sendable {
         self.capacity = capacity
     }
 
-    func push(_ element: Element) async {
+    /// Queues `element`, waiting while the queue is full.
+    /// - Returns: false when the consumer has `close`d the queue; nothing was queued then.
+    @discardableResult
+    func push(_ element: Element) async -> Bool {
         while true {
+            if state.withLock({ $0.closed }) { return false }
             let handed = state.withLock { state -> CheckedContinuation<Element?, Never>?? in
                 if let consumer = state.consumer {
                     state.consumer = nil
@@ -37,13 +42,13 @@ final class BatchQueue<Element: Sendable>: Sendable {
             switch handed {
             case .some(.some(let consumer)):
                 consumer.resume(returning: element)
-                return
+                return true
             case .some(.none):
-                return
+                return true
             case .none:
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let roomNow = state.withLock { state -> Bool in
-                        if state.items.count < capacity || state.consumer != nil { return true }
+                        if state.closed || state.items.count < capacity || state.consumer != nil { return true }
                         state.producer = continuation
                         return false
                     }
@@ -97,6 +102,18 @@ final class BatchQueue<Element: Sendable>: Sendable {
                 }
             }
         }
+    }
+
+    /// The consumer gives up (it failed): a waiting and every later `push` returns false, so the
+    /// producer stops instead of waiting for room that will never come.
+    func close() {
+        let producer = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.closed = true
+            state.items.removeAll()
+            defer { state.producer = nil }
+            return state.producer
+        }
+        producer?.resume()
     }
 
     /// No more pushes; the consumer gets nil once the queue is drained.

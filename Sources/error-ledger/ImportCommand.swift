@@ -55,7 +55,7 @@ struct ImportCommand: AsyncParsableCommand {
                 case .alreadyAppended: counts.already += 1
                 case .rejected(let problems):
                     counts.rejected += 1
-                    let reasons = problems.map { "\($0.pointer.isEmpty ? "(body)" : $0.pointer): \($0.message)" }.joined(separator: "; ")
+                    let reasons = problems.map(\.line).joined(separator: "; ")
                     printError("line \(line.number): refused: \(reasons)")
                 case .failed(let message):
                     counts.failed += 1
@@ -75,9 +75,14 @@ struct ImportCommand: AsyncParsableCommand {
             for queue in queues {
                 group.addTask {
                     var tally = ImportTally()
-                    while let items = await queue.pop() {
-                        let outcomes = try await ingestor.importValidated(items, context: context)
-                        tally.add(report(items.map(\.line), outcomes))
+                    do {
+                        while let items = await queue.pop() {
+                            let outcomes = try await ingestor.importValidated(items, context: context)
+                            tally.add(report(items.map(\.line), outcomes))
+                        }
+                    } catch {
+                        queue.close()  // the reader stops instead of waiting on this queue
+                        throw error
                     }
                     return tally
                 }
@@ -112,7 +117,7 @@ struct ImportCommand: AsyncParsableCommand {
                     }
                     batches[worker].append((item, validation))
                     if batches[worker].count >= batchSize {
-                        await queues[worker].push(batches[worker])
+                        guard await queues[worker].push(batches[worker]) else { break }  // that worker failed
                         batches[worker].removeAll(keepingCapacity: true)
                         if !quiet, Date().timeIntervalSince(lastProgress) >= 1 {
                             lastProgress = Date()
@@ -127,7 +132,12 @@ struct ImportCommand: AsyncParsableCommand {
                 throw error
             }
             for queue in queues { queue.finish() }
-            for try await tally in group { counts.add(tally) }
+            do {
+                for try await tally in group { counts.add(tally) }
+            } catch {
+                printError("import stopped after \(linesRead) lines read: \(error). Running the same import again is safe: nothing is stored twice.")
+                throw ExitCode(1)
+            }
         }
         let seconds = Date().timeIntervalSince(started)
         let total = counts.appended + counts.already + counts.rejected + counts.failed

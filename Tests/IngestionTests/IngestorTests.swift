@@ -244,6 +244,24 @@ struct IngestorTests {
         #expect(try await store.readStream(StreamName.session(session)).count == 4)
     }
 
+    @Test("lines recorded again after a batch keep their file order within a session")
+    func importRetriesInOrder() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("start"), context: context())
+        // The corrected Start is no replay (other content) and the Progress behind it expected
+        // it in place: both are recorded again on their own, and must stay in this order.
+        let corrected = Array(String(decoding: try example("start"), as: UTF8.self).replacingOccurrences(of: "09:32:10", with: "09:33:00").utf8)
+        let lines = [
+            ImportLine(number: 1, bytes: corrected, errorKey: "a"),
+            ImportLine(number: 2, bytes: try example("progress"), errorKey: "b"),
+        ]
+        let outcomes = try await ingestor.importBatch(lines, context: context())
+        #expect(outcomes.map(label) == ["appended", "appended"])
+        let types = try await store.readStream(StreamName.session(session)).map(\.eventType)
+        #expect(types == ["ChargingStarted", "ChargingStarted", "ChargingProgressed"])
+    }
+
     private func label(_ outcome: ImportLineOutcome) -> String {
         switch outcome {
         case .appended: "appended"
