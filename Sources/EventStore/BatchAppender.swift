@@ -39,24 +39,21 @@ enum BatchAppender {
         }
     }
 
+    /// What both append functions return, in the order `run` decodes.
+    static let outcomeColumns = "request, outcome, stream_version, first_position, last_position, transaction_id"
+
     private static func run(_ requests: [AppendRequest], on session: PostgresSession) throws -> [AppendResult] {
         let result: PostgresResult
         if requests.count == 1, let request = requests.first {
             // A batch of one (every append at low load) skips the batch function's set queries.
-            let expected: Int? =
-                switch request.expected {
-                case .any: nil
-                case .noStream: 0
-                case .exact(let version): version
-                }
             var events = ""
             appendEvents(request.events, to: &events)
             result = try session.query(
-                "SELECT request, outcome, stream_version, first_position, last_position, transaction_id FROM ledger.append_one(\(request.stream), \(expected)::integer, \(events)::jsonb)"
+                "SELECT \(unsafeRaw: outcomeColumns) FROM ledger.append_one(\(request.stream), \(request.expected.required)::integer, \(events)::jsonb)"
             )
         } else {
             result = try session.query(
-                "SELECT request, outcome, stream_version, first_position, last_position, transaction_id FROM ledger.append_batch(\(batchJSON(requests))::jsonb)"
+                "SELECT \(unsafeRaw: outcomeColumns) FROM ledger.append_batch(\(batchJSON(requests))::jsonb)"
             )
         }
         guard result.rowCount == requests.count else {

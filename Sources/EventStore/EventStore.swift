@@ -99,7 +99,7 @@ public final class EventStore: Sendable {
     /// Events of one stream from `fromVersion` on, in version order.
     public func readStream(_ stream: String, fromVersion: Int = 1, limit: Int = 10_000) async throws -> [RecordedEvent] {
         let query: PostgresQuery = """
-            SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at
+            SELECT \(unsafeRaw: Self.eventColumns)
               FROM ledger.events
              WHERE stream_id = \(stream) AND stream_version >= \(fromVersion)
              ORDER BY stream_version
@@ -152,7 +152,7 @@ public final class EventStore: Sendable {
 
     static func readAllQuery(after cursor: ReadCursor, limit: Int) -> PostgresQuery {
         """
-        SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at
+        SELECT \(unsafeRaw: Self.eventColumns)
           FROM ledger.events
          WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
            AND transaction_id < ledger.read_horizon()
@@ -192,6 +192,10 @@ public final class EventStore: Sendable {
     public func realignTransactionClock() async throws -> Int64? {
         try await pool.run { try $0.query("SELECT ledger.realign_transaction_clock()").decode(Int64?.self, row: 0, column: 0) }
     }
+
+    /// The columns every event read selects, in the order `decodeEvents` expects.
+    static let eventColumns =
+        "global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at"
 
     static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []

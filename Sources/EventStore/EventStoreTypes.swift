@@ -9,13 +9,16 @@ public enum ExpectedVersion: Sendable, Hashable {
     /// The stream's version must be exactly this (the number of events in it).
     case exact(Int)
 
-    var json: String {
+    /// The version the stream must have: nil for any, 0 for no stream.
+    var required: Int? {
         switch self {
-        case .any: "null"
-        case .noStream: "0"
-        case .exact(let version): String(version)
+        case .any: nil
+        case .noStream: 0
+        case .exact(let version): version
         }
     }
+
+    var json: String { required.map(String.init) ?? "null" }
 }
 
 /// An event to append. `data` and `metadata` are JSON text (objects).

@@ -38,7 +38,7 @@ struct IngestCommand: AsyncParsableCommand {
         case .alreadyAppended(let range):
             printError("already appended at position \(range.lastPosition); nothing stored again")
         case .rejected(let problems):
-            for problem in problems { printError("\(problem.pointer.isEmpty ? "(body)" : problem.pointer): \(problem.message)") }
+            for problem in problems { printError(problem.line) }
             throw ExitCode(1)
         }
         for anomaly in outcome.anomalies { printError("anomaly \(anomaly.code): \(anomaly.message)") }
@@ -57,4 +57,9 @@ func readInput(_ path: String, limit: Int) throws -> [UInt8] {
 /// an argument error gets.
 struct InputError: Error, CustomStringConvertible {
     var description: String
+}
+
+extension ValidationProblem {
+    /// `pointer: message`, with `(body)` for the body as a whole.
+    var line: String { "\(pointer.isEmpty ? "(body)" : pointer): \(message)" }
 }

@@ -3,107 +3,31 @@ import Ledger
 import OICP
 import Testing
 
-/// Request bodies, copied from `shared/oicp/examples/*.json`: one session (Start → Progress → End)
-/// and one Error for another session.
+/// Request bodies from `shared/oicp/examples/*.json`: one session (Start → Progress → End) and
+/// one Error for another session.
 enum Body {
     static let sessionID = "3fe7378a-238f-4cf3-bca6-de657881f8c2"
     static let errorSessionID = "8d571ee6-bb6f-4b1b-b82a-318c8866b4d0"
     /// A second well-formed SessionID, for "different session" cases.
     static let otherSessionID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
-    static let start = #"""
-        {
-          "Type": "Start",
-          "SessionID": "3fe7378a-238f-4cf3-bca6-de657881f8c2",
-          "CPOPartnerSessionID": "cpo-tx-2024-05-14-000417",
-          "Identification": {
-            "RFIDMifareFamilyIdentification": {
-              "UID": "044A2DAA856280"
-            }
-          },
-          "EvseID": "DE*A36*E0001*1",
-          "ChargingStart": "2024-05-14T09:32:10+02:00",
-          "SessionStart": "2024-05-14T09:31:48+02:00",
-          "MeterValueStart": 12345.678,
-          "OperatorID": "DE*A36",
-          "PartnerProductID": "AC3"
-        }
-        """#
+    static let start = example("start")
+    static let progress = example("progress")
+    static let end = example("end")
+    static let error = example("error")
 
-    static let progress = #"""
-        {
-          "Type": "Progress",
-          "SessionID": "3fe7378a-238f-4cf3-bca6-de657881f8c2",
-          "CPOPartnerSessionID": "cpo-tx-2024-05-14-000417",
-          "Identification": {
-            "RFIDMifareFamilyIdentification": {
-              "UID": "044A2DAA856280"
-            }
-          },
-          "EvseID": "DE*A36*E0001*1",
-          "ChargingStart": "2024-05-14T09:32:10+02:00",
-          "EventOccurred": "2024-05-14T09:47:10+02:00",
-          "ChargingDuration": 900000,
-          "SessionStart": "2024-05-14T09:31:48+02:00",
-          "ConsumedEnergyProgress": 2.75,
-          "MeterValueStart": 12345.678,
-          "MeterValueInBetween": {
-            "meterValues": [
-              12346.912,
-              12348.428
-            ]
-          },
-          "OperatorID": "DE*A36",
-          "PartnerProductID": "AC3"
+    /// `../shared/oicp/examples/<name>.json`, found by walking up from this file to `Tests/`:
+    /// the project's reference bodies, read rather than copied so they cannot drift apart.
+    static func example(_ name: String) -> String {
+        var url = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+        while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
+        let file = url.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("shared/oicp/examples/\(name).json")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+            fatalError("cannot read \(file.path): the tests expect ../shared/oicp beside the repository")
         }
-        """#
-
-    static let end = #"""
-        {
-          "Type": "End",
-          "SessionID": "3fe7378a-238f-4cf3-bca6-de657881f8c2",
-          "CPOPartnerSessionID": "cpo-tx-2024-05-14-000417",
-          "Identification": {
-            "RFIDMifareFamilyIdentification": {
-              "UID": "044A2DAA856280"
-            }
-          },
-          "EvseID": "DE*A36*E0001*1",
-          "ChargingStart": "2024-05-14T09:32:10+02:00",
-          "ChargingEnd": "2024-05-14T11:05:42+02:00",
-          "SessionStart": "2024-05-14T09:31:48+02:00",
-          "ConsumedEnergy": 22.253,
-          "MeterValueStart": 12345.678,
-          "MeterValueEnd": 12367.931,
-          "MeterValueInBetween": {
-            "meterValues": [
-              12346.912,
-              12348.428,
-              12357.004
-            ]
-          },
-          "OperatorID": "DE*A36",
-          "PartnerProductID": "AC3",
-          "PenaltyTimeStart": "2024-05-14T11:35:42+02:00"
-        }
-        """#
-
-    static let error = #"""
-        {
-          "Type": "Error",
-          "SessionID": "8d571ee6-bb6f-4b1b-b82a-318c8866b4d0",
-          "CPOPartnerSessionID": "cpo-tx-2024-05-14-000502",
-          "Identification": {
-            "RemoteIdentification": {
-              "EvcoID": "DE-8EO-CAet5e4XY-3"
-            }
-          },
-          "EvseID": "DE*A36*E0002*1",
-          "ErrorType": "CriticalError",
-          "ErrorAdditionalInfo": "Ground fault detected (RCD tripped) 4 min after charging start; station requires on-site inspection",
-          "OperatorID": "DE*A36"
-        }
-        """#
+        return text
+    }
 
     /// The example body of `type`.
     static func of(_ type: NotificationType) -> String {
