@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Session Error Ledger: an OICP 2.3 charging-notification system of record.
-// Dependencies point inward: error-ledger -> Ingestion -> EventStore -> Postgres -> CLibPQ,
-// and Ingestion/EventStore -> Ledger -> OICP. OICP and Ledger do no I/O.
+// Dependencies point inward: error-ledger -> Ingestion/Projections -> EventStore -> Postgres -> CLibPQ,
+// and Ingestion/Projections/EventStore -> Ledger -> OICP. OICP and Ledger do no I/O.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -43,6 +43,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Projections",
+            dependencies: ["EventStore", "Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Ingestion",
             dependencies: ["EventStore", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -50,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "error-ledger",
             dependencies: [
-                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion",
+                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -64,6 +69,11 @@ let package = Package(
         .testTarget(
             name: "EventStoreTests",
             dependencies: ["EventStore", "Postgres", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ProjectionsTests",
+            dependencies: ["Projections", "Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -150,7 +150,7 @@ public final class EventStore: Sendable {
         return Task { try await pool.run { try $0.query(query) } }
     }
 
-    static func readAllQuery(after cursor: ReadCursor, limit: Int) -> PostgresQuery {
+    public static func readAllQuery(after cursor: ReadCursor, limit: Int) -> PostgresQuery {
         """
         SELECT \(unsafeRaw: Self.eventColumns)
           FROM ledger.events
@@ -194,10 +194,10 @@ public final class EventStore: Sendable {
     }
 
     /// The columns every event read selects, in the order `decodeEvents` expects.
-    static let eventColumns =
+    public static let eventColumns =
         "global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at"
 
-    static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
+    public static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         events.reserveCapacity(result.rowCount)
         for row in result.rows {

@@ -1,0 +1,200 @@
+public import EventStore
+public import Foundation
+import Ledger
+import Postgres
+
+/// The read side of the timelines: typed queries over the projections, for the CLI and the
+/// REST API. Every list is keyset-paginated (no OFFSET): a page's `next` cursor continues after
+/// its last row, so rows added meanwhile never shift or repeat what a reader pages through.
+///
+/// Each query is one statement, so it reads one consistent snapshot of one projection even
+/// while a rebuild swaps it.
+public struct TimelineQueries: Sendable {
+    /// The most rows one page returns, whatever the caller asks for.
+    public static let maxLimit = 1000
+    public static let defaultLimit = 100
+
+    private let store: EventStore
+
+    public init(store: EventStore) {
+        self.store = store
+    }
+
+    // MARK: - Sessions
+
+    /// A session's summary, or nil when the ledger has no lifecycle event for it.
+    public func session(_ sessionID: String) async throws -> SessionSummary? {
+        let query: PostgresQuery = """
+            SELECT \(unsafeRaw: SessionSummary.columns) FROM projection_sessions.sessions WHERE session_id = \(sessionID)
+            """
+        return try await store.pool.run { session in
+            try session.query(query).rows.first.map(SessionSummary.init)
+        }
+    }
+
+    /// A session's timeline in the order the ledger applied its events, from after `afterSeq`.
+    public func sessionTimeline(_ sessionID: String, after afterSeq: Int = 0, limit: Int = defaultLimit) async throws -> Page<TimelineItem> {
+        let limit = Self.clamp(limit)
+        let query: PostgresQuery = """
+            SELECT \(unsafeRaw: TimelineItem.columns) FROM projection_sessions.session_events
+             WHERE session_id = \(sessionID) AND seq > \(afterSeq)
+             ORDER BY seq LIMIT \(limit + 1)
+            """
+        let items = try await store.pool.run { session in try session.query(query).rows.map(TimelineItem.init) }
+        return Page(items, limit: limit) { String($0.seq) }
+    }
+
+    // MARK: - Errors
+
+    /// Errors at one EVSE, newest first (by received-at), filtered by `filter`.
+    public func evseErrors(_ evseID: String, filter: ErrorFilter = .init(), after cursor: String? = nil, limit: Int = defaultLimit)
+        async throws -> Page<ErrorItem>
+    {
+        var filter = filter
+        filter.evseID = evseID
+        return try await errors(filter, after: cursor, limit: limit)
+    }
+
+    /// The fleet error feed: errors across EVSEs, newest first, filtered by `filter`.
+    public func errors(_ filter: ErrorFilter = .init(), after cursor: String? = nil, limit: Int = defaultLimit) async throws -> Page<ErrorItem> {
+        let limit = Self.clamp(limit)
+        let after = try cursor.map(ErrorCursor.init(parsing:))
+        let types = filter.errorTypes.isEmpty ? nil : filter.errorTypes
+        // One statement for every filter combination: parameters are planned as constants (the
+        // unnamed statement gets a custom plan), so the NULL branches fold away and the index for
+        // the filter that is given is used.
+        let query: PostgresQuery = """
+            SELECT \(unsafeRaw: ErrorItem.columns)
+              FROM projection_evse_errors.evse_errors e
+              LEFT JOIN projection_evse_errors.sessions s ON s.session_id = e.session_id
+             WHERE (\(filter.evseID)::text IS NULL OR e.evse_id = \(filter.evseID))
+               AND (\(filter.operatorID)::text IS NULL OR e.operator_id = \(filter.operatorID))
+               AND (\(types)::text[] IS NULL OR e.error_type = ANY(\(types)))
+               AND (\(filter.from)::timestamptz IS NULL OR e.received_at >= \(filter.from))
+               AND (\(filter.to)::timestamptz IS NULL OR e.received_at < \(filter.to))
+               AND (\(after?.position)::int8 IS NULL OR (e.received_at, e.position) <
+                    ('epoch'::timestamptz + \(after?.receivedAtMicros)::int8 * interval '1 microsecond', \(after?.position)))
+             ORDER BY e.received_at DESC, e.position DESC
+             LIMIT \(limit + 1)
+            """
+        let items = try await store.pool.run { session in try session.query(query).rows.map(ErrorItem.init) }
+        return Page(items, limit: limit) { ErrorCursor(receivedAtMicros: $0.receivedAtMicros, position: $0.position).description }
+    }
+
+    /// The EVSEs with the most errors in `[from, to)`, optionally of one operator.
+    public func topEvses(from: Date, to: Date, operatorID: String? = nil, limit: Int = 10) async throws -> [EvseErrorCount] {
+        let query: PostgresQuery = """
+            SELECT evse_id, min(operator_id), count(*),
+                   count(*) FILTER (WHERE error_type = 'ConnectorError'), count(*) FILTER (WHERE error_type = 'CriticalError'),
+                   max(received_at)
+              FROM projection_evse_errors.evse_errors
+             WHERE received_at >= \(from) AND received_at < \(to)
+               AND (\(operatorID)::text IS NULL OR operator_id = \(operatorID))
+             GROUP BY evse_id
+             ORDER BY count(*) DESC, evse_id
+             LIMIT \(Self.clamp(limit))
+            """
+        return try await store.pool.run { session in
+            try session.query(query).rows.map { row in
+                EvseErrorCount(
+                    evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), errors: try row.decode(column: 2),
+                    connectorErrors: try row.decode(column: 3), criticalErrors: try row.decode(column: 4),
+                    lastErrorAt: try row.decode(column: 5)
+                )
+            }
+        }
+    }
+
+    // MARK: - EVSE summary
+
+    /// One EVSE's summary, with error counts over the 24 h, 7 d and 30 d before `now`.
+    public func evseSummary(_ evseID: String, now: Date = Date()) async throws -> EvseSummaryView? {
+        let query: PostgresQuery = """
+            SELECT s.evse_id, s.operator_id, s.error_counts::text, s.error_count, s.first_error_at, s.last_error_at,
+                   s.sessions, s.sessions_with_errors, s.last_session_id, s.last_session_status, s.last_session_received_at,
+                   (SELECT coalesce(jsonb_object_agg(w.error_type, jsonb_build_array(w.day, w.week, w.month)), '{}')::text
+                      FROM (SELECT error_type,
+                                   count(*) FILTER (WHERE received_at >= \(now)::timestamptz - interval '24 hours') AS day,
+                                   count(*) FILTER (WHERE received_at >= \(now)::timestamptz - interval '7 days') AS week,
+                                   count(*) AS month
+                              FROM projection_evse_errors.evse_errors
+                             WHERE evse_id = s.evse_id AND received_at >= \(now)::timestamptz - interval '30 days'
+                               AND received_at <= \(now)
+                             GROUP BY error_type) w)
+              FROM projection_evse_errors.evse_summary s
+             WHERE s.evse_id = \(evseID)
+            """
+        return try await store.pool.run { session in try session.query(query).rows.first.map(EvseSummaryView.init) }
+    }
+
+    static func clamp(_ limit: Int) -> Int { min(max(limit, 1), maxLimit) }
+}
+
+/// Filters of the error lists. Empty fields do not filter.
+public struct ErrorFilter: Sendable, Hashable {
+    public var evseID: String?
+    public var operatorID: String?
+    /// `ErrorType` values; empty is all.
+    public var errorTypes: [String]
+    /// Received at or after.
+    public var from: Date?
+    /// Received before.
+    public var to: Date?
+
+    public init(evseID: String? = nil, operatorID: String? = nil, errorTypes: [String] = [], from: Date? = nil, to: Date? = nil) {
+        self.evseID = evseID
+        self.operatorID = operatorID
+        self.errorTypes = errorTypes
+        self.from = from
+        self.to = to
+    }
+}
+
+public enum QueryError: Error, Sendable, Equatable, CustomStringConvertible {
+    case badCursor(String)
+
+    public var description: String {
+        switch self {
+        case .badCursor(let cursor): "cursor \"\(cursor)\" is not one this list handed out"
+        }
+    }
+}
+
+/// Where an error list continues: the received-at (in microseconds) and position of the last
+/// row of the previous page. Text form `<microseconds>-<position>`.
+struct ErrorCursor: CustomStringConvertible {
+    var receivedAtMicros: Int64
+    var position: Int64
+
+    init(receivedAtMicros: Int64, position: Int64) {
+        self.receivedAtMicros = receivedAtMicros
+        self.position = position
+    }
+
+    init(parsing text: String) throws {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let micros = Int64(parts[0]), let position = Int64(parts[1]), position > 0 else {
+            throw QueryError.badCursor(text)
+        }
+        self.init(receivedAtMicros: micros, position: position)
+    }
+
+    var description: String { "\(receivedAtMicros)-\(position)" }
+}
+
+/// One page of a list, and the cursor of the next page (nil on the last page).
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var next: String?
+
+    /// Takes a result fetched with `limit + 1` rows: the extra row only says there is more.
+    init(_ fetched: [Item], limit: Int, cursor: (Item) -> String) {
+        if fetched.count > limit {
+            items = Array(fetched.prefix(limit))
+            next = items.last.map(cursor)
+        } else {
+            items = fetched
+            next = nil
+        }
+    }
+}
