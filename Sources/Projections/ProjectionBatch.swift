@@ -23,8 +23,8 @@ public enum BatchOutcome: Sendable, Equatable {
 /// the same schema as the checkpoint, even while a rebuild renames schemas (the rebuild locks the
 /// live checkpoint table before it renames).
 enum ProjectionBatch {
-    /// A test hook: runs after the rows are written, before COMMIT.
-    typealias BeforeCommit = @Sendable (_ count: Int) throws -> Void
+    /// A test hook: runs on the projector's connection after the rows are written, before COMMIT.
+    typealias BeforeCommit = @Sendable (_ session: PostgresSession, _ count: Int) throws -> Void
 
     static func readCheckpoint(schema: String, on session: PostgresSession) throws -> (cursor: ReadCursor, applied: Int64) {
         let result = try session.query("SELECT transaction_id, position, events_applied FROM \(unsafeRaw: schema).checkpoint")
@@ -68,7 +68,7 @@ enum ProjectionBatch {
             )
             guard moved.affectedRows == 1 else { return false }
             try apply(prepared, projection: projection, schema: schema, on: session)
-            try beforeCommit?(events.count)
+            try beforeCommit?(session, events.count)
             return true
         }
         let applied = inTransaction ? try write() : try session.transaction(write)

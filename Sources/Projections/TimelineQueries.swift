@@ -59,24 +59,27 @@ public struct TimelineQueries: Sendable {
     public func errors(_ filter: ErrorFilter = .init(), after cursor: String? = nil, limit: Int = defaultLimit) async throws -> Page<ErrorItem> {
         let limit = Self.clamp(limit)
         let after = try cursor.map(ErrorCursor.init(parsing:))
-        let types = filter.errorTypes.isEmpty ? nil : filter.errorTypes
-        // One statement for every filter combination: parameters are planned as constants (the
-        // unnamed statement gets a custom plan), so the NULL branches fold away and the index for
-        // the filter that is given is used.
-        let query: PostgresQuery = """
-            SELECT \(unsafeRaw: ErrorItem.columns)
-              FROM projection_evse_errors.evse_errors e
-              LEFT JOIN projection_evse_errors.sessions s ON s.session_id = e.session_id
-             WHERE (\(filter.evseID)::text IS NULL OR e.evse_id = \(filter.evseID))
-               AND (\(filter.operatorID)::text IS NULL OR e.operator_id = \(filter.operatorID))
-               AND (\(types)::text[] IS NULL OR e.error_type = ANY(\(types)))
-               AND (\(filter.from)::timestamptz IS NULL OR e.received_at >= \(filter.from))
-               AND (\(filter.to)::timestamptz IS NULL OR e.received_at < \(filter.to))
-               AND (\(after?.position)::int8 IS NULL OR (e.received_at, e.position) <
-                    ('epoch'::timestamptz + \(after?.receivedAtMicros)::int8 * interval '1 microsecond', \(after?.position)))
-             ORDER BY e.received_at DESC, e.position DESC
-             LIMIT \(limit + 1)
+        // Only the conditions the filter has, so the planner sees a plain keyset query and picks
+        // the index that leads with the given filter (EVSE, operator, or time alone).
+        var builder = QueryBuilder()
+        var conditions: [String] = []
+        if let evse = filter.evseID { conditions.append("evse_id = \(builder.bind(evse))") }
+        if let operatorID = filter.operatorID { conditions.append("operator_id = \(builder.bind(operatorID))") }
+        if !filter.errorTypes.isEmpty { conditions.append("error_type = ANY(\(builder.bind(filter.errorTypes)))") }
+        if let from = filter.from { conditions.append("received_at >= \(builder.bind(from))") }
+        if let to = filter.to { conditions.append("received_at < \(builder.bind(to))") }
+        if let after {
+            conditions.append(
+                "(received_at, position) < ('epoch'::timestamptz + \(builder.bind(after.receivedAtMicros))::int8 * interval '1 microsecond', \(builder.bind(after.position)))"
+            )
+        }
+        let query = builder.query(
             """
+            SELECT \(ErrorItem.columns) FROM projection_evse_errors.evse_errors
+            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY received_at DESC, position DESC LIMIT \(builder.bind(limit + 1))
+            """
+        )
         let items = try await store.pool.run { session in try session.query(query).rows.map(ErrorItem.init) }
         return Page(items, limit: limit) { ErrorCursor(receivedAtMicros: $0.receivedAtMicros, position: $0.position).description }
     }
@@ -158,6 +161,19 @@ public enum QueryError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badCursor(let cursor): "cursor \"\(cursor)\" is not one this list handed out"
         }
     }
+}
+
+/// Builds a statement from parts, every value a parameter.
+struct QueryBuilder {
+    private var binds: [String?] = []
+
+    /// The placeholder of `value`, bound.
+    mutating func bind(_ value: some PostgresEncodable) -> String {
+        binds.append(value.postgresText)
+        return "$\(binds.count)"
+    }
+
+    func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
 }
 
 /// Where an error list continues: the received-at (in microseconds) and position of the last

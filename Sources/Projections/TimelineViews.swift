@@ -185,14 +185,12 @@ public struct ErrorItem: ReadModelRecord, Hashable {
     public var sessionSeq: Int
     /// What the session was doing when the error was reported.
     public var phase: String
-    /// The session's status now.
-    public var sessionStatus: String?
     /// `receivedAt` exactly, for the page cursor.
     let receivedAtMicros: Int64
 
     static let columns = """
-        e.position, e.event_id, e.received_at, e.evse_id, e.operator_id, e.error_type, e.error_additional_info,
-        e.session_id, e.session_seq, e.phase, s.status, (extract(epoch FROM e.received_at) * 1000000)::int8
+        position, event_id, received_at, evse_id, operator_id, error_type, error_additional_info, session_id, session_seq,
+        phase, (extract(epoch FROM received_at) * 1000000)::int8
         """
 
     init(_ row: PostgresResult.Row) throws {
@@ -206,8 +204,7 @@ public struct ErrorItem: ReadModelRecord, Hashable {
         sessionID = try row.decode(column: 7)
         sessionSeq = try row.decode(column: 8)
         phase = try row.decode(column: 9)
-        sessionStatus = try row.decode(String?.self, column: 10)
-        receivedAtMicros = try row.decode(column: 11)
+        receivedAtMicros = try row.decode(column: 10)
     }
 
     public var fields: [(name: String, value: FieldValue)] {
@@ -215,7 +212,7 @@ public struct ErrorItem: ReadModelRecord, Hashable {
             ("position", .integer(position)), ("received_at", .date(receivedAt)), ("evse_id", .string(evseID)),
             ("operator_id", .string(operatorID)), ("error_type", .string(errorType)),
             ("error_additional_info", errorAdditionalInfo.field), ("session_id", .string(sessionID)),
-            ("session_seq", .integer(Int64(sessionSeq))), ("phase", .string(phase)), ("session_status", sessionStatus.field),
+            ("session_seq", .integer(Int64(sessionSeq))), ("phase", .string(phase)),
             ("event_id", .string(eventID.uuidString.lowercased())),
         ]
     }

@@ -11,7 +11,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of the event store (see deploy/bench-store, which runs them with pgbench beside).",
-        subcommands: [BenchAppend.self, BenchReplay.self, BenchGenerate.self, BenchQueries.self]
+        subcommands: [
+            BenchAppend.self, BenchReplay.self, BenchGenerate.self, BenchQueries.self, BenchRebuild.self, BenchReadModels.self,
+            BenchProjectionLag.self,
+        ]
     )
 }
 
@@ -101,6 +104,14 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Notifications to write.") var count: Int = 1_000_000
     @Option(help: "EVSEs to spread sessions over.") var evses: Int = 10_000
     @Option(help: "Seed, for the same file every time.") var seed: UInt64 = 42
+    @Option(
+        help: """
+            store: 5–6 notifications per session, 27% Errors (the event store benchmarks); \
+            timelines: 5 per session, a third Errors (1M notifications = 200,000 sessions; the projection benchmarks).
+            """
+    ) var shape: Shape = .store
+
+    enum Shape: String, ExpressibleByArgument { case store, timelines }
 
     func run() throws {
         var random = SplitMix64(seed: seed)
@@ -126,9 +137,19 @@ struct BenchGenerate: ParsableCommand {
                 #"{"Type":"Progress","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","EventOccurred":"\#(time(startMinute + 30))","ChargingDuration":1800000,"OperatorID":"DE*A36"}"#,
                 #"{"Type":"End","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","ChargingEnd":"\#(time(startMinute + 45))","ConsumedEnergy":8.25,"MeterValueStart":1000.5,"MeterValueEnd":1008.75,"OperatorID":"DE*A36"}"#,
             ]
-            // About a third of all notifications are Errors: some sessions have two.
-            if random.next() % 2 == 0 {
-                lines.insert(#"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"ConnectorError","OperatorID":"DE*A36"}"#, at: 1)
+            switch shape {
+            case .store:
+                // Some sessions have two Errors.
+                if random.next() % 2 == 0 {
+                    lines.insert(#"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"ConnectorError","OperatorID":"DE*A36"}"#, at: 1)
+                }
+            case .timelines:
+                // Two sessions in three: Start, Error, Progress, Error, End (the second Progress
+                // gives way to an Error); the rest keep one Error. A third of all notifications.
+                if random.next() % 3 != 0 {
+                    lines[3] = #"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"ConnectorError","OperatorID":"DE*A36"}"#
+                    lines.swapAt(1, 2)
+                }
             }
             for line in lines where written < count {
                 buffer += line

@@ -70,7 +70,7 @@ struct TimelineCommand: AsyncParsableCommand {
 
 /// Filters and paging shared by the error lists.
 struct ErrorFilterOptions: ParsableArguments {
-    static let tableColumns = ["received_at", "evse_id", "error_type", "phase", "session_id", "session_status", "error_additional_info"]
+    static let tableColumns = ["received_at", "evse_id", "error_type", "phase", "session_id", "error_additional_info"]
 
     @Option(help: "Errors received at or after this RFC 3339 instant.") var from: Instant?
     @Option(help: "Errors received before this RFC 3339 instant.") var to: Instant?

@@ -1,0 +1,260 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import Ingestion
+import Ledger
+import Postgres
+import Projections
+import Synchronization
+
+/// Rebuild of every projection from the whole store; one JSON line.
+struct BenchRebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rebuild", abstract: "Rebuild all projections from one replay and swap them in.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let logger = database.bootstrapLogging()
+        let url = try database.url()
+        let store = try await EventStore.open(configuration: .init(url: url, poolSize: 3, commitLanes: 1), logger: logger)
+        defer { store.close() }
+        let report = try await ProjectionRebuilder(store: store, url: url, logger: logger).rebuild(TimelineProjection.all)
+        let seconds = report.total.milliseconds / 1000
+        print(
+            #"{"bench":"rebuild","events":\#(report.events),"sessions":\#(report.sessions),"evses":\#(report.evses),"#
+                + #""seconds":\#(format(seconds)),"replay_seconds":\#(format(report.replay.milliseconds / 1000)),"#
+                + #""per_second":\#(Int(Double(report.events) / seconds))}"#
+        )
+    }
+}
+
+/// Read-model queries against the same questions asked of the raw events table.
+///
+/// The raw queries are what a user without projections would write, with an index on
+/// (EvseID, time) and one on time, which this command creates if they are missing
+/// (`bench_events_evse_time`, `bench_events_time`: benchmark-only, not in the migrations).
+struct BenchReadModels: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read-models",
+        abstract: "Queries/s and p50/p99 of the timeline queries and of hand-written SQL over ledger.events, per reader count."
+    )
+
+    enum Kind: String, CaseIterable, ExpressibleByArgument {
+        case evseTimeline = "evse_timeline", sessionTimeline = "session_timeline", evseSummary = "evse_summary", fleetFeed = "fleet_feed"
+    }
+
+    enum Source: String, CaseIterable, ExpressibleByArgument { case projection, raw }
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Concurrent readers.") var readers: Int = 4
+    @Option(help: "Seconds per query kind and source.") var seconds: Double = 5
+    @Option(help: "Query kinds (default: all).") var kind: [Kind] = Kind.allCases
+    @Option(help: "Sources (default: both).") var source: [Source] = Source.allCases
+
+    func run() async throws {
+        let logger = database.bootstrapLogging()
+        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: readers, commitLanes: 1), logger: logger)
+        defer { store.close() }
+        let queries = TimelineQueries(store: store)
+        if source.contains(.raw) {
+            _ = try await store.pool.run { session in
+                try session.execute(
+                    unsafeSQL: """
+                        CREATE INDEX IF NOT EXISTS bench_events_evse_time ON ledger.events ((data->>'evse_id'), recorded_at);
+                        CREATE INDEX IF NOT EXISTS bench_events_time ON ledger.events (recorded_at);
+                        ANALYZE ledger.events
+                        """
+                )
+            }
+        }
+        let evses = try await store.pool.run { session in
+            try session.query("SELECT evse_id FROM projection_evse_errors.evse_summary ORDER BY random() LIMIT 2000").rows.map { try $0.decode(String.self, column: 0) }
+        }
+        let sessions = try await store.pool.run { session in
+            try session.query("SELECT session_id FROM projection_sessions.sessions TABLESAMPLE SYSTEM (5) LIMIT 2000").rows.map { try $0.decode(String.self, column: 0) }
+        }
+        guard !evses.isEmpty, !sessions.isEmpty else { throw ValidationError("the read models are empty: import and rebuild first") }
+
+        for kind in kind {
+            for source in source {
+                let query: @Sendable (Int) async throws -> Int = { n in
+                    let evse = evses[n % evses.count]
+                    let session = sessions[n % sessions.count]
+                    switch (kind, source) {
+                    case (.evseTimeline, .projection): return try await queries.evseErrors(evse, limit: 100).items.count
+                    case (.sessionTimeline, .projection): return try await queries.sessionTimeline(session, limit: 1000).items.count
+                    case (.evseSummary, .projection): return try await queries.evseSummary(evse) == nil ? 0 : 1
+                    case (.fleetFeed, .projection): return try await queries.errors(limit: 100).items.count
+                    case (_, .raw): return try await store.pool.run { try $0.query(Self.raw(kind, evse: evse, session: session)).rowCount }
+                    }
+                }
+                let (count, latencies, elapsed) = try await Self.measure(readers: readers, seconds: seconds, query)
+                print(
+                    #"{"bench":"read_model","kind":"\#(kind.rawValue)","source":"\#(source.rawValue)","readers":\#(readers),"#
+                        + #""queries":\#(count),"per_second":\#(Int(Double(count) / elapsed)),"#
+                        + #""p50_ms":\#(format(percentile(latencies, 0.5))),"p99_ms":\#(format(percentile(latencies, 0.99)))}"#
+                )
+            }
+        }
+    }
+
+    /// The same questions over the raw events, as a user without projections would ask them.
+    static func raw(_ kind: Kind, evse: String, session: String) -> PostgresQuery {
+        switch kind {
+        case .evseTimeline:
+            """
+            SELECT global_position, recorded_at, data->>'error_type', data->'notification'->>'ErrorAdditionalInfo', data->>'session_id'
+              FROM ledger.events
+             WHERE data->>'evse_id' = \(evse) AND event_type = 'ChargingErrorReported'
+             ORDER BY recorded_at DESC LIMIT 100
+            """
+        case .sessionTimeline:
+            """
+            SELECT stream_version, global_position, event_type, recorded_at, data->>'occurred_at', data->>'error_type', data->'anomalies'
+              FROM ledger.events WHERE stream_id = \("session-" + session) ORDER BY stream_version
+            """
+        case .evseSummary:
+            """
+            SELECT count(DISTINCT stream_id), count(DISTINCT stream_id) FILTER (WHERE event_type = 'ChargingErrorReported'),
+                   count(*) FILTER (WHERE event_type = 'ChargingErrorReported' AND data->>'error_type' = 'ConnectorError'),
+                   count(*) FILTER (WHERE event_type = 'ChargingErrorReported' AND data->>'error_type' = 'CriticalError'),
+                   count(*) FILTER (WHERE event_type = 'ChargingErrorReported' AND recorded_at > now() - interval '24 hours'),
+                   count(*) FILTER (WHERE event_type = 'ChargingErrorReported' AND recorded_at > now() - interval '7 days'),
+                   count(*) FILTER (WHERE event_type = 'ChargingErrorReported' AND recorded_at > now() - interval '30 days'),
+                   min(recorded_at) FILTER (WHERE event_type = 'ChargingErrorReported'),
+                   max(recorded_at) FILTER (WHERE event_type = 'ChargingErrorReported')
+              FROM ledger.events WHERE data->>'evse_id' = \(evse)
+            """
+        case .fleetFeed:
+            """
+            SELECT global_position, recorded_at, data->>'evse_id', data->>'error_type', data->>'session_id'
+              FROM ledger.events WHERE event_type = 'ChargingErrorReported'
+             ORDER BY recorded_at DESC LIMIT 100
+            """
+        }
+    }
+
+    /// Runs `query` from `readers` tasks for `seconds`; latencies in ms, sorted.
+    static func measure(readers: Int, seconds: Double, _ query: @escaping @Sendable (Int) async throws -> Int) async throws
+        -> (count: Int, latencies: [Double], elapsed: Double)
+    {
+        let clock = ContinuousClock()
+        // A short warm-up, not measured.
+        for n in 0..<min(50, readers * 10) { _ = try await query(n) }
+        let started = clock.now
+        let deadline = started + .milliseconds(Int(seconds * 1000))
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for reader in 0..<readers {
+                group.addTask {
+                    var mine: [Double] = []
+                    var n = reader * 7919
+                    while clock.now < deadline {
+                        let t0 = clock.now
+                        _ = try await query(n)
+                        mine.append((clock.now - t0).milliseconds)
+                        n += 1
+                    }
+                    return mine
+                }
+            }
+            var all: [Double] = []
+            for try await part in group { all += part }
+            return all.sorted()
+        }
+        return (latencies.count, latencies, (clock.now - started).milliseconds / 1000)
+    }
+}
+
+/// Projection lag while notifications are ingested at a steady rate: from the start of each
+/// append until the `evse_errors` projection's checkpoint has passed the event (it is then in the
+/// EVSE timeline). A projector must be running (`error-ledger projections run`).
+struct BenchProjectionLag: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projection-lag",
+        abstract: "Ingest Errors at --rate per second and measure append-to-visible lag of the EVSE error timeline."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "Notifications per second.") var rate: Int = 2000
+    @Option(help: "Seconds to run.") var seconds: Double = 10
+    @Option(help: "EVSEs to spread them over.") var evses: Int = 10_000
+
+    func run() async throws {
+        let logger = database.bootstrapLogging()
+        let url = try database.url()
+        let store = try await EventStore.open(configuration: .init(url: url, poolSize: 4, commitLanes: 2), logger: logger)
+        defer { store.close() }
+        let ingestor = Ingestor(store: store, logger: logger)
+        let clock = ContinuousClock()
+        let state = LagState()
+        let total = Int(Double(rate) * seconds)
+
+        // The watcher: reads the checkpoint every millisecond and settles what it passed.
+        let watcher = Task {
+            let connection = try await PostgresConnection.connect(url, applicationName: "bench lag watcher")
+            while true {
+                let checkpoint = try await connection.run { session in
+                    let result = try session.query("SELECT transaction_id, position FROM projection_evse_errors.checkpoint")
+                    return ReadCursor(transactionID: UInt64(try result.decode(Int64.self, row: 0, column: 0)), position: try result.decode(row: 0, column: 1))
+                }
+                let now = clock.now
+                let settled = state.pending.withLock { list -> [Double] in
+                    var lagging: [(cursor: ReadCursor, started: ContinuousClock.Instant)] = []
+                    var settled: [Double] = []
+                    for entry in list {
+                        if entry.cursor <= checkpoint { settled.append((now - entry.started).milliseconds) } else { lagging.append(entry) }
+                    }
+                    list = lagging
+                    return settled
+                }
+                state.lags.withLock { $0 += settled }
+                if state.done.withLock({ $0 }), state.pending.withLock({ $0.isEmpty }) { return }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+
+        let started = clock.now
+        let workers = 32
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    var n = worker
+                    var random = SplitMix64(seed: UInt64(worker) &* 7919 &+ UInt64(Date().timeIntervalSince1970))
+                    while n < total {
+                        try await Task.sleep(until: started + .microseconds(Int64(n) * 1_000_000 / Int64(rate)), clock: clock)
+                        let session = UUID().uuidString.lowercased()
+                        let evse = "DE*A36*E\(Int(random.next() % UInt64(evses)))*1"
+                        let body = #"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"CriticalError","ErrorAdditionalInfo":"lag probe","OperatorID":"DE*A36"}"#
+                        let t0 = clock.now
+                        let outcome = try await ingestor.ingest(
+                            Array(body.utf8), context: IngestContext(receivedAt: Date(), client: "bench", source: "bench")
+                        )
+                        guard case .appended(let range) = outcome.disposition else { throw ValidationError("not appended: \(outcome.disposition)") }
+                        state.pending.withLock {
+                            $0.append((ReadCursor(transactionID: range.transactionID, position: range.lastPosition), t0))
+                        }
+                        n += workers
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let ingestSeconds = (clock.now - started).milliseconds / 1000
+        state.done.withLock { $0 = true }
+        try await watcher.value
+        let sorted = state.lags.withLock { $0.sorted() }
+        print(
+            #"{"bench":"projection_lag","rate":\#(rate),"achieved_per_second":\#(Int(Double(total) / ingestSeconds)),"events":\#(sorted.count),"#
+                + #""p50_ms":\#(format(percentile(sorted, 0.5))),"p99_ms":\#(format(percentile(sorted, 0.99))),"max_ms":\#(format(sorted.last ?? 0))}"#
+        )
+    }
+}
+
+/// What the lag benchmark's appenders and watcher share.
+private final class LagState: Sendable {
+    /// Appended events not yet seen past the checkpoint, with when their append started.
+    let pending = Mutex<[(cursor: ReadCursor, started: ContinuousClock.Instant)]>([])
+    /// Settled lags, ms.
+    let lags = Mutex<[Double]>([])
+    let done = Mutex(false)
+}

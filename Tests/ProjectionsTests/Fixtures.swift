@@ -1,0 +1,181 @@
+import EventStore
+import Foundation
+import Ingestion
+import Ledger
+import Postgres
+@testable import Projections
+import Testing
+import TestSupport
+
+/// A migrated database with a store and an ingestor on it.
+struct TestLedger: Sendable {
+    let url: String
+    let store: EventStore
+    let ingestor: Ingestor
+    let queries: TimelineQueries
+
+    static func make() async throws -> TestLedger {
+        let url = try await TestDatabase.create()
+        let store = try await EventStore.open(configuration: .init(url: url, poolSize: 6))
+        return TestLedger(url: url, store: store, ingestor: Ingestor(store: store), queries: TimelineQueries(store: store))
+    }
+
+    /// Ingests one notification body; fails the test unless it was appended.
+    @discardableResult
+    func ingest(_ body: String, at date: Date = Date()) async throws -> AppendedRange {
+        let outcome = try await ingestor.ingest(
+            Array(body.utf8), context: IngestContext(receivedAt: date, client: "test", source: "test")
+        )
+        guard case .appended(let range) = outcome.disposition else {
+            throw TestFailure("not appended: \(outcome.disposition) for \(body)")
+        }
+        return range
+    }
+
+    /// Runs a blocking statement on a connection of its own.
+    func sql<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
+        let connection = try await PostgresConnection.connect(url)
+        return try await connection.run(body)
+    }
+
+    /// Waits until `projection`'s checkpoint has passed every stored event.
+    func waitUntilCaughtUp(_ projection: TimelineProjection, timeout: Duration = .seconds(30)) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            let lag = try await ProjectionLag.read([projection], store: store)[0]
+            if lag.pendingEvents == 0 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("\(projection.name) did not catch up within \(timeout)")
+    }
+
+    /// Every row of every table of `schema`, ordered, as text: two schemas hold the same model
+    /// exactly when their dumps are equal.
+    func dump(_ projection: TimelineProjection, schema: String? = nil) async throws -> [String: [String]] {
+        let schema = schema ?? projection.schema
+        return try await sql { session in
+            var tables: [String: [String]] = [:]
+            for row in try session.query("SELECT tablename FROM pg_tables WHERE schemaname = \(schema)").rows {
+                let table: String = try row.decode(column: 0)
+                let rows = try session.query(
+                    PostgresQuery(unsafeSQL: "SELECT t::text FROM \(schema).\(table) t ORDER BY t::text")
+                ).rows.map { try $0.decode(String.self, column: 0) }
+                // The checkpoint's updated_at differs by nature; compare the rest.
+                tables[table] = table == "checkpoint" ? rows.map { $0.components(separatedBy: ",").prefix(4).joined(separator: ",") } : rows
+            }
+            return tables
+        }
+    }
+
+    func close() { store.close() }
+}
+
+/// Expects two dumps of a projection to hold the same rows, naming the first differences.
+func expectSameModel(_ live: [String: [String]], _ rebuilt: [String: [String]], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(live.keys.sorted() == rebuilt.keys.sorted(), "\(what): tables differ", sourceLocation: sourceLocation)
+    for table in live.keys.sorted() {
+        let left = Set(live[table] ?? []), right = Set(rebuilt[table] ?? [])
+        guard left != right || live[table]?.count != rebuilt[table]?.count else { continue }
+        let onlyLive = left.subtracting(right).sorted().prefix(3), onlyRebuilt = right.subtracting(left).sorted().prefix(3)
+        Issue.record(
+            "\(what): \(table) differs (\(live[table]?.count ?? 0) vs \(rebuilt[table]?.count ?? 0) rows); only live: \(Array(onlyLive)); only rebuilt: \(Array(onlyRebuilt))",
+            sourceLocation: sourceLocation
+        )
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `projector` in a task until the returned handle is cancelled.
+func start(_ projector: Projector) -> Task<Void, Never> {
+    Task { await projector.run() }
+}
+
+/// Waits until `condition` holds, polling.
+func eventually(timeout: Duration = .seconds(15), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out waiting for: \(what)")
+}
+
+// MARK: - Notifications
+
+enum Notification {
+    static let operatorID = "DE*A36"
+
+    static func start(_ session: String, evse: String, at start: String = "2026-11-20T10:00:00+01:00") -> String {
+        #"{"Type":"Start","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","MeterValueStart":1000.5,"OperatorID":"\#(operatorID)"}"#
+    }
+
+    static func progress(_ session: String, evse: String, minute: Int, energy: String = "2.75") -> String {
+        #"{"Type":"Progress","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","EventOccurred":"2026-11-20T10:\#(String(format: "%02d", minute)):00+01:00","ChargingDuration":\#(minute * 60_000),"ConsumedEnergyProgress":\#(energy),"OperatorID":"\#(operatorID)"}"#
+    }
+
+    static func end(_ session: String, evse: String) -> String {
+        #"{"Type":"End","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","ChargingEnd":"2026-11-20T10:59:00+01:00","ConsumedEnergy":8.25,"OperatorID":"\#(operatorID)"}"#
+    }
+
+    static func error(_ session: String, evse: String, type: String = "ConnectorError", info: String? = nil, operator op: String = operatorID) -> String {
+        let extra = info.map { #","ErrorAdditionalInfo":"\#($0)""# } ?? ""
+        return #"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"\#(type)"\#(extra),"OperatorID":"\#(op)"}"#
+    }
+
+    static func newSession() -> String { UUID().uuidString.lowercased() }
+
+    /// A random but valid session: Start, Progress (distinct minutes), Errors, End, some parts
+    /// missing or out of order.
+    static func randomSession(_ random: inout some RandomNumberGenerator, evses: Int) -> [String] {
+        let session = newSession()
+        let evse = "DE*A36*E\(Int.random(in: 1...evses, using: &random))*1"
+        var bodies: [String] = []
+        if Int.random(in: 0..<4, using: &random) > 0 { bodies.append(start(session, evse: evse)) }
+        for minute in 1...Int.random(in: 1...4, using: &random) {
+            if Bool.random(using: &random) {
+                bodies.append(error(session, evse: evse, type: Bool.random(using: &random) ? "ConnectorError" : "CriticalError"))
+            }
+            if Bool.random(using: &random) { bodies.append(progress(session, evse: evse, minute: minute * 7)) }
+        }
+        if Int.random(in: 0..<3, using: &random) > 0 { bodies.append(end(session, evse: evse)) }
+        if Int.random(in: 0..<5, using: &random) == 0 { bodies.append(error(session, evse: evse, type: "CriticalError", info: "after end")) }
+        if Int.random(in: 0..<10, using: &random) == 0 { bodies.shuffle(using: &random) }
+        return bodies.isEmpty ? [error(session, evse: evse)] : bodies
+    }
+}
+
+/// A seeded generator, for tests that must be the same every run.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Ingests `count` random sessions, a few concurrently, each session's notifications in order.
+func ingestRandomSessions(_ ledger: TestLedger, count: Int, evses: Int = 12, seed: UInt64) async throws -> Int {
+    var random = SplitMix64(seed: seed)
+    let sessions = (0..<count).map { _ in Notification.randomSession(&random, evses: evses) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<4 {
+            group.addTask {
+                for (index, bodies) in sessions.enumerated() where index % 4 == lane {
+                    for body in bodies { try await ledger.ingest(body) }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    return sessions.map(\.count).reduce(0, +)
+}
