@@ -33,6 +33,7 @@ CREATE TABLE projection_sessions.sessions (
     status                 text NOT NULL CHECK (status IN ('authorized', 'charging', 'errored', 'ended')),
     charging_started       boolean NOT NULL,
     ended                  boolean NOT NULL,
+    start_received         boolean NOT NULL,
     charging_start_text    text,          -- as sent, with its offset
     charging_start         timestamptz,
     charging_end_text      text,

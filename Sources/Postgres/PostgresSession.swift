@@ -159,20 +159,40 @@ public struct CopyWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
+    /// Writes one row in the text COPY format: fields tab-separated, `\N` for NULL, each value
+    /// escaped (see `escape`) straight into the send buffer.
+    public mutating func writeRow(_ fields: [String?]) throws(PostgresError) {
+        for index in fields.indices {
+            if index > 0 { buffer.append(0x09) }
+            guard var field = fields[index] else {
+                buffer.append(0x5C)
+                buffer.append(0x4E)
+                continue
+            }
+            field.withUTF8 { Self.appendEscaped($0, to: &buffer) }
+        }
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
     /// Escapes a value for the text COPY format: backslash, tab, newline and carriage return.
     public static func escape(_ value: String) -> String {
-        var out = ""
-        out.reserveCapacity(value.utf8.count)
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            default: out.unicodeScalars.append(scalar)
+        var value = value
+        var bytes: [UInt8] = []
+        value.withUTF8 { appendEscaped($0, to: &bytes) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
+        for byte in bytes {
+            switch byte {
+            case 0x5C: buffer.append(0x5C); buffer.append(0x5C)
+            case 0x09: buffer.append(0x5C); buffer.append(0x74)
+            case 0x0A: buffer.append(0x5C); buffer.append(0x6E)
+            case 0x0D: buffer.append(0x5C); buffer.append(0x72)
+            default: buffer.append(byte)
             }
         }
-        return out
     }
 }
 

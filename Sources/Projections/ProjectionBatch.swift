@@ -41,11 +41,13 @@ enum ProjectionBatch {
     ///
     /// - Parameter inTransaction: the caller has a transaction open (the rebuild's swap); no
     ///   BEGIN/COMMIT here.
+    /// - Parameter known: the checkpoint as this caller last committed it, to save reading it; the
+    ///   compare-and-set finds out if it is stale (`.checkpointMoved`).
     static func applyNext(
         _ projection: TimelineProjection, schema: String, limit: Int, on session: PostgresSession, inTransaction: Bool = false,
-        beforeCommit: BeforeCommit? = nil
+        known: ReadCursor? = nil, beforeCommit: BeforeCommit? = nil
     ) throws -> BatchOutcome {
-        let (cursor, _) = try readCheckpoint(schema: schema, on: session)
+        let cursor = try known ?? readCheckpoint(schema: schema, on: session).cursor
         let events = try EventStore.decodeEvents(session.query(EventStore.readAllQuery(after: cursor, limit: limit)))
         guard let last = events.last else {
             let held = try session.query(

@@ -57,6 +57,9 @@ public struct ProjectionRebuilder: Sendable {
         let started = clock.now
         let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger rebuild", logger: logger)
         try await connection.run { session in
+            // The copy is thrown away if the rebuild fails, so its commits need not wait for the
+            // WAL flush; the swap commits after every row is written.
+            try session.execute(unsafeSQL: "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'")
             for projection in projections {
                 let locked = try session.query(
                     "SELECT pg_try_advisory_lock(\(TimelineProjection.lockNamespace), hashtext(\(projection.rebuildLockName)))"
@@ -72,21 +75,37 @@ public struct ProjectionRebuilder: Sendable {
         let head = try await store.headPosition()
         let fold = BulkFoldBox()
         let replayStarted = clock.now
+        // Three stages overlap: the store fetches page N+2 while page N+1 is folded (on the fold's
+        // own thread) and page N's rows are copied (on the connection's thread).
+        let folder = FoldThread()
+        var copying: Task<Void, any Error>?
         let last = try await store.replay(after: .start, pageSize: pageSize) { page in
-            try await connection.run { session in
-                try fold.state.withLock { bulk in
-                    try bulk.apply(page, to: projections, on: session)
-                }
+            let changes = try await folder.run { fold.state.withLock { $0.fold(page) } }
+            try await copying?.value
+            copying = Task { [connection] in
+                try await connection.run { session in try BulkFold.copy(changes, to: projections, on: session) }
             }
             let (events, position) = fold.state.withLock { ($0.events, $0.lastPosition) }
             progress(Progress(phase: "replay", events: events, elapsed: clock.now - replayStarted, headPosition: head, lastPosition: position))
         }
+        try await copying?.value
         let replayed = clock.now - replayStarted
-        let totals = try await connection.run { session in
-            try fold.state.withLock { bulk in
-                try bulk.finish(projections, at: last, on: session)
-                return (bulk.events, bulk.sessions.count, bulk.evses.count)
+        // Each projection's states, indexes and statistics on a connection of its own, at once.
+        let bulk = fold.state.withLock { $0 }
+        let totals = (bulk.events, bulk.sessions.count, bulk.evses.count)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, projection) in projections.enumerated() {
+                group.addTask { [url, logger] in
+                    let own =
+                        index == 0
+                        ? connection : try await PostgresConnection.connect(url, applicationName: "error-ledger rebuild", logger: logger)
+                    try await own.run { session in
+                        try session.execute(unsafeSQL: "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'")
+                        try bulk.finish([projection], at: last, on: session)
+                    }
+                }
             }
+            try await group.waitForAll()
         }
         progress(Progress(phase: "indexed", events: totals.0, elapsed: clock.now - started, headPosition: head, lastPosition: last.position))
 
@@ -118,6 +137,34 @@ public struct ProjectionRebuilder: Sendable {
         )
     }
 
+    /// Creates the live schema's primary keys, unique constraints and indexes on the build schema,
+    /// under the same names.
+    static func createIndexes(for projection: TimelineProjection, on session: PostgresSession) throws {
+        let live = projection.schema, build = projection.buildSchema
+        let constraints = try session.query(
+            """
+            SELECT c.relname, con.conname, pg_get_constraintdef(con.oid)
+              FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = \(live) AND con.contype IN ('p', 'u')
+            """
+        )
+        for row in constraints.rows {
+            let (table, name, definition): (String, String, String) = (try row.decode(column: 0), try row.decode(column: 1), try row.decode(column: 2))
+            try session.execute(unsafeSQL: "ALTER TABLE \(build).\(table) ADD CONSTRAINT \(name) \(definition)")
+        }
+        let indexes = try session.query(
+            """
+            SELECT pg_get_indexdef(i.indexrelid)
+              FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = \(live) AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
+            """
+        )
+        for row in indexes.rows {
+            let definition: String = try row.decode(column: 0)
+            try session.execute(unsafeSQL: definition.replacingOccurrences(of: " ON \(live).", with: " ON \(build)."))
+        }
+    }
+
     /// Drops a leftover build or retired schema, and creates an empty build schema shaped like
     /// the live one.
     static func createBuildSchema(for projection: TimelineProjection, on session: PostgresSession) throws {
@@ -131,8 +178,10 @@ public struct ProjectionRebuilder: Sendable {
         }
         for row in tables.rows {
             let table: String = try row.decode(column: 0)
+            // Indexes come after the bulk load (`createIndexes`): building them once is several
+            // times cheaper than maintaining them row by row.
             try session.execute(
-                unsafeSQL: "CREATE TABLE \(build).\(table) (LIKE \(projection.schema).\(table) INCLUDING ALL)"
+                unsafeSQL: "CREATE TABLE \(build).\(table) (LIKE \(projection.schema).\(table) INCLUDING ALL EXCLUDING INDEXES)"
             )
         }
         try session.query("INSERT INTO \(unsafeRaw: build).checkpoint (projection) VALUES (\(projection.name))")
@@ -145,7 +194,17 @@ public struct ProjectionRebuilder: Sendable {
     }
 }
 
-/// The fold's state, reached from the rebuild connection's thread one page at a time.
+/// A thread of its own for the rebuild's fold: CPU-bound work that would otherwise hold a
+/// thread of the cooperative pool for the whole replay.
+private final class FoldThread: Sendable {
+    private let queue = DispatchQueue(label: "rebuild.fold")
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        await withCheckedContinuation { continuation in queue.async { continuation.resume(returning: body()) } }
+    }
+}
+
+/// The fold's state, reached from the fold thread one page at a time.
 private final class BulkFoldBox: Sendable {
     let state = Mutex(BulkFold())
 }
@@ -158,22 +217,26 @@ private struct BulkFold {
     var events = 0
     var lastPosition: Int64 = 0
 
-    mutating func apply(_ page: [RecordedEvent], to projections: [TimelineProjection], on session: PostgresSession) throws {
+    mutating func fold(_ page: [RecordedEvent]) -> TimelineChanges {
         let prepared = page.map { PreparedEvent(FoldEvent($0)) }
         let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
         abruptEnds += changes.abruptEnds
         events += page.count
         lastPosition = page.last?.globalPosition ?? lastPosition
+        return changes
+    }
+
+    static func copy(_ changes: TimelineChanges, to projections: [TimelineProjection], on session: PostgresSession) throws {
         for projection in projections {
             if projection.keepsSessionTimeline {
                 try TimelineRows.copy(
-                    changes.timeline.map(TimelineRows.row), into: "session_events", columns: TimelineRows.sessionEventColumns,
+                    changes.timeline.lazy.map(TimelineRows.row), into: "session_events", columns: TimelineRows.sessionEventColumns,
                     schema: projection.buildSchema, on: session
                 )
             }
             if projection.keepsErrorTimeline {
                 try TimelineRows.copy(
-                    changes.errors.map(TimelineRows.row), into: "evse_errors", columns: TimelineRows.errorColumns,
+                    changes.errors.lazy.map(TimelineRows.row), into: "evse_errors", columns: TimelineRows.errorColumns,
                     schema: projection.buildSchema, on: session
                 )
             }
@@ -193,6 +256,7 @@ private struct BulkFold {
                     schema: schema, on: session
                 )
             }
+            try ProjectionRebuilder.createIndexes(for: projection, on: session)
             try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, on: session)
             try session.query(
                 """

@@ -92,6 +92,8 @@ public final class Projector: Sendable {
         var connection: PostgresConnection?
         var heldDelay = Duration.milliseconds(1)
         var failureDelay = Duration.milliseconds(100)
+        // The checkpoint as this projector last committed it; nil until read, or after it moved.
+        var known: ReadCursor?
         while !Task.isCancelled {
             do {
                 let conn: PostgresConnection
@@ -101,7 +103,13 @@ public final class Projector: Sendable {
                     setRole(.connecting)
                     conn = try await PostgresConnection.connect(url, applicationName: "error-ledger projector \(projection.name)", logger: logger)
                     connection = conn
-                    let pid = try await conn.run { $0.backendPID }
+                    let pid = try await conn.run { session in
+                        // Projections are derived: a commit lost in a crash takes its checkpoint with
+                        // it and is applied again. Not waiting for the WAL flush keeps lag low; the
+                        // event store's appends keep synchronous_commit on.
+                        try session.execute(unsafeSQL: "SET synchronous_commit = off")
+                        return session.backendPID
+                    }
                     state.withLock { $0.backendPID = pid }
                 }
                 if status.role != .active {
@@ -122,28 +130,37 @@ public final class Projector: Sendable {
                 let projection = projection
                 let limit = configuration.batchSize
                 let hook = beforeCommit
-                let outcome = try await conn.run { session in
-                    try ProjectionBatch.applyNext(projection, schema: projection.schema, limit: limit, on: session, beforeCommit: hook)
+                let stepStarted = ContinuousClock.now
+                let outcome = try await conn.run { [known] session in
+                    try ProjectionBatch.applyNext(
+                        projection, schema: projection.schema, limit: limit, on: session, known: known, beforeCommit: hook
+                    )
                 }
+                logger.trace("projector step", metadata: ["outcome": "\(outcome)", "duration": "\(ContinuousClock.now - stepStarted)"])
                 failureDelay = .milliseconds(100)
                 switch outcome {
                 case .applied(let count, let cursor):
+                    known = cursor
                     heldDelay = .milliseconds(1)
                     state.withLock {
                         $0.cursor = cursor
                         $0.eventsApplied += count
                     }
                 case .checkpointMoved:
+                    known = nil
                     logger.info("checkpoint moved under the projector (a rebuild was swapped in); continuing from the new one")
                 case .idle(held: true):
+                    // Committed events wait behind an open transaction, typically an append
+                    // about to commit (whose NOTIFY rings the bell): look again very soon.
                     await doorbell.wait(timeout: heldDelay)
-                    heldDelay = min(heldDelay * 2, .milliseconds(50))
+                    heldDelay = min(heldDelay * 2, .milliseconds(8))
                 case .idle(held: false):
                     heldDelay = .milliseconds(1)
                     await doorbell.wait(timeout: configuration.pollInterval)
                 }
             } catch {
                 if Task.isCancelled { break }
+                known = nil
                 if connection?.isBroken ?? true {
                     // The lock went with the connection.
                     connection = nil

@@ -73,11 +73,12 @@ public struct TimelineQueries: Sendable {
                 "(received_at, position) < ('epoch'::timestamptz + \(builder.bind(after.receivedAtMicros))::int8 * interval '1 microsecond', \(builder.bind(after.position)))"
             )
         }
+        let limitPlaceholder = builder.bind(limit + 1)
         let query = builder.query(
             """
             SELECT \(ErrorItem.columns) FROM projection_evse_errors.evse_errors
             \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
-            ORDER BY received_at DESC, position DESC LIMIT \(builder.bind(limit + 1))
+            ORDER BY received_at DESC, position DESC LIMIT \(limitPlaceholder)
             """
         )
         let items = try await store.pool.run { session in try session.query(query).rows.map(ErrorItem.init) }

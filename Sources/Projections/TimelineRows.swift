@@ -10,7 +10,7 @@ import Postgres
 enum TimelineRows {
     static let sessionColumns = [
         "session_id", "evse_id", "operator_id", "cpo_partner_session_id", "emp_partner_session_id", "status",
-        "charging_started", "ended", "charging_start_text", "charging_start", "charging_end_text", "charging_end",
+        "charging_started", "ended", "start_received", "charging_start_text", "charging_start", "charging_end_text", "charging_end",
         "consumed_energy", "meter_value_start", "error_count", "first_error_at", "last_error_at", "last_error_type",
         "anomaly_count", "event_count", "first_received_at", "last_received_at", "last_position", "open_errors",
     ]
@@ -34,25 +34,14 @@ enum TimelineRows {
     ) throws {
         guard !rows.isEmpty else { return }
         try session.copyIn("COPY \(schema).\(table) (\(columns.joined(separator: ", "))) FROM STDIN") { writer in
-            for row in rows { try writer.write(line(row)) }
+            for row in rows { try writer.writeRow(row) }
         }
-    }
-
-    /// One row in the text COPY format: tab-separated, `\N` for NULL.
-    static func line(_ fields: [String?]) -> String {
-        var line = ""
-        for (index, field) in fields.enumerated() {
-            if index > 0 { line += "\t" }
-            line += field.map(CopyWriter.escape) ?? "\\N"
-        }
-        line += "\n"
-        return line
     }
 
     static func row(_ state: SessionState) -> [String?] {
         [
             state.sessionID, state.evseID, state.operatorID, state.cpoPartnerSessionID, state.empPartnerSessionID,
-            state.status.rawValue, state.chargingStarted ? "t" : "f", state.ended ? "t" : "f",
+            state.status.rawValue, state.chargingStarted ? "t" : "f", state.ended ? "t" : "f", state.startReceived ? "t" : "f",
             state.chargingStart?.text, state.chargingStart?.text, state.chargingEnd?.text, state.chargingEnd?.text,
             state.consumedEnergy?.text, state.meterValueStart?.text, String(state.errorCount), state.firstErrorAt?.text,
             state.lastErrorAt?.text, state.lastErrorType, String(state.anomalyCount), String(state.eventCount),
@@ -140,7 +129,7 @@ enum TimelineRows {
             "charging_started", "ended", "charging_start_text", "charging_end_text", "consumed_energy::text",
             "meter_value_start::text", "error_count", millis("first_error_at"), millis("last_error_at"), "last_error_type",
             "anomaly_count", "event_count", millis("first_received_at"), millis("last_received_at"), "last_position",
-            "open_errors::text",
+            "open_errors::text", "start_received",
         ].joined(separator: ", ")
         let result = try session.query(
             "SELECT \(unsafeRaw: columns) FROM \(unsafeRaw: schema).sessions WHERE session_id = ANY(\(Array(ids)))"
@@ -169,6 +158,7 @@ enum TimelineRows {
             state.lastReceivedAt = Timestamp(epochMilliseconds: try row.decode(column: 19))
             state.lastPosition = try row.decode(column: 20)
             state.openErrors = parseBigintArray(try row.decode(column: 21))
+            state.startReceived = try row.decode(column: 22)
             states[state.sessionID] = state
         }
         return states

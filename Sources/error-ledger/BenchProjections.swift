@@ -198,16 +198,21 @@ struct BenchProjectionLag: AsyncParsableCommand {
                     return ReadCursor(transactionID: UInt64(try result.decode(Int64.self, row: 0, column: 0)), position: try result.decode(row: 0, column: 1))
                 }
                 let now = clock.now
-                let settled = state.pending.withLock { list -> [Double] in
-                    var lagging: [(cursor: ReadCursor, started: ContinuousClock.Instant)] = []
-                    var settled: [Double] = []
+                let settled = state.pending.withLock { list -> [(Double, Double)] in
+                    var lagging: [LagState.Pending] = []
+                    var settled: [(Double, Double)] = []
                     for entry in list {
-                        if entry.cursor <= checkpoint { settled.append((now - entry.started).milliseconds) } else { lagging.append(entry) }
+                        if entry.cursor <= checkpoint {
+                            settled.append(((now - entry.acknowledged).milliseconds, (now - entry.started).milliseconds))
+                        } else {
+                            lagging.append(entry)
+                        }
                     }
                     list = lagging
                     return settled
                 }
-                state.lags.withLock { $0 += settled }
+                state.lags.withLock { $0 += settled.map(\.0) }
+                state.endToEnd.withLock { $0 += settled.map(\.1) }
                 if state.done.withLock({ $0 }), state.pending.withLock({ $0.isEmpty }) { return }
                 try await Task.sleep(for: .milliseconds(1))
             }
@@ -230,8 +235,10 @@ struct BenchProjectionLag: AsyncParsableCommand {
                             Array(body.utf8), context: IngestContext(receivedAt: Date(), client: "bench", source: "bench")
                         )
                         guard case .appended(let range) = outcome.disposition else { throw ValidationError("not appended: \(outcome.disposition)") }
+                        let acknowledged = clock.now
+                        state.appends.withLock { $0.append((acknowledged - t0).milliseconds) }
                         state.pending.withLock {
-                            $0.append((ReadCursor(transactionID: range.transactionID, position: range.lastPosition), t0))
+                            $0.append((ReadCursor(transactionID: range.transactionID, position: range.lastPosition), t0, acknowledged))
                         }
                         n += workers
                     }
@@ -243,18 +250,26 @@ struct BenchProjectionLag: AsyncParsableCommand {
         state.done.withLock { $0 = true }
         try await watcher.value
         let sorted = state.lags.withLock { $0.sorted() }
+        let endToEnd = state.endToEnd.withLock { $0.sorted() }
+        let appends = state.appends.withLock { $0.sorted() }
         print(
             #"{"bench":"projection_lag","rate":\#(rate),"achieved_per_second":\#(Int(Double(total) / ingestSeconds)),"events":\#(sorted.count),"#
-                + #""p50_ms":\#(format(percentile(sorted, 0.5))),"p99_ms":\#(format(percentile(sorted, 0.99))),"max_ms":\#(format(sorted.last ?? 0))}"#
+                + #""p50_ms":\#(format(percentile(sorted, 0.5))),"p99_ms":\#(format(percentile(sorted, 0.99))),"max_ms":\#(format(sorted.last ?? 0)),"#
+                + #""append_p50_ms":\#(format(percentile(appends, 0.5))),"append_p99_ms":\#(format(percentile(appends, 0.99))),"#
+                + #""end_to_end_p50_ms":\#(format(percentile(endToEnd, 0.5))),"end_to_end_p99_ms":\#(format(percentile(endToEnd, 0.99)))}"#
         )
     }
 }
 
 /// What the lag benchmark's appenders and watcher share.
 private final class LagState: Sendable {
-    /// Appended events not yet seen past the checkpoint, with when their append started.
-    let pending = Mutex<[(cursor: ReadCursor, started: ContinuousClock.Instant)]>([])
-    /// Settled lags, ms.
+    typealias Pending = (cursor: ReadCursor, started: ContinuousClock.Instant, acknowledged: ContinuousClock.Instant)
+    /// Appended events not yet seen past the checkpoint, with when their append started and was acknowledged.
+    let pending = Mutex<[Pending]>([])
+    /// Settled lags from acknowledgement, and from the start of the append, ms.
     let lags = Mutex<[Double]>([])
+    let endToEnd = Mutex<[Double]>([])
+    /// Append latencies, ms.
+    let appends = Mutex<[Double]>([])
     let done = Mutex(false)
 }

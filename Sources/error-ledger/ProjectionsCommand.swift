@@ -46,7 +46,9 @@ struct ProjectionsCommand: AsyncParsableCommand {
                 return source
             }
             await task.value
-            _ = signals
+            // A real use after the wait keeps the sources alive until the runner stops: a released
+            // source stops handling its signal, and the optimizer releases after the last use.
+            for source in signals { source.cancel() }
         }
     }
 

@@ -41,6 +41,7 @@ struct TimelineFoldTests {
         expected.status = .ended
         expected.chargingStarted = true
         expected.ended = true
+        expected.startReceived = true
         expected.chargingStart = try stamp("2024-05-14T09:32:10+02:00")
         expected.chargingEnd = try stamp("2024-05-14T11:05:42+02:00")
         expected.consumedEnergy = KilowattHours(thousandths: 22_253)
@@ -78,7 +79,7 @@ struct TimelineFoldTests {
         #expect(fold.sessions[Body.sessionID]?.eventCount == 4)
     }
 
-    @Test("occurredAt is ChargingStart for a Start, EventOccurred for a Progress, ChargingEnd for an End, none for an Error")
+    @Test("occurredAt: Start→ChargingStart, Progress→EventOccurred, End→ChargingEnd, Error→none")
     func occurredAt() throws {
         var recorder = Recorder()
         let events = try [NotificationType.start, .error, .progress, .end].map { try recorder.record($0) }
@@ -97,25 +98,7 @@ struct TimelineFoldTests {
 
     @Test(
         "details hold the notification's figures for its type, in the fold's member order",
-        arguments: [
-            (
-                NotificationType.start,
-                #"{"SessionStart":"2024-05-14T09:31:48+02:00","MeterValueStart":12345.678,"PartnerProductID":"AC3"}"#
-            ),
-            (
-                .progress,
-                #"{"ChargingStart":"2024-05-14T09:32:10+02:00","ChargingDuration":900000,"ConsumedEnergyProgress":2.75,"#
-                    + #""MeterValueStart":12345.678,"MeterValueInBetween":{"meterValues":[12346.912,12348.428]}}"#
-            ),
-            (
-                .end,
-                #"{"ChargingStart":"2024-05-14T09:32:10+02:00","SessionStart":"2024-05-14T09:31:48+02:00","#
-                    + #""ConsumedEnergy":22.253,"MeterValueStart":12345.678,"MeterValueEnd":12367.931,"#
-                    + #""MeterValueInBetween":{"meterValues":[12346.912,12348.428,12357.004]},"#
-                    + #""PenaltyTimeStart":"2024-05-14T11:35:42+02:00","PartnerProductID":"AC3"}"#
-            ),
-            (.error, "{}"),
-        ])
+        arguments: exampleDetails)
     func details(type: NotificationType, expected: String) throws {
         var recorder = Recorder()
         var fold = FoldState()
@@ -142,8 +125,8 @@ struct TimelineFoldTests {
         let details = try parseObject(entry.details)
         #expect(
             details.keys == [
-                "ChargingStart", "SessionStart", "SessionEnd", "MeterValueStart", "MeterValueEnd", "MeterValueInBetween",
-                "PartnerProductID",
+                "ChargingStart", "SessionStart", "SessionEnd", "MeterValueStart", "MeterValueEnd",
+                "MeterValueInBetween", "PartnerProductID",
             ])
         #expect(details["SessionEnd"] == .string("2024-05-14T11:06:00+02:00"))
     }
@@ -189,7 +172,8 @@ struct TimelineFoldTests {
 
     // MARK: Consumed energy
 
-    @Test("consumedEnergy: End's ConsumedEnergy, else MeterValueEnd − MeterValueStart, else the latest Progress's figure",
+    @Test(
+        "consumedEnergy: End's ConsumedEnergy, else the meter difference, else the latest Progress's figure",
         arguments: EndFigures.all)
     func consumedEnergy(figures: EndFigures) throws {
         var recorder = Recorder()
@@ -412,7 +396,9 @@ struct TimelineFoldTests {
         #expect(state.openErrors.isEmpty)
     }
 
-    @Test("Errors on both sides of a batch boundary before the End: the earlier is reported, the later re-marked in place")
+    @Test(
+        "Errors on both sides of a batch boundary before the End: the earlier is reported, the later re-marked in place"
+    )
     func abruptEndMixedBatches() throws {
         var recorder = Recorder()
         let events = try [NotificationType.start, .error, .error, .end].map { try recorder.record($0) }
@@ -540,7 +526,9 @@ struct TimelineFoldTests {
         #expect(summary.errorCounts == ["CriticalError": 2, "ConnectorError": 1])
     }
 
-    @Test("lastSession follows the most recently started session and its status; an older session's events do not take over")
+    @Test(
+        "lastSession is the most recently started session, with its status; an older session's events do not take over"
+    )
     func lastSessionFollowsNewest() throws {
         var recorder = Recorder()
         let events = [
@@ -627,15 +615,14 @@ struct TimelineFoldTests {
         "a lifecycle event whose data cannot be read is skipped",
         arguments: [
             "not json", "", "[]", "{}", #"{"session_id":"x""#,
-            #"{"session_id":"x","evse_id":"DE*A36*E0001*1","operator_id":"DE*A36","received_at":"2026-11-27T10:00:00.250Z"}"#,
-            #"{"session_id":"x","evse_id":"DE*A36*E0001*1","operator_id":"DE*A36","received_at":"yesterday","notification":{}}"#,
-            #"{"session_id":"x","operator_id":"DE*A36","received_at":"2026-11-27T10:00:00.250Z","notification":{}}"#,
-            #"{"session_id":"x","evse_id":"DE*A36*E0001*1","operator_id":"DE*A36","received_at":"2026-11-27T10:00:00.250Z","notification":[]}"#,
+            eventData(notification: nil), eventData(notification: "[]"), eventData(evseID: nil),
+            eventData(operatorID: nil), eventData(receivedAt: "yesterday"), eventData(receivedAt: nil),
         ])
     func unreadableDataSkipped(data: String) throws {
         let event = PreparedEvent(
             FoldEvent(
-                position: 1, streamID: "session-\(Body.sessionID)", eventID: UUID(), type: "ChargingStarted", data: data))
+                position: 1, streamID: "session-\(Body.sessionID)", eventID: UUID(), type: "ChargingStarted", data: data
+            ))
         var fold = FoldState()
 
         let changes = fold.fold([event])
@@ -648,12 +635,27 @@ struct TimelineFoldTests {
         #expect(fold.evses.isEmpty)
     }
 
+    @Test("the minimal data those cases break is itself read: one entry, nothing skipped")
+    func minimalDataFolds() throws {
+        let event = PreparedEvent(
+            FoldEvent(position: 1, streamID: "session-x", eventID: UUID(), type: "ChargingStarted", data: eventData()))
+        var fold = FoldState()
+
+        let changes = fold.fold([event])
+
+        #expect(changes.skipped == 0)
+        #expect(changes.timeline.map(\.sessionID) == ["x"])
+        #expect(changes.timeline.map(\.details) == ["{}"])
+        #expect(fold.sessions["x"]?.status == .charging)
+    }
+
     @Test("an event type the timelines do not know is skipped, even with a lifecycle event's data")
     func unknownTypeSkipped() throws {
         let decided = NotificationDecision.decide(
             try notification(.start), rawBody: Body.start, lifecycle: SessionLifecycle(), context: context())
         let event = PreparedEvent(
-            FoldEvent(position: 1, streamID: decided.stream, eventID: decided.id, type: "SomethingElse", data: decided.data))
+            FoldEvent(
+                position: 1, streamID: decided.stream, eventID: decided.id, type: "SomethingElse", data: decided.data))
         var fold = FoldState()
 
         let changes = fold.fold([event])
@@ -667,7 +669,8 @@ struct TimelineFoldTests {
         var recorder = Recorder()
         let start = try recorder.record(.start)
         let rejected = NotificationDecision.rejection(
-            rawBody: Array("{".utf8), problems: [ValidationProblem(pointer: "", message: "not JSON")], context: context())
+            rawBody: Array("{".utf8), problems: [ValidationProblem(pointer: "", message: "not JSON")],
+            context: context())
         _ = recorder.skipPosition()
         let progress = try recorder.record(.progress)
         var fold = FoldState()
@@ -861,6 +864,21 @@ private let connectorError = ("\"ErrorType\": \"CriticalError\"", "\"ErrorType\"
 private let noConsumedEnergy = ("\"ConsumedEnergy\": 22.253,", "")
 private let noMeterValueEnd = ("\"MeterValueEnd\": 12367.931,", "")
 
+/// The details the fold stores for each example notification.
+private let exampleDetails: [(NotificationType, String)] = [
+    (.start, startDetails), (.progress, progressDetails), (.end, endDetails), (.error, "{}"),
+]
+private let startDetails: String =
+    #"{"SessionStart":"2024-05-14T09:31:48+02:00","MeterValueStart":12345.678,"PartnerProductID":"AC3"}"#
+private let progressDetails: String =
+    #"{"ChargingStart":"2024-05-14T09:32:10+02:00","ChargingDuration":900000,"ConsumedEnergyProgress":2.75,"#
+    + #""MeterValueStart":12345.678,"MeterValueInBetween":{"meterValues":[12346.912,12348.428]}}"#
+private let endDetails: String =
+    #"{"ChargingStart":"2024-05-14T09:32:10+02:00","SessionStart":"2024-05-14T09:31:48+02:00","#
+    + #""ConsumedEnergy":22.253,"MeterValueStart":12345.678,"MeterValueEnd":12367.931,"#
+    + #""MeterValueInBetween":{"meterValues":[12346.912,12348.428,12357.004]},"#
+    + #""PenaltyTimeStart":"2024-05-14T11:35:42+02:00","PartnerProductID":"AC3"}"#
+
 private func progressEnergy(_ kWh: String) -> (String, String) {
     ("\"ConsumedEnergyProgress\": 2.75", "\"ConsumedEnergyProgress\": \(kWh)")
 }
@@ -905,7 +923,9 @@ struct EndFigures: Sendable, CustomTestStringConvertible {
             edits: [("\"ConsumedEnergy\": 22.253,", ""), ("\"MeterValueEnd\": 12367.931,", "")], consumed: 2_750),
         EndFigures(
             name: "the Progress's figure when MeterValueEnd is below MeterValueStart", afterProgress: true,
-            edits: [("\"ConsumedEnergy\": 22.253,", ""), ("\"MeterValueEnd\": 12367.931,", "\"MeterValueEnd\": 12000,")],
+            edits: [
+                ("\"ConsumedEnergy\": 22.253,", ""), ("\"MeterValueEnd\": 12367.931,", "\"MeterValueEnd\": 12000,"),
+            ],
             consumed: 2_750),
         EndFigures(
             name: "nothing when no notification has a figure", afterProgress: false,
@@ -1040,7 +1060,7 @@ private func randomEvents(sessions count: Int, seed: UInt64) throws -> [Prepared
     let evses = (1...4).map { "DE*A36*E000\($0)*1" }
     var plans: [[Planned]] = []
     for index in 0..<count {
-        let session = String(format: "%08x-0000-4000-8000-%012x", UInt32(seed & 0xFFFF_FFFF), index)
+        let session = String(format: "%08x-0000-4000-8000-%012lx", UInt32(seed & 0xFFFF_FFFF), index)
         let home = evses.randomElement(using: &random)!
         var types: [NotificationType]
         if Bool.random(using: &random) {
@@ -1068,7 +1088,9 @@ private func randomEvents(sessions count: Int, seed: UInt64) throws -> [Prepared
                         using: &random)!
                 case .error:
                     if Bool.random(using: &random) { planned.edits = [connectorError] }
-                    if Int.random(in: 0..<5, using: &random) == 0 { planned.evse = evses.randomElement(using: &random)! }
+                    if Int.random(in: 0..<5, using: &random) == 0 {
+                        planned.evse = evses.randomElement(using: &random)!
+                    }
                 }
                 return planned
             })
@@ -1118,6 +1140,21 @@ private func stamp(_ text: String, sourceLocation: SourceLocation = #_sourceLoca
 private func received(_ second: Int, sourceLocation: SourceLocation = #_sourceLocation) throws -> Timestamp {
     try stamp(
         String(format: "2026-11-27T10:%02d:%02d.250Z", second / 60, second % 60), sourceLocation: sourceLocation)
+}
+
+/// Lifecycle event data with the members the fold reads, each left out when nil; valid as it stands.
+private func eventData(
+    evseID: String? = evse1, operatorID: String? = "DE*A36", receivedAt: String? = "2026-11-27T10:00:00.250Z",
+    notification: String? = "{}"
+) -> String {
+    let members = [
+        #""session_id":"x""#,
+        evseID.map { #""evse_id":"\#($0)""# },
+        operatorID.map { #""operator_id":"\#($0)""# },
+        receivedAt.map { #""received_at":"\#($0)""# },
+        notification.map { #""notification":\#($0)"# },
+    ]
+    return "{" + members.compactMap { $0 }.joined(separator: ",") + "}"
 }
 
 /// An anomaly as the ledger stores it in `data.anomalies`.

@@ -42,7 +42,10 @@ public struct SessionState: Sendable, Hashable {
     public var chargingStarted: Bool
     /// An End arrived.
     public var ended: Bool
-    /// `ChargingStart` as sent (from Start, else Progress, else End).
+    /// A Start arrived.
+    public var startReceived: Bool
+    /// `ChargingStart` as sent: the first Start's; until a Start arrives, the first Progress's
+    /// or End's.
     public var chargingStart: Timestamp?
     /// `ChargingEnd` as sent.
     public var chargingEnd: Timestamp?
@@ -74,6 +77,7 @@ public struct SessionState: Sendable, Hashable {
         self.status = .authorized
         self.chargingStarted = false
         self.ended = false
+        self.startReceived = false
         self.errorCount = 0
         self.anomalyCount = 0
         self.eventCount = 0

@@ -136,7 +136,13 @@ public enum TimelineFold {
                         : ["ChargingStart", "ChargingDuration", "ConsumedEnergyProgress", "MeterValueStart", "MeterValueInBetween"]
                 )
                 state.chargingStarted = true
-                state.chargingStart = state.chargingStart ?? fact.timestamp("ChargingStart")
+                if isStart, !state.startReceived {
+                    // The Start is the authority on when charging started, whenever it arrives.
+                    state.startReceived = true
+                    state.chargingStart = fact.timestamp("ChargingStart") ?? state.chargingStart
+                } else {
+                    state.chargingStart = state.chargingStart ?? fact.timestamp("ChargingStart")
+                }
                 state.meterValueStart = state.meterValueStart ?? fact.energy("MeterValueStart")
                 if !isStart, !state.ended, let energy = fact.energy("ConsumedEnergyProgress") { state.consumedEnergy = energy }
                 if !state.ended { state.status = .charging }
