@@ -6,7 +6,7 @@
 -- These tables are ordinary (not append-only): the projector rewrites summary rows, and a
 -- rebuild replaces them all. The events table stays the only source of truth.
 --
--- Index names follow PostgreSQL's own naming, so a rebuilt copy gets the same names.
+-- A rebuilt copy gets the same index names (the rebuild recreates the live schema's indexes).
 
 -- projection "sessions": the session timeline and session summary ---------------------------
 
@@ -23,7 +23,8 @@ CREATE TABLE projection_sessions.checkpoint (
 );
 INSERT INTO projection_sessions.checkpoint (projection) VALUES ('sessions');
 
--- One row per session: the summary read model, and the fold's state.
+-- One row per session: the summary read model, and the fold's state. Rewritten by every batch
+-- that touches the session, as an update in place: keep indexes off columns that change.
 CREATE TABLE projection_sessions.sessions (
     session_id             text PRIMARY KEY,
     evse_id                text NOT NULL,
@@ -51,7 +52,6 @@ CREATE TABLE projection_sessions.sessions (
     last_position          bigint NOT NULL,
     open_errors            bigint[] NOT NULL
 );
-CREATE INDEX ON projection_sessions.sessions (evse_id, first_received_at DESC);
 
 -- Every lifecycle event and error of a session, in the order the ledger applied them.
 CREATE TABLE projection_sessions.session_events (
@@ -97,9 +97,14 @@ CREATE TABLE projection_evse_errors.evse_errors (
     received_at           timestamptz NOT NULL,
     phase                 text NOT NULL CHECK (phase IN ('before_charging', 'during_charging', 'abrupt_end'))
 );
+-- Per EVSE: a rebuild writes the table in this order, so one EVSE's errors share heap pages.
 CREATE INDEX ON projection_evse_errors.evse_errors (evse_id, received_at DESC, position DESC);
-CREATE INDEX ON projection_evse_errors.evse_errors (operator_id, received_at DESC, position DESC);
-CREATE INDEX ON projection_evse_errors.evse_errors (received_at DESC, position DESC);
+-- Fleet-wide and per operator: covering, so the newest errors come from the index alone (rows
+-- the projector added since the last vacuum are fetched from the heap, where they sit together).
+CREATE INDEX evse_errors_operator_id_received_at_idx ON projection_evse_errors.evse_errors (operator_id, received_at DESC, position DESC)
+    INCLUDE (event_id, evse_id, error_type, error_additional_info, session_id, session_seq, phase);
+CREATE INDEX evse_errors_received_at_idx ON projection_evse_errors.evse_errors (received_at DESC, position DESC)
+    INCLUDE (event_id, evse_id, operator_id, error_type, error_additional_info, session_id, session_seq, phase);
 
 -- Per EVSE: all-time counts per error type, first and last error, sessions and error rate, last
 -- session. Windowed counts (24 h, 7 d, 30 d) are counted from evse_errors at query time.
@@ -116,7 +121,6 @@ CREATE TABLE projection_evse_errors.evse_summary (
     last_session_status      text,
     last_session_received_at timestamptz
 );
-CREATE INDEX ON projection_evse_errors.evse_summary (operator_id, error_count DESC);
 
 -- The service reads the models and runs the projectors; rebuilds run as the owner.
 GRANT USAGE ON SCHEMA projection_sessions, projection_evse_errors TO ledger_service;

@@ -19,6 +19,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private let queue: DispatchQueue
     private let cancelHandle: CancelHandle
     private let state = Mutex(State())
+    /// Confined to `queue`, like `conn`.
+    private let statements = StatementCache()
     public let logger: Logger
 
     private struct State {
@@ -88,7 +90,7 @@ public final class PostgresConnection: @unchecked Sendable {
         // stderr; they are not errors, and the service logs through swift-log.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         // Decoding relies on these, whatever the URL's `options` said.
-        let session = PostgresSession(conn: handle)
+        let session = PostgresSession(conn: handle, statements: nil)
         do {
             try session.execute(unsafeSQL: "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'")
         } catch {
@@ -140,8 +142,18 @@ public final class PostgresConnection: @unchecked Sendable {
                 $0.broken = $0.broken || broken
             }
         }
-        return try body(PostgresSession(conn: conn))
+        return try body(PostgresSession(conn: conn, statements: statements))
     }
+}
+
+/// The statements prepared on one connection, by SQL text. Only ever touched on the
+/// connection's own queue, inside `runNow`, so it needs no lock of its own.
+final class StatementCache {
+    /// Prepared statements kept per connection; past this, all are deallocated and the cache
+    /// starts over (the set of statements the ledger prepares is small and fixed).
+    static let capacity = 200
+    var names: [String: String] = [:]
+    var next = 0
 }
 
 /// Wraps a `PGcancel *`. `PQcancel` is safe to call from any thread (libpq manual §34.7).

@@ -7,6 +7,8 @@ import Foundation
 /// `Sendable`, so the compiler keeps it from escaping to another task. Every method blocks.
 public struct PostgresSession {
     let conn: OpaquePointer
+    /// The connection's prepared statements; nil while the connection is being opened.
+    let statements: StatementCache?
 
     /// Runs one statement with its parameters (`PQexecParams`, text format) and returns its rows.
     ///
@@ -16,6 +18,34 @@ public struct PostgresSession {
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
         let result = withCStrings(query.binds) { values in
             PQexecParams(conn, query.sql, Int32(query.binds.count), nil, values, nil, nil, 0)
+        }
+        return try check(result)
+    }
+
+    /// Runs one statement as a prepared statement of this connection (`PQprepare` the first time
+    /// its text is seen, `PQexecPrepared` after), saving the parse and, once PostgreSQL settles on
+    /// a generic plan, the planning: for statements that run many times with new values.
+    ///
+    /// Names are resolved again when the tables change (PostgreSQL re-analyzes invalidated
+    /// statements), so a schema swapped in by a rebuild is picked up.
+    @discardableResult
+    public func prepared(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        guard let statements else { return try self.query(query) }
+        let name: String
+        if let known = statements.names[query.sql] {
+            name = known
+        } else {
+            if statements.names.count >= StatementCache.capacity {
+                try execute(unsafeSQL: "DEALLOCATE ALL")
+                statements.names.removeAll()
+            }
+            name = "ledger_\(statements.next)"
+            statements.next += 1
+            _ = try check(PQprepare(conn, name, query.sql, Int32(query.binds.count), nil))
+            statements.names[query.sql] = name
+        }
+        let result = withCStrings(query.binds) { values in
+            PQexecPrepared(conn, name, Int32(query.binds.count), values, nil, nil, 0)
         }
         return try check(result)
     }

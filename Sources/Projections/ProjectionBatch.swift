@@ -27,7 +27,7 @@ enum ProjectionBatch {
     typealias BeforeCommit = @Sendable (_ session: PostgresSession, _ count: Int) throws -> Void
 
     static func readCheckpoint(schema: String, on session: PostgresSession) throws -> (cursor: ReadCursor, applied: Int64) {
-        let result = try session.query("SELECT transaction_id, position, events_applied FROM \(unsafeRaw: schema).checkpoint")
+        let result = try session.prepared("SELECT transaction_id, position, events_applied FROM \(unsafeRaw: schema).checkpoint")
         guard result.rowCount == 1 else {
             throw PostgresError(code: .protocolViolation, message: "\(schema).checkpoint must hold exactly one row")
         }
@@ -48,67 +48,47 @@ enum ProjectionBatch {
         known: ReadCursor? = nil, beforeCommit: BeforeCommit? = nil
     ) throws -> BatchOutcome {
         let cursor = try known ?? readCheckpoint(schema: schema, on: session).cursor
-        let events = try EventStore.decodeEvents(session.query(EventStore.readAllQuery(after: cursor, limit: limit)))
+        let events = try EventStore.decodeEvents(session.prepared(EventStore.readAllQuery(after: cursor, limit: limit)))
         guard let last = events.last else {
+            // Not prepared: a generic plan guesses that many rows match and scans the table, which
+            // is the worst case when none do. ORDER BY … LIMIT 1 walks the gap-safe index.
             let held = try session.query(
                 """
-                SELECT EXISTS (SELECT 1 FROM ledger.events
-                                WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position)))
+                SELECT 1 FROM ledger.events
+                 WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
+                 ORDER BY transaction_id, global_position LIMIT 1
                 """
-            ).decode(Bool.self, row: 0, column: 0)
+            ).rowCount > 0
             return .idle(held: held)
         }
         let prepared = events.map { PreparedEvent(FoldEvent($0)) }
+        // The states are read before the write: only this projector writes this schema (the
+        // advisory lock), and the write's compare-and-set fails if the checkpoint, and so any
+        // state, moved in between.
+        var (sessions, evses) = try TimelineRows.loadStates(
+            sessions: Set(prepared.compactMap(\.sessionID)),
+            evses: projection.keepsErrorTimeline ? Set(prepared.compactMap(\.evseID)) : nil, schema: schema, on: session
+        )
+        let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
         let write = {
-            let moved = try session.query(
-                """
-                UPDATE \(unsafeRaw: schema).checkpoint
-                   SET transaction_id = \(Int64(last.transactionID)), position = \(last.globalPosition),
-                       events_applied = events_applied + \(events.count), updated_at = now()
-                 WHERE transaction_id = \(Int64(cursor.transactionID)) AND position = \(cursor.position)
-                """
-            )
-            guard moved.affectedRows == 1 else { return false }
-            try apply(prepared, projection: projection, schema: schema, on: session)
+            guard
+                try TimelineRows.write(
+                    changes, sessions: sessions, evses: evses, projection: projection, schema: schema, from: cursor, to: last.cursor,
+                    count: events.count, on: session
+                )
+            else { return false }
             try beforeCommit?(session, events.count)
             return true
         }
-        let applied = inTransaction ? try write() : try session.transaction(write)
+        // The write is one statement, atomic by itself. With a test hook it runs in a
+        // transaction, so the hook can kill the connection between the write and the commit.
+        let applied: Bool
+        if inTransaction || beforeCommit == nil {
+            applied = try write()
+        } else {
+            applied = try session.transaction { try write() }
+        }
         return applied ? .applied(count: events.count, cursor: last.cursor) : .checkpointMoved
-    }
-
-    /// Loads the states the events touch, folds, and writes what changed.
-    static func apply(_ events: [PreparedEvent], projection: TimelineProjection, schema: String, on session: PostgresSession) throws {
-        let sessionIDs = Set(events.compactMap(\.sessionID))
-        var sessions = try TimelineRows.loadSessions(sessionIDs, schema: schema, on: session)
-        var evses: [String: EvseSummary] = [:]
-        if projection.keepsErrorTimeline {
-            let evseIDs = Set(events.compactMap(\.evseID)).union(sessions.values.map(\.evseID))
-            evses = try TimelineRows.loadEvses(evseIDs, schema: schema, on: session)
-        }
-        let changes = TimelineFold.fold(events, sessions: &sessions, evses: &evses)
-        try write(changes, sessions: sessions, evses: evses, projection: projection, schema: schema, on: session)
-    }
-
-    static func write(
-        _ changes: TimelineChanges, sessions: [String: SessionState], evses: [String: EvseSummary],
-        projection: TimelineProjection, schema: String, on session: PostgresSession
-    ) throws {
-        try TimelineRows.replace(sessions: changes.touchedSessions, with: sessions, schema: schema, on: session)
-        if projection.keepsSessionTimeline {
-            try TimelineRows.copy(
-                changes.timeline.map(TimelineRows.row), into: "session_events", columns: TimelineRows.sessionEventColumns,
-                schema: schema, on: session
-            )
-        }
-        if projection.keepsErrorTimeline {
-            try TimelineRows.copy(
-                changes.errors.map(TimelineRows.row), into: "evse_errors", columns: TimelineRows.errorColumns, schema: schema,
-                on: session
-            )
-            try TimelineRows.replace(evses: changes.touchedEvses, with: evses, schema: schema, on: session)
-        }
-        try TimelineRows.markAbruptEnds(changes.abruptEnds, projection: projection, schema: schema, on: session)
     }
 }
 

@@ -107,6 +107,18 @@ public struct ProjectionRebuilder: Sendable {
             }
             try await group.waitForAll()
         }
+        // VACUUM sets the visibility map, which index-only scans need, and ANALYZE gives the planner their statistics before the first reader arrives. After
+        // every copy has committed: a transaction still open would keep pages from being marked.
+        try await connection.run { session in
+            for projection in projections {
+                for row in try session.query("SELECT tablename FROM pg_tables WHERE schemaname = \(projection.buildSchema)").rows {
+                    let table: String = try row.decode(column: 0)
+                    // Only the fleet feed reads by index-only scans; the rest needs statistics only.
+                    let command = table == "evse_errors" ? "VACUUM (ANALYZE)" : "ANALYZE"
+                    try session.execute(unsafeSQL: "\(command) \(projection.buildSchema).\(table)")
+                }
+            }
+        }
         progress(Progress(phase: "indexed", events: totals.0, elapsed: clock.now - started, headPosition: head, lastPosition: last.position))
 
         // Catch up with what arrived during the replay, then swap.
@@ -214,6 +226,9 @@ private struct BulkFold {
     var sessions: [String: SessionState] = [:]
     var evses: [String: EvseSummary] = [:]
     var abruptEnds: [AbruptEnd] = []
+    /// Every error, copied at the end in the order of the EVSE timeline index, so that one
+    /// EVSE's errors share heap pages (the live projector appends later ones at the end).
+    var errors: [ErrorEntry] = []
     var events = 0
     var lastPosition: Int64 = 0
 
@@ -221,6 +236,7 @@ private struct BulkFold {
         let prepared = page.map { PreparedEvent(FoldEvent($0)) }
         let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
         abruptEnds += changes.abruptEnds
+        errors += changes.errors
         events += page.count
         lastPosition = page.last?.globalPosition ?? lastPosition
         return changes
@@ -231,12 +247,6 @@ private struct BulkFold {
             if projection.keepsSessionTimeline {
                 try TimelineRows.copy(
                     changes.timeline.lazy.map(TimelineRows.row), into: "session_events", columns: TimelineRows.sessionEventColumns,
-                    schema: projection.buildSchema, on: session
-                )
-            }
-            if projection.keepsErrorTimeline {
-                try TimelineRows.copy(
-                    changes.errors.lazy.map(TimelineRows.row), into: "evse_errors", columns: TimelineRows.errorColumns,
                     schema: projection.buildSchema, on: session
                 )
             }
@@ -255,9 +265,21 @@ private struct BulkFold {
                     evses.values.lazy.map(TimelineRows.row), into: "evse_summary", columns: TimelineRows.evseColumns,
                     schema: schema, on: session
                 )
+                let marked = Set(abruptEnds.map(\.position))
+                let ordered = errors.sorted {
+                    ($0.evseID, $1.receivedAt.epochMilliseconds, $1.position) < ($1.evseID, $0.receivedAt.epochMilliseconds, $0.position)
+                }
+                try TimelineRows.copy(
+                    ordered.lazy.map { entry in
+                        var entry = entry
+                        if marked.contains(entry.position) { entry.phase = .abruptEnd }
+                        return TimelineRows.row(entry)
+                    },
+                    into: "evse_errors", columns: TimelineRows.errorColumns, schema: schema, on: session
+                )
             }
             try ProjectionRebuilder.createIndexes(for: projection, on: session)
-            try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, on: session)
+            try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, errorTimeline: false, on: session)
             try session.query(
                 """
                 UPDATE \(unsafeRaw: schema).checkpoint
@@ -265,12 +287,7 @@ private struct BulkFold {
                        events_applied = \(events), updated_at = now()
                 """
             )
-            try session.execute(unsafeSQL: "ANALYZE \(schema).sessions")
-            if projection.keepsSessionTimeline { try session.execute(unsafeSQL: "ANALYZE \(schema).session_events") }
-            if projection.keepsErrorTimeline {
-                try session.execute(unsafeSQL: "ANALYZE \(schema).evse_errors")
-                try session.execute(unsafeSQL: "ANALYZE \(schema).evse_summary")
-            }
+
         }
     }
 }

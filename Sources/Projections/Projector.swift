@@ -90,7 +90,7 @@ public final class Projector: Sendable {
     /// projector outlives database restarts.
     public func run() async {
         var connection: PostgresConnection?
-        var heldDelay = Duration.milliseconds(1)
+        var heldDelay = Duration.milliseconds(2)
         var failureDelay = Duration.milliseconds(100)
         // The checkpoint as this projector last committed it; nil until read, or after it moved.
         var known: ReadCursor?
@@ -141,7 +141,7 @@ public final class Projector: Sendable {
                 switch outcome {
                 case .applied(let count, let cursor):
                     known = cursor
-                    heldDelay = .milliseconds(1)
+                    heldDelay = .milliseconds(2)
                     state.withLock {
                         $0.cursor = cursor
                         $0.eventsApplied += count
@@ -150,12 +150,13 @@ public final class Projector: Sendable {
                     known = nil
                     logger.info("checkpoint moved under the projector (a rebuild was swapped in); continuing from the new one")
                 case .idle(held: true):
-                    // Committed events wait behind an open transaction, typically an append
-                    // about to commit (whose NOTIFY rings the bell): look again very soon.
+                    // Committed events wait behind an open transaction. Usually it is an append,
+                    // whose commit NOTIFYs and rings the bell; a holder that does not notify (a
+                    // projector's own write, a long report) is waited out by polling.
                     await doorbell.wait(timeout: heldDelay)
-                    heldDelay = min(heldDelay * 2, .milliseconds(8))
+                    heldDelay = min(heldDelay * 2, .milliseconds(16))
                 case .idle(held: false):
-                    heldDelay = .milliseconds(1)
+                    heldDelay = .milliseconds(2)
                     await doorbell.wait(timeout: configuration.pollInterval)
                 }
             } catch {

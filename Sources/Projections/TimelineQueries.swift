@@ -28,7 +28,7 @@ public struct TimelineQueries: Sendable {
             SELECT \(unsafeRaw: SessionSummary.columns) FROM projection_sessions.sessions WHERE session_id = \(sessionID)
             """
         return try await store.pool.run { session in
-            try session.query(query).rows.first.map(SessionSummary.init)
+            try session.prepared(query).rows.first.map(SessionSummary.init)
         }
     }
 
@@ -40,7 +40,7 @@ public struct TimelineQueries: Sendable {
              WHERE session_id = \(sessionID) AND seq > \(afterSeq)
              ORDER BY seq LIMIT \(limit + 1)
             """
-        let items = try await store.pool.run { session in try session.query(query).rows.map(TimelineItem.init) }
+        let items = try await store.pool.run { session in try session.prepared(query).rows.map(TimelineItem.init) }
         return Page(items, limit: limit) { String($0.seq) }
     }
 
@@ -81,7 +81,7 @@ public struct TimelineQueries: Sendable {
             ORDER BY received_at DESC, position DESC LIMIT \(limitPlaceholder)
             """
         )
-        let items = try await store.pool.run { session in try session.query(query).rows.map(ErrorItem.init) }
+        let items = try await store.pool.run { session in try session.prepared(query).rows.map(ErrorItem.init) }
         return Page(items, limit: limit) { ErrorCursor(receivedAtMicros: $0.receivedAtMicros, position: $0.position).description }
     }
 
@@ -99,7 +99,7 @@ public struct TimelineQueries: Sendable {
              LIMIT \(Self.clamp(limit))
             """
         return try await store.pool.run { session in
-            try session.query(query).rows.map { row in
+            try session.prepared(query).rows.map { row in
                 EvseErrorCount(
                     evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), errors: try row.decode(column: 2),
                     connectorErrors: try row.decode(column: 3), criticalErrors: try row.decode(column: 4),
@@ -128,7 +128,7 @@ public struct TimelineQueries: Sendable {
               FROM projection_evse_errors.evse_summary s
              WHERE s.evse_id = \(evseID)
             """
-        return try await store.pool.run { session in try session.query(query).rows.first.map(EvseSummaryView.init) }
+        return try await store.pool.run { session in try session.prepared(query).rows.first.map(EvseSummaryView.init) }
     }
 
     static func clamp(_ limit: Int) -> Int { min(max(limit, 1), maxLimit) }

@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 import Ledger
 import OICP
@@ -79,39 +80,127 @@ enum TimelineRows {
         ]
     }
 
-    /// Replaces the stored states of `keys` with `values`.
-    static func replace(
-        sessions keys: some Collection<String>, with states: [String: SessionState], schema: String,
-        on session: PostgresSession
-    ) throws {
-        guard !keys.isEmpty else { return }
-        try session.query("DELETE FROM \(unsafeRaw: schema).sessions WHERE session_id = ANY(\(Array(keys)))")
-        try copy(keys.compactMap { states[$0].map(row) }, into: "sessions", columns: sessionColumns, schema: schema, on: session)
+    /// Columns whose values are JSON documents themselves, not text.
+    static let jsonColumns: Set<String> = ["error_counts", "anomalies", "details"]
+
+    /// Rows as a JSON array of objects keyed by column, for `jsonb_populate_recordset`: text
+    /// values go in as JSON strings and through the column type's input function, as COPY would
+    /// take them; JSON columns go in as the documents they are.
+    static func jsonRows(_ rows: some Sequence<[String?]>, columns: [String]) -> String {
+        let keys = columns.map { JSONValue.string($0).serialized() + ":" }
+        var json = "["
+        var first = true
+        for row in rows {
+            json += first ? "{" : ",{"
+            first = false
+            for index in row.indices {
+                if index > 0 { json += "," }
+                json += keys[index]
+                switch row[index] {
+                case nil: json += "null"
+                case let value? where jsonColumns.contains(columns[index]): json += value
+                case let value?: json += JSONValue.string(value).serialized()
+                }
+            }
+            json += "}"
+        }
+        return json + "]"
     }
 
-    static func replace(
-        evses keys: some Collection<String>, with summaries: [String: EvseSummary], schema: String,
-        on session: PostgresSession
-    ) throws {
-        guard !keys.isEmpty else { return }
-        try session.query("DELETE FROM \(unsafeRaw: schema).evse_summary WHERE evse_id = ANY(\(Array(keys)))")
-        try copy(keys.compactMap { summaries[$0].map(row) }, into: "evse_summary", columns: evseColumns, schema: schema, on: session)
+    /// Writes one batch's rows and moves the checkpoint from `from` to `to`, in one statement:
+    /// every part runs only if the checkpoint still was at `from` (compare-and-set), and the
+    /// statement is atomic on its own. Returns false, having written nothing, when it was not.
+    ///
+    /// State rows are updated in place (`ON CONFLICT DO UPDATE`), which PostgreSQL can do without
+    /// touching indexes (HOT) as long as no indexed column changes: they are rewritten by every
+    /// batch that touches them, and delete-and-insert would bloat their indexes.
+    static func write(
+        _ changes: TimelineChanges, sessions: [String: SessionState], evses: [String: EvseSummary],
+        projection: TimelineProjection, schema: String, from: ReadCursor, to: ReadCursor, count: Int, on session: PostgresSession
+    ) throws -> Bool {
+        var builder = QueryBuilder()
+        func insert(_ table: String, columns: [String], rows: String, conflict key: String? = nil) -> String {
+            let list = columns.joined(separator: ", ")
+            var sql = """
+                INSERT INTO \(schema).\(table) (\(list))
+                SELECT \(list) FROM jsonb_populate_recordset(NULL::\(schema).\(table), \(builder.bind(rows))::jsonb)
+                 WHERE EXISTS (SELECT 1 FROM moved)
+                """
+            if let key {
+                sql += " ON CONFLICT (\(key)) DO UPDATE SET "
+                sql += columns.filter { $0 != key }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+            }
+            return sql
+        }
+        let marks = (
+            sessions: changes.abruptEnds.map(\.sessionID),
+            positions: "{" + changes.abruptEnds.map { String($0.position) }.joined(separator: ",") + "}"
+        )
+        var parts = [
+            """
+            moved AS (
+                UPDATE \(schema).checkpoint
+                   SET transaction_id = \(builder.bind(Int64(to.transactionID))), position = \(builder.bind(to.position)),
+                       events_applied = events_applied + \(builder.bind(count)), updated_at = now()
+                 WHERE transaction_id = \(builder.bind(Int64(from.transactionID))) AND position = \(builder.bind(from.position))
+                RETURNING 1)
+            """,
+            "states AS (" + insert(
+                "sessions", columns: sessionColumns,
+                rows: jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0].map(row) }, columns: sessionColumns),
+                conflict: "session_id"
+            ) + ")",
+        ]
+        if projection.keepsSessionTimeline {
+            parts.append(
+                "timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: jsonRows(changes.timeline.lazy.map(row), columns: sessionEventColumns)) + ")"
+            )
+            parts.append(
+                """
+                timeline_marks AS (
+                    UPDATE \(schema).session_events SET phase = 'abrupt_end'
+                     WHERE (session_id, position) IN (SELECT * FROM unnest(\(builder.bind(marks.sessions))::text[], \(builder.bind(marks.positions))::bigint[]))
+                       AND EXISTS (SELECT 1 FROM moved))
+                """
+            )
+        }
+        if projection.keepsErrorTimeline {
+            parts.append("errors AS (" + insert("evse_errors", columns: errorColumns, rows: jsonRows(changes.errors.lazy.map(row), columns: errorColumns)) + ")")
+            parts.append(
+                "summaries AS (" + insert(
+                    "evse_summary", columns: evseColumns,
+                    rows: jsonRows(changes.touchedEvses.lazy.compactMap { evses[$0].map(row) }, columns: evseColumns), conflict: "evse_id"
+                ) + ")"
+            )
+            parts.append(
+                """
+                error_marks AS (
+                    UPDATE \(schema).evse_errors SET phase = 'abrupt_end'
+                     WHERE position = ANY(\(builder.bind(marks.positions))::bigint[]) AND EXISTS (SELECT 1 FROM moved))
+                """
+            )
+        }
+        let query = builder.query("WITH " + parts.joined(separator: ",\n") + "\nSELECT count(*) FROM moved")
+        return try session.prepared(query).decode(Int.self, row: 0, column: 0) == 1
     }
 
     /// Marks errors stored in earlier batches as `abrupt_end`.
-    static func markAbruptEnds(_ marks: [AbruptEnd], projection: TimelineProjection, schema: String, on session: PostgresSession) throws {
+    /// - Parameter errorTimeline: false when the caller marked the error rows itself.
+    static func markAbruptEnds(
+        _ marks: [AbruptEnd], projection: TimelineProjection, schema: String, errorTimeline: Bool = true, on session: PostgresSession
+    ) throws {
         guard !marks.isEmpty else { return }
         let positions = "{" + marks.map { String($0.position) }.joined(separator: ",") + "}"
         if projection.keepsSessionTimeline {
-            try session.query(
+            try session.prepared(
                 """
                 UPDATE \(unsafeRaw: schema).session_events SET phase = 'abrupt_end'
                  WHERE (session_id, position) IN (SELECT * FROM unnest(\(marks.map(\.sessionID))::text[], \(positions)::bigint[]))
                 """
             )
         }
-        if projection.keepsErrorTimeline {
-            try session.query(
+        if projection.keepsErrorTimeline, errorTimeline {
+            try session.prepared(
                 "UPDATE \(unsafeRaw: schema).evse_errors SET phase = 'abrupt_end' WHERE position = ANY(\(positions)::bigint[])"
             )
         }
@@ -119,84 +208,82 @@ enum TimelineRows {
 
     // MARK: - Reading states
 
-    /// `timestamptz` as epoch milliseconds, for a round trip into `Timestamp`.
-    private static func millis(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000)::int8" }
-
-    static func loadSessions(_ ids: some Collection<String>, schema: String, on session: PostgresSession) throws -> [String: SessionState] {
-        guard !ids.isEmpty else { return [:] }
-        let columns = [
-            "session_id", "evse_id", "operator_id", "cpo_partner_session_id", "emp_partner_session_id", "status",
-            "charging_started", "ended", "charging_start_text", "charging_end_text", "consumed_energy::text",
-            "meter_value_start::text", "error_count", millis("first_error_at"), millis("last_error_at"), "last_error_type",
-            "anomaly_count", "event_count", millis("first_received_at"), millis("last_received_at"), "last_position",
-            "open_errors::text", "start_received",
-        ].joined(separator: ", ")
-        let result = try session.query(
-            "SELECT \(unsafeRaw: columns) FROM \(unsafeRaw: schema).sessions WHERE session_id = ANY(\(Array(ids)))"
-        )
-        var states: [String: SessionState] = [:]
-        for row in result.rows {
-            var state = SessionState(
-                sessionID: try row.decode(column: 0), evseID: try row.decode(column: 1), operatorID: try row.decode(column: 2),
-                firstReceivedAt: Timestamp(epochMilliseconds: try row.decode(column: 18))
-            )
-            state.cpoPartnerSessionID = try row.decode(String?.self, column: 3)
-            state.empPartnerSessionID = try row.decode(String?.self, column: 4)
-            state.status = SessionStatus(rawValue: try row.decode(column: 5)) ?? .authorized
-            state.chargingStarted = try row.decode(column: 6)
-            state.ended = try row.decode(column: 7)
-            state.chargingStart = try row.decode(String?.self, column: 8).flatMap(Timestamp.init)
-            state.chargingEnd = try row.decode(String?.self, column: 9).flatMap(Timestamp.init)
-            state.consumedEnergy = try row.decode(String?.self, column: 10).flatMap(KilowattHours.init)
-            state.meterValueStart = try row.decode(String?.self, column: 11).flatMap(KilowattHours.init)
-            state.errorCount = try row.decode(column: 12)
-            state.firstErrorAt = try row.decode(Int64?.self, column: 13).map { Timestamp(epochMilliseconds: $0) }
-            state.lastErrorAt = try row.decode(Int64?.self, column: 14).map { Timestamp(epochMilliseconds: $0) }
-            state.lastErrorType = try row.decode(String?.self, column: 15)
-            state.anomalyCount = try row.decode(column: 16)
-            state.eventCount = try row.decode(column: 17)
-            state.lastReceivedAt = Timestamp(epochMilliseconds: try row.decode(column: 19))
-            state.lastPosition = try row.decode(column: 20)
-            state.openErrors = parseBigintArray(try row.decode(column: 21))
-            state.startReceived = try row.decode(column: 22)
-            states[state.sessionID] = state
+    /// The stored states of `sessionIDs` and (with `evses`) of `evseIDs` and those sessions'
+    /// EVSEs, in one statement, as JSON rows.
+    static func loadStates(
+        sessions sessionIDs: Set<String>, evses evseIDs: Set<String>?, schema: String, on session: PostgresSession
+    ) throws -> (sessions: [String: SessionState], evses: [String: EvseSummary]) {
+        let ids = Array(sessionIDs)
+        let query: PostgresQuery =
+            if let evseIDs {
+                """
+                SELECT 's', row_to_json(t)::text FROM \(unsafeRaw: schema).sessions t WHERE session_id = ANY(\(ids))
+                UNION ALL
+                SELECT 'e', row_to_json(v)::text FROM \(unsafeRaw: schema).evse_summary v
+                 WHERE evse_id = ANY(\(Array(evseIDs))::text[] || ARRAY(SELECT evse_id FROM \(unsafeRaw: schema).sessions WHERE session_id = ANY(\(ids))))
+                """
+            } else {
+                "SELECT 's', row_to_json(t)::text FROM \(unsafeRaw: schema).sessions t WHERE session_id = ANY(\(ids))"
+            }
+        var sessions: [String: SessionState] = [:]
+        var evses: [String: EvseSummary] = [:]
+        for row in try session.prepared(query).rows {
+            let kind: String = try row.decode(column: 0)
+            guard case .object(let object) = try JSONParser.parse(row.result.bytes(row: row.index, column: 1), maxDepth: 8, maxBytes: 1 << 24) else {
+                throw PostgresError(code: .protocolViolation, message: "row_to_json returned no object")
+            }
+            if kind == "s", let state = sessionState(object) { sessions[state.sessionID] = state }
+            if kind == "e", let summary = evseSummary(object) { evses[summary.evseID] = summary }
         }
-        return states
+        return (sessions, evses)
     }
 
-    static func loadEvses(_ ids: some Collection<String>, schema: String, on session: PostgresSession) throws -> [String: EvseSummary] {
-        guard !ids.isEmpty else { return [:] }
-        let columns = [
-            "evse_id", "operator_id", "error_counts::text", millis("first_error_at"), millis("last_error_at"), "sessions",
-            "sessions_with_errors", "last_session_id", "last_session_status", millis("last_session_received_at"),
-        ].joined(separator: ", ")
-        let result = try session.query(
-            "SELECT \(unsafeRaw: columns) FROM \(unsafeRaw: schema).evse_summary WHERE evse_id = ANY(\(Array(ids)))"
-        )
-        var summaries: [String: EvseSummary] = [:]
-        for row in result.rows {
-            var summary = EvseSummary(evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1))
-            summary.errorCounts = parseCounts(try row.decode(column: 2))
-            summary.firstErrorAt = try row.decode(Int64?.self, column: 3).map { Timestamp(epochMilliseconds: $0) }
-            summary.lastErrorAt = try row.decode(Int64?.self, column: 4).map { Timestamp(epochMilliseconds: $0) }
-            summary.sessions = try row.decode(column: 5)
-            summary.sessionsWithErrors = try row.decode(column: 6)
-            summary.lastSessionID = try row.decode(String?.self, column: 7)
-            summary.lastSessionStatus = try row.decode(String?.self, column: 8).flatMap(SessionStatus.init(rawValue:))
-            summary.lastSessionReceivedAt = try row.decode(Int64?.self, column: 9).map { Timestamp(epochMilliseconds: $0) }
-            summaries[summary.evseID] = summary
+    static func sessionState(_ row: JSONObject) -> SessionState? {
+        func text(_ key: String) -> String? { row[key]?.stringValue }
+        func stamp(_ key: String) -> Timestamp? { text(key).flatMap(Timestamp.init) }
+        func energy(_ key: String) -> KilowattHours? { row[key]?.numberText.flatMap(KilowattHours.init) }
+        func int(_ key: String) -> Int { row[key]?.numberText.flatMap { Int($0) } ?? 0 }
+        guard let id = text("session_id"), let evse = text("evse_id"), let op = text("operator_id"),
+            let first = stamp("first_received_at"), let last = stamp("last_received_at")
+        else { return nil }
+        var state = SessionState(sessionID: id, evseID: evse, operatorID: op, firstReceivedAt: first)
+        state.cpoPartnerSessionID = text("cpo_partner_session_id")
+        state.empPartnerSessionID = text("emp_partner_session_id")
+        state.status = text("status").flatMap(SessionStatus.init(rawValue:)) ?? .authorized
+        state.chargingStarted = row["charging_started"]?.boolValue ?? false
+        state.ended = row["ended"]?.boolValue ?? false
+        state.startReceived = row["start_received"]?.boolValue ?? false
+        state.chargingStart = stamp("charging_start_text")
+        state.chargingEnd = stamp("charging_end_text")
+        state.consumedEnergy = energy("consumed_energy")
+        state.meterValueStart = energy("meter_value_start")
+        state.errorCount = int("error_count")
+        state.firstErrorAt = stamp("first_error_at")
+        state.lastErrorAt = stamp("last_error_at")
+        state.lastErrorType = text("last_error_type")
+        state.anomalyCount = int("anomaly_count")
+        state.eventCount = int("event_count")
+        state.lastReceivedAt = last
+        state.lastPosition = Int64(int("last_position"))
+        state.openErrors = row["open_errors"]?.arrayValue?.compactMap { $0.numberText.flatMap { Int64($0) } } ?? []
+        return state
+    }
+
+    static func evseSummary(_ row: JSONObject) -> EvseSummary? {
+        func text(_ key: String) -> String? { row[key]?.stringValue }
+        func stamp(_ key: String) -> Timestamp? { text(key).flatMap(Timestamp.init) }
+        guard let id = text("evse_id"), let op = text("operator_id") else { return nil }
+        var summary = EvseSummary(evseID: id, operatorID: op)
+        for (type, count) in row["error_counts"]?.objectValue ?? JSONObject() {
+            summary.errorCounts[type] = count.numberText.flatMap { Int($0) } ?? 0
         }
-        return summaries
-    }
-
-    static func parseBigintArray(_ text: String) -> [Int64] {
-        text.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").compactMap { Int64($0) }
-    }
-
-    static func parseCounts(_ text: String) -> [String: Int] {
-        guard case .object(let object)? = try? JSONParser.parse(Array(text.utf8), maxDepth: 4, maxBytes: 1 << 20) else { return [:] }
-        var counts: [String: Int] = [:]
-        for (key, value) in object { counts[key] = value.numberText.flatMap { Int($0) } ?? 0 }
-        return counts
+        summary.firstErrorAt = stamp("first_error_at")
+        summary.lastErrorAt = stamp("last_error_at")
+        summary.sessions = row["sessions"]?.numberText.flatMap { Int($0) } ?? 0
+        summary.sessionsWithErrors = row["sessions_with_errors"]?.numberText.flatMap { Int($0) } ?? 0
+        summary.lastSessionID = text("last_session_id")
+        summary.lastSessionStatus = text("last_session_status").flatMap(SessionStatus.init(rawValue:))
+        summary.lastSessionReceivedAt = stamp("last_session_received_at")
+        return summary
     }
 }

@@ -79,13 +79,22 @@ struct BenchReadModels: AsyncParsableCommand {
             for source in source {
                 let query: @Sendable (Int) async throws -> Int = { n in
                     let evse = evses[n % evses.count]
-                    let session = sessions[n % sessions.count]
+                    let sessionID = sessions[n % sessions.count]
                     switch (kind, source) {
                     case (.evseTimeline, .projection): return try await queries.evseErrors(evse, limit: 100).items.count
-                    case (.sessionTimeline, .projection): return try await queries.sessionTimeline(session, limit: 1000).items.count
+                    case (.sessionTimeline, .projection): return try await queries.sessionTimeline(sessionID, limit: 1000).items.count
                     case (.evseSummary, .projection): return try await queries.evseSummary(evse) == nil ? 0 : 1
                     case (.fleetFeed, .projection): return try await queries.errors(limit: 100).items.count
-                    case (_, .raw): return try await store.pool.run { try $0.query(Self.raw(kind, evse: evse, session: session)).rowCount }
+                    case (_, .raw):
+                        // Prepared and decoded like the read-model queries: the same client work.
+                        return try await store.pool.run { session in
+                            let result = try session.prepared(Self.raw(kind, evse: evse, session: sessionID))
+                            var fields = 0
+                            for row in result.rows {
+                                for column in 0..<result.columnCount where try row.decode(String?.self, column: column) != nil { fields += 1 }
+                            }
+                            return fields
+                        }
                     }
                 }
                 let (count, latencies, elapsed) = try await Self.measure(readers: readers, seconds: seconds, query)
@@ -98,19 +107,23 @@ struct BenchReadModels: AsyncParsableCommand {
         }
     }
 
-    /// The same questions over the raw events, as a user without projections would ask them.
+    /// The same questions over the raw events, as a user without projections would ask them,
+    /// returning the same fields the read models return (the session timeline returns the
+    /// notification where the read model returns its extracted details).
     static func raw(_ kind: Kind, evse: String, session: String) -> PostgresQuery {
         switch kind {
         case .evseTimeline:
             """
-            SELECT global_position, recorded_at, data->>'error_type', data->'notification'->>'ErrorAdditionalInfo', data->>'session_id'
+            SELECT global_position, event_id, recorded_at, data->>'evse_id', data->>'operator_id', data->>'error_type',
+                   data->'notification'->>'ErrorAdditionalInfo', data->>'session_id', stream_version
               FROM ledger.events
              WHERE data->>'evse_id' = \(evse) AND event_type = 'ChargingErrorReported'
              ORDER BY recorded_at DESC LIMIT 100
             """
         case .sessionTimeline:
             """
-            SELECT stream_version, global_position, event_type, recorded_at, data->>'occurred_at', data->>'error_type', data->'anomalies'
+            SELECT stream_version, global_position, event_id, event_type, data->>'notification_type', data->>'evse_id', recorded_at,
+                   data->>'occurred_at', data->>'error_type', data->'notification'->>'ErrorAdditionalInfo', data->'anomalies', data->'notification'
               FROM ledger.events WHERE stream_id = \("session-" + session) ORDER BY stream_version
             """
         case .evseSummary:
@@ -127,7 +140,8 @@ struct BenchReadModels: AsyncParsableCommand {
             """
         case .fleetFeed:
             """
-            SELECT global_position, recorded_at, data->>'evse_id', data->>'error_type', data->>'session_id'
+            SELECT global_position, event_id, recorded_at, data->>'evse_id', data->>'operator_id', data->>'error_type',
+                   data->'notification'->>'ErrorAdditionalInfo', data->>'session_id', stream_version
               FROM ledger.events WHERE event_type = 'ChargingErrorReported'
              ORDER BY recorded_at DESC LIMIT 100
             """
@@ -190,13 +204,21 @@ struct BenchProjectionLag: AsyncParsableCommand {
         let total = Int(Double(rate) * seconds)
 
         // The watcher: reads the checkpoint every millisecond and settles what it passed.
-        let watcher = Task {
-            let connection = try await PostgresConnection.connect(url, applicationName: "bench lag watcher")
+        // The watcher runs on a thread of its own with a blocking connection, so that the
+        // appenders crowding the cooperative pool cannot delay what it sees.
+        let watcherConnection = try PostgresConnection.connectBlocking(url, applicationName: "bench lag watcher")
+        let watcherDone = DispatchSemaphore(value: 0)
+        let watcher = Thread {
+            defer { watcherDone.signal() }
             while true {
-                let checkpoint = try await connection.run { session in
-                    let result = try session.query("SELECT transaction_id, position FROM projection_evse_errors.checkpoint")
-                    return ReadCursor(transactionID: UInt64(try result.decode(Int64.self, row: 0, column: 0)), position: try result.decode(row: 0, column: 1))
-                }
+                guard
+                    let checkpoint = try? watcherConnection.runBlocking({ session in
+                        let result = try session.query("SELECT transaction_id, position FROM projection_evse_errors.checkpoint")
+                        return ReadCursor(
+                            transactionID: UInt64(try result.decode(Int64.self, row: 0, column: 0)), position: try result.decode(row: 0, column: 1)
+                        )
+                    })
+                else { return }
                 let now = clock.now
                 let settled = state.pending.withLock { list -> [(Double, Double)] in
                     var lagging: [LagState.Pending] = []
@@ -214,9 +236,10 @@ struct BenchProjectionLag: AsyncParsableCommand {
                 state.lags.withLock { $0 += settled.map(\.0) }
                 state.endToEnd.withLock { $0 += settled.map(\.1) }
                 if state.done.withLock({ $0 }), state.pending.withLock({ $0.isEmpty }) { return }
-                try await Task.sleep(for: .milliseconds(1))
+                usleep(1000)
             }
         }
+        watcher.start()
 
         let started = clock.now
         let workers = 32
@@ -248,7 +271,12 @@ struct BenchProjectionLag: AsyncParsableCommand {
         }
         let ingestSeconds = (clock.now - started).milliseconds / 1000
         state.done.withLock { $0 = true }
-        try await watcher.value
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                watcherDone.wait()
+                continuation.resume()
+            }
+        }
         let sorted = state.lags.withLock { $0.sorted() }
         let endToEnd = state.endToEnd.withLock { $0.sorted() }
         let appends = state.appends.withLock { $0.sorted() }
