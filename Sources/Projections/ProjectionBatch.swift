@@ -15,13 +15,13 @@ public enum BatchOutcome: Sendable, Equatable {
 }
 
 /// One step of a projection: read the events after its checkpoint, fold them, and write the rows
-/// and the new checkpoint in one transaction.
+/// and the new checkpoint in one statement (`TimelineRows.write`).
 ///
-/// The transaction's first statement compares-and-sets the checkpoint. That makes two things
-/// safe: a second writer (there should be none; see the advisory lock) finds the checkpoint moved
-/// and writes nothing, and every later statement of the transaction resolves its table names to
-/// the same schema as the checkpoint, even while a rebuild renames schemas (the rebuild locks the
-/// live checkpoint table before it renames).
+/// Every part of that statement runs only if the checkpoint still is where the step started
+/// (compare-and-set). That makes two things safe: a second writer (there should be none; see the
+/// advisory lock) finds the checkpoint moved and writes nothing, and all the statement's tables
+/// resolve to one schema, even while a rebuild renames schemas (the rebuild locks the live
+/// checkpoint table first, so a write waits and then resolves to the swapped-in schema).
 enum ProjectionBatch {
     /// A test hook: runs on the projector's connection after the rows are written, before COMMIT.
     typealias BeforeCommit = @Sendable (_ session: PostgresSession, _ count: Int) throws -> Void

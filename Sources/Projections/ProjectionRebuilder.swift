@@ -2,6 +2,7 @@ public import EventStore
 import Foundation
 import Ledger
 public import Logging
+import OICP
 import Postgres
 import Synchronization
 
@@ -33,6 +34,8 @@ public struct ProjectionRebuilder: Sendable {
         public var events: Int
         public var sessions: Int
         public var evses: Int
+        /// Session states written out of memory during the replay and read back later.
+        public var statesReloaded: Int
         public var replay: Duration
         public var total: Duration
     }
@@ -41,6 +44,9 @@ public struct ProjectionRebuilder: Sendable {
     private let url: String
     private let logger: Logger
     public var pageSize = 10_000
+    /// Session states the replay keeps in memory at most (about 1 KB each); beyond it, the least
+    /// recently touched are written to the build table and read back if needed.
+    public var maxResidentSessions = 250_000
 
     public init(store: EventStore, url: String, logger: Logger = Logger(label: "rebuild")) {
         self.store = store
@@ -73,17 +79,28 @@ public struct ProjectionRebuilder: Sendable {
 
         // Replay everything into the build tables.
         let head = try await store.headPosition()
-        let fold = BulkFoldBox()
+        let fold = BulkFoldBox(maxResidentSessions: maxResidentSessions)
         let replayStarted = clock.now
         // Three stages overlap: the store fetches page N+2 while page N+1 is folded (on the fold's
         // own thread) and page N's rows are copied (on the connection's thread).
         let folder = FoldThread()
         var copying: Task<Void, any Error>?
         let last = try await store.replay(after: .start, pageSize: pageSize) { page in
-            let changes = try await folder.run { fold.state.withLock { $0.fold(page) } }
+            let prepared = page.map { PreparedEvent(FoldEvent($0)) }
+            // Sessions folded out of memory earlier come back from the build table (and leave it
+            // until they are written again). The copy in flight may be writing them: wait for it.
+            let missing = fold.state.withLock { $0.notResident(prepared) }
+            var reloaded: [String: SessionState] = [:]
+            if !missing.isEmpty {
+                try await copying?.value
+                copying = nil
+                reloaded = try await connection.run { session in try BulkFold.reload(missing, from: projections, on: session) }
+            }
+            let back = reloaded
+            let (changes, spilled) = try await folder.run { fold.state.withLock { $0.fold(prepared, reloaded: back) } }
             try await copying?.value
             copying = Task { [connection] in
-                try await connection.run { session in try BulkFold.copy(changes, to: projections, on: session) }
+                try await connection.run { session in try BulkFold.copy(changes, spilled: spilled, to: projections, on: session) }
             }
             let (events, position) = fold.state.withLock { ($0.events, $0.lastPosition) }
             progress(Progress(phase: "replay", events: events, elapsed: clock.now - replayStarted, headPosition: head, lastPosition: position))
@@ -92,7 +109,8 @@ public struct ProjectionRebuilder: Sendable {
         let replayed = clock.now - replayStarted
         // Each projection's states, indexes and statistics on a connection of its own, at once.
         let bulk = fold.state.withLock { $0 }
-        let totals = (bulk.events, bulk.sessions.count, bulk.evses.count)
+        let totals = (bulk.events, bulk.sessions.count + bulk.spilledSessions, bulk.evses.count)
+        let reloadedStates = bulk.reloadedSessions
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, projection) in projections.enumerated() {
                 group.addTask { [url, logger] in
@@ -144,7 +162,8 @@ public struct ProjectionRebuilder: Sendable {
         }
         try await connection.run { session in try session.execute(unsafeSQL: "SELECT pg_advisory_unlock_all()") }
         return Report(
-            projections: projections.map(\.name), events: totals.0, sessions: totals.1, evses: totals.2, replay: replayed,
+            projections: projections.map(\.name), events: totals.0, sessions: totals.1, evses: totals.2,
+            statesReloaded: reloadedStates, replay: replayed,
             total: clock.now - started
         )
     }
@@ -160,8 +179,12 @@ public struct ProjectionRebuilder: Sendable {
              WHERE n.nspname = \(live) AND con.contype IN ('p', 'u')
             """
         )
+        let existing = Set(
+            try session.query("SELECT indexname FROM pg_indexes WHERE schemaname = \(build)").rows.map { try $0.decode(String.self, column: 0) }
+        )
         for row in constraints.rows {
             let (table, name, definition): (String, String, String) = (try row.decode(column: 0), try row.decode(column: 1), try row.decode(column: 2))
+            guard !existing.contains(name) else { continue }
             try session.execute(unsafeSQL: "ALTER TABLE \(build).\(table) ADD CONSTRAINT \(name) \(definition)")
         }
         let indexes = try session.query(
@@ -197,6 +220,8 @@ public struct ProjectionRebuilder: Sendable {
             )
         }
         try session.query("INSERT INTO \(unsafeRaw: build).checkpoint (projection) VALUES (\(projection.name))")
+        // The replay reads spilled session states back by id: this key cannot wait for the end.
+        try session.execute(unsafeSQL: "ALTER TABLE \(build).sessions ADD CONSTRAINT sessions_pkey PRIMARY KEY (session_id)")
         try session.execute(
             unsafeSQL: """
                 GRANT USAGE ON SCHEMA \(build) TO ledger_service;
@@ -218,36 +243,106 @@ private final class FoldThread: Sendable {
 
 /// The fold's state, reached from the fold thread one page at a time.
 private final class BulkFoldBox: Sendable {
-    let state = Mutex(BulkFold())
+    let state: Mutex<BulkFold>
+
+    init(maxResidentSessions: Int) { state = Mutex(BulkFold(maxResidentSessions: maxResidentSessions)) }
 }
 
-/// The rebuild's in-memory fold: every state stays here until the replay ends.
+/// The rebuild's fold. Memory stays bounded, not growing with the store: when more than
+/// `maxResidentSessions` session states are in memory, the least recently touched are written to
+/// the build table and dropped; if an event of one turns up later, its state is read back. EVSE
+/// summaries (one per EVSE) stay in memory throughout.
 private struct BulkFold {
+    /// See `ProjectionRebuilder.maxResidentSessions`.
+    let maxResidentSessions: Int
+    /// The oldest page whose touched sessions may still be in memory.
+    var oldestPage = 0
+
     var sessions: [String: SessionState] = [:]
     var evses: [String: EvseSummary] = [:]
     var abruptEnds: [AbruptEnd] = []
-    /// Every error, copied at the end in the order of the EVSE timeline index, so that one
-    /// EVSE's errors share heap pages (the live projector appends later ones at the end).
-    var errors: [ErrorEntry] = []
+    /// The page each resident session was last touched in, and the sessions touched per page.
+    var lastTouched: [String: Int] = [:]
+    var touchedIn: [Int: [String]] = [:]
+    var page = 0
+    /// Sessions written to the build table and not in memory.
+    var spilledSessions = 0
+    var reloadedSessions = 0
     var events = 0
     var lastPosition: Int64 = 0
 
-    mutating func fold(_ page: [RecordedEvent]) -> TimelineChanges {
-        let prepared = page.map { PreparedEvent(FoldEvent($0)) }
-        let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
-        abruptEnds += changes.abruptEnds
-        errors += changes.errors
-        events += page.count
-        lastPosition = page.last?.globalPosition ?? lastPosition
-        return changes
+    /// Which sessions were spilled, in fixed memory: a false positive costs a lookup that finds
+    /// nothing, never a wrong state.
+    var spilled = BloomFilter(bits: 1 << 27, hashes: 4)
+
+    /// The sessions `events` belong to that were spilled earlier (or maybe were: see `spilled`).
+    func notResident(_ events: [PreparedEvent]) -> Set<String> {
+        guard spilledSessions > 0 else { return [] }
+        return Set(events.compactMap(\.sessionID).filter { sessions[$0] == nil && spilled.mayContain($0) })
     }
 
-    static func copy(_ changes: TimelineChanges, to projections: [TimelineProjection], on session: PostgresSession) throws {
+    /// Folds a page; returns its rows and the states that leave memory.
+    mutating func fold(_ prepared: [PreparedEvent], reloaded: [String: SessionState]) -> (TimelineChanges, [SessionState]) {
+        sessions.merge(reloaded) { current, _ in current }
+        spilledSessions -= reloaded.count
+        reloadedSessions += reloaded.count
+        let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
+        abruptEnds += changes.abruptEnds
+        events += prepared.count
+        lastPosition = prepared.last?.event.position ?? lastPosition
+        for id in changes.touchedSessions { lastTouched[id] = page }
+        touchedIn[page] = Array(changes.touchedSessions)
+        var leaving: [SessionState] = []
+        while sessions.count > maxResidentSessions, oldestPage < page {
+            for id in touchedIn.removeValue(forKey: oldestPage) ?? [] where lastTouched[id] == oldestPage {
+                lastTouched[id] = nil
+                if let state = sessions.removeValue(forKey: id) {
+                    leaving.append(state)
+                    spilled.insert(id)
+                }
+            }
+            oldestPage += 1
+        }
+        spilledSessions += leaving.count
+        page += 1
+        return (changes, leaving)
+    }
+
+    /// Takes the states of `ids` out of the build tables (every projection keeps the same ones).
+    static func reload(_ ids: Set<String>, from projections: [TimelineProjection], on session: PostgresSession) throws -> [String: SessionState] {
+        var states: [String: SessionState] = [:]
+        for (index, projection) in projections.enumerated() {
+            let result = try session.query(
+                """
+                DELETE FROM \(unsafeRaw: projection.buildSchema).sessions t WHERE session_id = ANY(\(Array(ids)))
+                RETURNING row_to_json(t)::text
+                """
+            )
+            guard index == 0 else { continue }
+            for row in result.rows {
+                guard case .object(let object) = try JSONParser.parse(row.result.bytes(row: row.index, column: 0), maxDepth: 8, maxBytes: 1 << 24),
+                    let state = TimelineRows.sessionState(object)
+                else { continue }
+                states[state.sessionID] = state
+            }
+        }
+        return states
+    }
+
+    static func copy(_ changes: TimelineChanges, spilled: [SessionState], to projections: [TimelineProjection], on session: PostgresSession) throws {
         for projection in projections {
+            let schema = projection.buildSchema
+            try TimelineRows.copy(spilled.lazy.map(TimelineRows.row), into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session)
             if projection.keepsSessionTimeline {
                 try TimelineRows.copy(
                     changes.timeline.lazy.map(TimelineRows.row), into: "session_events", columns: TimelineRows.sessionEventColumns,
-                    schema: projection.buildSchema, on: session
+                    schema: schema, on: session
+                )
+            }
+            if projection.keepsErrorTimeline {
+                try TimelineRows.copy(
+                    changes.errors.lazy.map(TimelineRows.row), into: "evse_errors", columns: TimelineRows.errorColumns, schema: schema,
+                    on: session
                 )
             }
         }
@@ -260,26 +355,24 @@ private struct BulkFold {
                 sessions.values.lazy.map(TimelineRows.row), into: "sessions", columns: TimelineRows.sessionColumns, schema: schema,
                 on: session
             )
+            // Before any index exists: one pass over each table.
+            try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, on: session)
             if projection.keepsErrorTimeline {
                 try TimelineRows.copy(
                     evses.values.lazy.map(TimelineRows.row), into: "evse_summary", columns: TimelineRows.evseColumns,
                     schema: schema, on: session
                 )
-                let marked = Set(abruptEnds.map(\.position))
-                let ordered = errors.sorted {
-                    ($0.evseID, $1.receivedAt.epochMilliseconds, $1.position) < ($1.evseID, $0.receivedAt.epochMilliseconds, $0.position)
-                }
-                try TimelineRows.copy(
-                    ordered.lazy.map { entry in
-                        var entry = entry
-                        if marked.contains(entry.position) { entry.phase = .abruptEnd }
-                        return TimelineRows.row(entry)
-                    },
-                    into: "evse_errors", columns: TimelineRows.errorColumns, schema: schema, on: session
+                // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
+                // together. CLUSTER sorts on disk, so memory stays bounded here too.
+                try session.execute(
+                    unsafeSQL: """
+                        CREATE INDEX evse_errors_cluster ON \(schema).evse_errors (evse_id, received_at DESC, position DESC);
+                        CLUSTER \(schema).evse_errors USING evse_errors_cluster;
+                        DROP INDEX \(schema).evse_errors_cluster
+                        """
                 )
             }
             try ProjectionRebuilder.createIndexes(for: projection, on: session)
-            try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, errorTimeline: false, on: session)
             try session.query(
                 """
                 UPDATE \(unsafeRaw: schema).checkpoint
@@ -287,7 +380,38 @@ private struct BulkFold {
                        events_applied = \(events), updated_at = now()
                 """
             )
-
         }
+    }
+}
+
+/// A Bloom filter over strings: `mayContain` is false only for strings never inserted.
+struct BloomFilter: Sendable {
+    private var words: [UInt64]
+    private let bitCount: Int
+    private let hashes: Int
+
+    init(bits: Int, hashes: Int) {
+        words = [UInt64](repeating: 0, count: (bits + 63) / 64)
+        bitCount = words.count * 64
+        self.hashes = hashes
+    }
+
+    mutating func insert(_ value: String) {
+        for bit in bits(of: value) { words[bit >> 6] |= 1 << UInt64(bit & 63) }
+    }
+
+    func mayContain(_ value: String) -> Bool {
+        bits(of: value).allSatisfy { words[$0 >> 6] & (1 << UInt64($0 & 63)) != 0 }
+    }
+
+    /// `hashes` bit positions from two hashes (Kirsch–Mitzenmacher double hashing).
+    private func bits(of value: String) -> [Int] {
+        var first = Hasher()
+        first.combine(value)
+        var second = Hasher()
+        second.combine(0x9E37_79B9_7F4A_7C15 as UInt64)
+        second.combine(value)
+        let a = UInt64(bitPattern: Int64(first.finalize())), b = UInt64(bitPattern: Int64(second.finalize())) | 1
+        return (0..<hashes).map { Int((a &+ UInt64($0) &* b) % UInt64(bitCount)) }
     }
 }

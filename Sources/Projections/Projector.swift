@@ -121,7 +121,9 @@ public final class Projector: Sendable {
                     guard locked else {
                         if status.role != .standby { logger.info("another instance runs this projection; standing by") }
                         setRole(.standby)
-                        await doorbell.wait(timeout: configuration.standbyRetry)
+                        // A plain sleep: the doorbell rings on every NOTIFY, and a standby has
+                        // nothing to read.
+                        try? await Task.sleep(for: configuration.standbyRetry)
                         continue
                     }
                     logger.info("projector active")

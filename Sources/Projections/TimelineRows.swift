@@ -185,10 +185,7 @@ enum TimelineRows {
     }
 
     /// Marks errors stored in earlier batches as `abrupt_end`.
-    /// - Parameter errorTimeline: false when the caller marked the error rows itself.
-    static func markAbruptEnds(
-        _ marks: [AbruptEnd], projection: TimelineProjection, schema: String, errorTimeline: Bool = true, on session: PostgresSession
-    ) throws {
+    static func markAbruptEnds(_ marks: [AbruptEnd], projection: TimelineProjection, schema: String, on session: PostgresSession) throws {
         guard !marks.isEmpty else { return }
         let positions = "{" + marks.map { String($0.position) }.joined(separator: ",") + "}"
         if projection.keepsSessionTimeline {
@@ -199,7 +196,7 @@ enum TimelineRows {
                 """
             )
         }
-        if projection.keepsErrorTimeline, errorTimeline {
+        if projection.keepsErrorTimeline {
             try session.prepared(
                 "UPDATE \(unsafeRaw: schema).evse_errors SET phase = 'abrupt_end' WHERE position = ANY(\(positions)::bigint[])"
             )
