@@ -44,8 +44,9 @@ public struct ProjectionRebuilder: Sendable {
     private let url: String
     private let logger: Logger
     public var pageSize = 10_000
-    /// Session states the replay keeps in memory at most (about 1 KB each); beyond it, the least
-    /// recently touched are written to the build table and read back if needed.
+    /// Session states the replay keeps in memory at most (with their bookkeeping about 2.5 KB
+    /// each: a rebuild peaks near 600 MB); beyond it, the least recently touched are written to
+    /// the build table and read back if needed.
     public var maxResidentSessions = 250_000
 
     public init(store: EventStore, url: String, logger: Logger = Logger(label: "rebuild")) {
@@ -220,8 +221,6 @@ public struct ProjectionRebuilder: Sendable {
             )
         }
         try session.query("INSERT INTO \(unsafeRaw: build).checkpoint (projection) VALUES (\(projection.name))")
-        // The replay reads spilled session states back by id: this key cannot wait for the end.
-        try session.execute(unsafeSQL: "ALTER TABLE \(build).sessions ADD CONSTRAINT sessions_pkey PRIMARY KEY (session_id)")
         try session.execute(
             unsafeSQL: """
                 GRANT USAGE ON SCHEMA \(build) TO ledger_service;
@@ -332,6 +331,16 @@ private struct BulkFold {
     static func copy(_ changes: TimelineChanges, spilled: [SessionState], to projections: [TimelineProjection], on session: PostgresSession) throws {
         for projection in projections {
             let schema = projection.buildSchema
+            if !spilled.isEmpty {
+                // Spilled states are read back by id: from the first spill on, the key cannot wait
+                // for the end (a replay that never spills builds it there, after the load).
+                let keyed = try session.query(
+                    "SELECT 1 FROM pg_constraint WHERE conname = 'sessions_pkey' AND connamespace = \(schema)::regnamespace"
+                ).rowCount > 0
+                if !keyed {
+                    try session.execute(unsafeSQL: "ALTER TABLE \(schema).sessions ADD CONSTRAINT sessions_pkey PRIMARY KEY (session_id)")
+                }
+            }
             try TimelineRows.copy(spilled.lazy.map(TimelineRows.row), into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session)
             if projection.keepsSessionTimeline {
                 try TimelineRows.copy(
