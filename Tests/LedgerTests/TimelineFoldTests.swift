@@ -711,7 +711,7 @@ struct TimelineFoldTests {
         let whole = foldInBatches(events, sizes: [events.count])
         var splits: [[Int]] = [Array(repeating: 1, count: events.count)]
         for seed in UInt64(1)...4 {
-            var random = SplitMix64(state: seed)
+            var random = SplitMix64(seed: seed)
             splits.append((0..<events.count).map { _ in Int.random(in: 1...40, using: &random) })
         }
 
@@ -1056,7 +1056,7 @@ private struct Planned {
 /// random (each session's in its own order), received within ±5 s of their position so first
 /// received-at and position order disagree now and then, with a rejected notification now and then.
 private func randomEvents(sessions count: Int, seed: UInt64) throws -> [PreparedEvent] {
-    var random = SplitMix64(state: seed)
+    var random = SplitMix64(seed: seed)
     let evses = (1...4).map { "DE*A36*E000\($0)*1" }
     var plans: [[Planned]] = []
     for index in 0..<count {
@@ -1116,19 +1116,6 @@ private func randomEvents(sessions count: Int, seed: UInt64) throws -> [Prepared
         if next[session] == plans[session].count { active.remove(at: pick) }
     }
     return events
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a small seeded generator, so every run folds the same events.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// An OICP timestamp from its text (parsed by OICP's `Timestamp`, not by the fold).

@@ -150,19 +150,6 @@ enum Notification {
     }
 }
 
-/// A seeded generator, for tests that must be the same every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Ingests `count` random sessions, a few concurrently, each session's notifications in order.
 func ingestRandomSessions(_ ledger: TestLedger, count: Int, evses: Int = 12, seed: UInt64) async throws -> Int {
     var random = SplitMix64(seed: seed)
