@@ -26,15 +26,14 @@ enum ProjectionBatch {
     /// A test hook: runs on the projector's connection after the rows are written, before COMMIT.
     typealias BeforeCommit = @Sendable (_ session: PostgresSession, _ count: Int) throws -> Void
 
-    static func readCheckpoint(schema: String, on session: PostgresSession) throws -> (cursor: ReadCursor, applied: Int64) {
-        let result = try session.prepared("SELECT transaction_id, position, events_applied FROM \(unsafeRaw: schema).checkpoint")
+    static func readCheckpoint(schema: String, on session: PostgresSession) throws -> ReadCursor {
+        let result = try session.prepared("SELECT transaction_id, position FROM \(unsafeRaw: schema).checkpoint")
         guard result.rowCount == 1 else {
             throw PostgresError(code: .protocolViolation, message: "\(schema).checkpoint must hold exactly one row")
         }
-        let cursor = ReadCursor(
+        return ReadCursor(
             transactionID: UInt64(try result.decode(Int64.self, row: 0, column: 0)), position: try result.decode(row: 0, column: 1)
         )
-        return (cursor, try result.decode(row: 0, column: 2))
     }
 
     /// Applies the next batch of at most `limit` events to `schema`.
@@ -47,7 +46,7 @@ enum ProjectionBatch {
         _ projection: TimelineProjection, schema: String, limit: Int, on session: PostgresSession, inTransaction: Bool = false,
         known: ReadCursor? = nil, beforeCommit: BeforeCommit? = nil
     ) throws -> BatchOutcome {
-        let cursor = try known ?? readCheckpoint(schema: schema, on: session).cursor
+        let cursor = try known ?? readCheckpoint(schema: schema, on: session)
         let events = try EventStore.decodeEvents(session.prepared(EventStore.readAllQuery(after: cursor, limit: limit)))
         guard let last = events.last else {
             // Not prepared: a generic plan guesses that many rows match and scans the table, which
