@@ -31,6 +31,7 @@ public struct ProjectionRebuilder: Sendable {
 
     public struct Report: Sendable {
         public var projections: [String]
+        /// Events replayed (those that arrived meanwhile are applied by the catch-up, uncounted).
         public var events: Int
         public var sessions: Int
         public var evses: Int
