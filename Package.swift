@@ -26,6 +26,14 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // <sys/epoll.h> and <sys/eventfd.h>, which Glibc's overlay does not export.
+        .target(name: "CEpoll"),
+        // The HTTP/1.1 server: sockets, event loop, parser, limits. Knows nothing of the ledger.
+        .target(
+            name: "HTTPServer",
+            dependencies: ["CEpoll", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Postgres",
             dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
@@ -65,6 +73,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OICPTests", dependencies: ["OICP"], swiftSettings: strict),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),
         .testTarget(
             name: "EventStoreTests",

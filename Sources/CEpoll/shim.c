@@ -1,0 +1,1 @@
+// Intentionally empty: the target is its header (include/CEpoll.h); SwiftPM wants one source.
