@@ -1,0 +1,106 @@
+/// A response to write: status, headers and a body that is either complete or streamed.
+public struct HTTPResponse: Sendable {
+    public enum Body: Sendable {
+        /// The whole body; sent with `Content-Length`.
+        case bytes([UInt8])
+        /// Pieces produced over time (exports, Server-Sent Events); sent with
+        /// `Transfer-Encoding: chunked`, or, to an HTTP/1.0 client, until the connection closes.
+        case stream(AsyncStream<[UInt8]>)
+    }
+
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: Body
+
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: Body = .bytes([])) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A response with a text body and its content type.
+    public static func text(_ status: Int, _ text: String, contentType: String = "text/plain; charset=utf-8") -> HTTPResponse {
+        HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", contentType)]), body: .bytes(Array(text.utf8)))
+    }
+}
+
+/// Writes response heads and chunk framing as bytes (RFC 9112 §4, §7.1). Pure.
+public enum HTTPResponseWriter {
+    /// The status line and header section of `response` for a request of `version`.
+    ///
+    /// Adds `Content-Length` or `Transfer-Encoding: chunked` from the body (any such header
+    /// the response carries is dropped: the writer owns framing), and `Connection: close`
+    /// when the connection will close after this response. A 1xx, 204 or 304 response, or the
+    /// answer to a HEAD request, has no body and no length (RFC 9110 §6.4.1, RFC 9112 §6.3).
+    public static func head(
+        _ response: HTTPResponse, version: HTTPVersion, keepAlive: Bool, headRequest: Bool = false, date: String? = nil
+    ) -> [UInt8] {
+        var text = "HTTP/1.1 \(response.status) \(reasonPhrase(response.status))\r\n"
+        for field in response.headers where !framingFields.contains(field.name.lowercased()) {
+            // Values are the server's own; a CR or LF in one would split the response.
+            precondition(!field.value.contains(where: { $0 == "\r" || $0 == "\n" }), "CR or LF in a response header value")
+            text += "\(field.name): \(field.value)\r\n"
+        }
+        if let date { text += "Date: \(date)\r\n" }
+        let bodiless = response.status < 200 || response.status == 204 || response.status == 304
+        if !bodiless {
+            switch response.body {
+            case .bytes(let bytes):
+                text += "Content-Length: \(bytes.count)\r\n"
+            case .stream:
+                if version == .http1_1, !headRequest { text += "Transfer-Encoding: chunked\r\n" }
+            }
+        }
+        if !keepAlive || (version == .http1_0 && isStream(response)) {
+            text += "Connection: close\r\n"
+        } else if version == .http1_0 {
+            text += "Connection: keep-alive\r\n"
+        }
+        text += "\r\n"
+        return Array(text.utf8)
+    }
+
+    /// One chunk of a chunked body; an empty piece is skipped (it would end the body).
+    public static func chunk(_ piece: [UInt8]) -> [UInt8] {
+        guard !piece.isEmpty else { return [] }
+        return Array((String(piece.count, radix: 16) + "\r\n").utf8) + piece + [0x0D, 0x0A]
+    }
+
+    /// The last chunk and the end of a chunked body.
+    public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+
+    static let framingFields: Set<String> = ["content-length", "transfer-encoding", "connection"]
+
+    private static func isStream(_ response: HTTPResponse) -> Bool {
+        if case .stream = response.body { true } else { false }
+    }
+
+    /// RFC 9110 §15 reason phrases for the codes the server sends.
+    public static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 100: "Continue"
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 304: "Not Modified"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 406: "Not Acceptable"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 503: "Service Unavailable"
+        case 505: "HTTP Version Not Supported"
+        default: "Status \(status)"
+        }
+    }
+}
