@@ -68,6 +68,11 @@ public struct HTTPRequestParser: Sendable {
         self.limits = limits
     }
 
+    /// Whether part of a request has been consumed and the rest is still to come.
+    public var isMidRequest: Bool {
+        if case .requestLine = state { false } else { true }
+    }
+
     /// Parses from the front of `buffer`, removing what it consumed.
     /// - Returns: the next event, or nil when `buffer` holds no complete one yet.
     /// - Throws: `HTTPParseError`; the request (and the connection) cannot continue.

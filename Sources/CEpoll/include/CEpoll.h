@@ -5,8 +5,13 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+
+// accept4(2) is declared only under _GNU_SOURCE, which the Glibc module is not built with.
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 
 static inline int cepoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 static inline int cepoll_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+static inline int cepoll_accept(int listener) { return accept4(listener, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 
 #endif

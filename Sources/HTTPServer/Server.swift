@@ -1,0 +1,146 @@
+import CEpoll
+import Foundation
+import Glibc
+public import Logging
+import Synchronization
+
+/// Answers one request. Runs on Swift's cooperative pool, off the event loop: it must not block
+/// (hand blocking work to threads of its own, as the ledger's database layer does).
+public typealias HTTPHandler = @Sendable (HTTPRequest) async -> HTTPResponse
+
+/// An HTTP/1.1 server on non-blocking sockets and one epoll event loop thread.
+///
+/// - The loop thread owns every socket and connection; handlers run as tasks and post their
+///   responses back through an inbox and an eventfd, so the loop never waits for a handler.
+/// - Keep-alive and pipelining: requests on a connection are answered one at a time, in order;
+///   the connection is not read while its response is pending (which also bounds what a client
+///   can make the server buffer).
+/// - Writes try `send` first and wait for `EPOLLOUT` only on `EAGAIN`; `TCP_NODELAY` is on.
+/// - Limits (`HTTPServerConfiguration`): request sizes, read deadline (408), idle timeout,
+///   connection cap. A request that breaks the protocol gets its 4xx/5xx and `Connection: close`.
+/// - `shutdown()` stops accepting, lets in-flight responses finish, closes every connection.
+///
+/// ```swift
+/// let server = Server(configuration: .init(port: 0)) { request in .text(200, "ok") }
+/// let port = try server.start()
+/// …
+/// await server.shutdown()
+/// ```
+public final class Server: Sendable {
+    enum Message: Sendable {
+        case response(UInt64, HTTPResponse)
+        case chunk(UInt64, [UInt8])
+        case end(UInt64)
+        case shutdown
+    }
+
+    private struct Shared {
+        var inbox: [Message] = []
+        var wakeFD: Int32 = -1
+        var stopped = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// The tasks feeding streamed responses, by connection: cancelled when it closes, so a
+        /// live feed whose client left stops producing.
+        var streams: [UInt64: Task<Void, Never>] = [:]
+    }
+
+    public let configuration: HTTPServerConfiguration
+    private let handler: HTTPHandler
+    private let logger: Logger
+    private let shared = Mutex(Shared())
+
+    public init(configuration: HTTPServerConfiguration = .init(), logger: Logger = Logger(label: "http"), handler: @escaping HTTPHandler) {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+    }
+
+    /// Binds, listens and starts the event loop thread.
+    /// - Returns: the port it listens on (the chosen one when the configuration says 0).
+    /// - Throws: `ServerError` when the address cannot be bound.
+    @discardableResult
+    public func start() throws(ServerError) -> Int {
+        let listener = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+        let port = try Socket.localPort(listener)
+        let wake = cepoll_eventfd()
+        let epoll = cepoll_create()
+        guard wake >= 0, epoll >= 0 else {
+            close(listener)
+            throw ServerError("eventfd/epoll_create1 failed: \(String(cString: strerror(errno)))")
+        }
+        shared.withLock { $0.wakeFD = wake }
+        let thread = Thread { [self] in
+            var loop = EventLoop(server: self, epoll: epoll, listener: listener, wake: wake)
+            loop.run()
+            close(epoll)
+            let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.stopped = true
+                close(state.wakeFD)
+                state.wakeFD = -1
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        thread.name = "http.loop"
+        thread.start()
+        logger.info("listening", metadata: ["address": "\(configuration.host):\(port)"])
+        return port
+    }
+
+    /// Stops accepting, finishes the responses in flight, closes every connection; returns when
+    /// the loop has ended.
+    public func shutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = shared.withLock { state -> Bool in
+                if state.stopped || state.wakeFD < 0 { return true }  // stopped, or never started
+                state.waiters.append(continuation)
+                return false
+            }
+            if stopped { continuation.resume() } else { post(.shutdown) }
+        }
+    }
+
+    /// Hands a message to the loop and wakes it.
+    func post(_ message: Message) {
+        let fd = shared.withLock { state -> Int32 in
+            state.inbox.append(message)
+            return state.wakeFD
+        }
+        guard fd >= 0 else { return }
+        var one: UInt64 = 1
+        _ = write(fd, &one, 8)
+    }
+
+    func takeInbox() -> [Message] { shared.withLock { state in defer { state.inbox = [] }; return state.inbox } }
+
+    /// Runs the handler for a connection's request and posts the response, then the pieces of a
+    /// streamed body.
+    func dispatch(_ request: HTTPRequest, connection id: UInt64) {
+        let handler = handler
+        Task { [self] in
+            let response = await handler(request)
+            post(.response(id, response))
+            guard case .stream(let stream) = response.body else { return }
+            let feeder = Task { [self] in
+                for await piece in stream { post(.chunk(id, piece)) }
+                post(.end(id))
+                _ = shared.withLock { $0.streams.removeValue(forKey: id) }
+            }
+            shared.withLock { $0.streams[id] = feeder }
+        }
+    }
+
+    /// The loop closed a connection: stop feeding its stream, if any.
+    func connectionClosed(_ id: UInt64) {
+        shared.withLock { $0.streams.removeValue(forKey: id) }?.cancel()
+    }
+
+    var log: Logger { logger }
+}
+
+/// The server could not start.
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

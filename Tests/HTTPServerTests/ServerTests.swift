@@ -1,0 +1,227 @@
+import Foundation
+import Glibc
+import HTTPServer
+import Synchronization
+import Testing
+
+/// A blocking loopback client. Every call runs on a thread of its own, never on the cooperative
+/// pool the server's handlers need.
+private final class Client: Sendable {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw ClientError("connect: \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) async {
+        let bytes = Array(text.utf8)
+        await onThread { _ = bytes.withUnsafeBytes { Glibc.send(self.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+    }
+
+    /// Reads until `predicate` holds for what arrived, the peer closes, or 5 s pass.
+    func receive(until predicate: @escaping @Sendable (String) -> Bool = { _ in false }) async -> (text: String, closed: Bool) {
+        await onThread {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+                if count <= 0 { return (String(decoding: received, as: UTF8.self), count == 0) }
+                received += buffer[0..<count]
+                let text = String(decoding: received, as: UTF8.self)
+                if predicate(text) { return (text, false) }
+            }
+        }
+    }
+
+    private func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
+    }
+}
+
+private struct ClientError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Counts complete responses in a text by their status lines.
+private func statuses(_ text: String) -> [String] {
+    text.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.1 ") }.map { String($0.dropFirst(9).prefix(3)) }
+}
+
+/// Ends with the body of a response whose head said `Content-Length: n` (a simple check).
+private func complete(_ text: String, responses: Int) -> Bool {
+    statuses(text).count >= responses && text.hasSuffix("\r\n\r\n") == false && text.components(separatedBy: "\r\n\r\n").count > responses
+}
+
+@Suite("HTTP server over loopback")
+struct ServerTests {
+    /// A server on a free port whose handler echoes the method and path, or sleeps for /slow.
+    private func makeServer(_ configuration: HTTPServerConfiguration = .init(port: 0)) throws -> (Server, Int) {
+        let server = Server(configuration: configuration) { request in
+            if request.head.target == "/slow" { try? await Task.sleep(for: .milliseconds(300)) }
+            if request.head.target == "/stream" {
+                let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+                Task {
+                    for piece in ["one ", "two ", "three"] { continuation.yield(Array(piece.utf8)) }
+                    continuation.finish()
+                }
+                return HTTPResponse(status: 200, body: .stream(stream))
+            }
+            return .text(200, "\(request.head.method) \(request.head.target) \(request.body.count)")
+        }
+        var configuration = configuration
+        configuration.port = 0
+        return (server, try server.start())
+    }
+
+    @Test("a request is answered, and the connection kept alive for the next")
+    func keepAlive() async throws {
+        let (server, port) = try makeServer()
+        let client = try Client(port: port)
+        await client.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        let first = await client.receive { $0.hasSuffix("GET /a 0") }
+        #expect(first.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(first.text.contains("Content-Length: 8\r\n"))
+        await client.send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        let second = await client.receive { $0.hasSuffix("POST /b 3") }
+        #expect(second.text.hasSuffix("POST /b 3"))
+        await server.shutdown()
+    }
+
+    @Test("pipelined requests are answered in order, the slow one first")
+    func pipelining() async throws {
+        let (server, port) = try makeServer()
+        let client = try Client(port: port)
+        await client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let answer = await client.receive()
+        #expect(answer.closed, "Connection: close was honoured")
+        let slow = answer.text.range(of: "GET /slow 0"), fast = answer.text.range(of: "GET /fast 0"), last = answer.text.range(of: "GET /last 0")
+        #expect(slow != nil && fast != nil && last != nil)
+        if let slow, let fast, let last { #expect(slow.lowerBound < fast.lowerBound && fast.lowerBound < last.lowerBound) }
+        await server.shutdown()
+    }
+
+    @Test("a broken request gets its status and the connection closes")
+    func refusal() async throws {
+        let (server, port) = try makeServer(.init(port: 0, limits: HTTPLimits(headerCount: 3)))
+        let client = try Client(port: port)
+        await client.send("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")
+        let answer = await client.receive()
+        #expect(answer.text.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"))
+        #expect(answer.text.contains("Connection: close\r\n"))
+        #expect(answer.closed)
+        let smuggler = try Client(port: port)
+        await smuggler.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        #expect(await smuggler.receive().text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        await server.shutdown()
+    }
+
+    @Test("a client that stalls mid-request does not hold up others, and gets 408 at its deadline")
+    func slowClient() async throws {
+        let (server, port) = try makeServer(.init(port: 0, readDeadline: .milliseconds(500)))
+        let slow = try Client(port: port)
+        await slow.send("GET / HTTP/1.1\r\nHost: x\r\nX-Part: ")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let other = try Client(port: port)
+        await other.send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+        let answer = await other.receive { $0.hasSuffix("GET /other 0") }
+        #expect(answer.text.hasSuffix("GET /other 0"))
+        #expect(clock.now - started < .milliseconds(400), "answered while the slow client stalls")
+        let timedOut = await slow.receive()
+        #expect(timedOut.text.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
+        #expect(timedOut.closed)
+        await server.shutdown()
+    }
+
+    @Test("Expect: 100-continue gets its interim response before the body is sent")
+    func expectContinue() async throws {
+        let (server, port) = try makeServer()
+        let client = try Client(port: port)
+        await client.send("POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        let interim = await client.receive { $0.contains("\r\n\r\n") }
+        #expect(interim.text == "HTTP/1.1 100 Continue\r\n\r\n")
+        await client.send("hello")
+        let final = await client.receive { $0.hasSuffix("POST /upload 5") }
+        #expect(final.text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        await server.shutdown()
+    }
+
+    @Test("a streamed response is chunked for HTTP/1.1 and close-delimited for HTTP/1.0")
+    func streaming() async throws {
+        let (server, port) = try makeServer()
+        let modern = try Client(port: port)
+        await modern.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        let chunked = await modern.receive { $0.hasSuffix("0\r\n\r\n") }
+        #expect(chunked.text.contains("Transfer-Encoding: chunked\r\n"))
+        #expect(chunked.text.hasSuffix("\r\n\r\n4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\n"))
+        let old = try Client(port: port)
+        await old.send("GET /stream HTTP/1.0\r\n\r\n")
+        let closed = await old.receive()
+        #expect(closed.closed)
+        #expect(closed.text.hasSuffix("\r\n\r\none two three"))
+        await server.shutdown()
+    }
+
+    @Test("a live stream whose client leaves stops being produced")
+    func abandonedStream() async throws {
+        let ended = Flag()
+        let server = Server(configuration: .init(port: 0)) { _ in
+            let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+            continuation.onTermination = { _ in ended.set() }
+            Task {
+                while !ended.value {
+                    continuation.yield(Array("data: tick\n\n".utf8))
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/event-stream")]), body: .stream(stream))
+        }
+        let port = try server.start()
+        do {
+            let client = try Client(port: port)
+            await client.send("GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await client.receive { $0.contains("data: tick") }.text.contains("text/event-stream"))
+        }  // the client closes its socket here
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(3)
+        while !ended.value, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(ended.value, "the stream was cancelled once the connection closed")
+        await server.shutdown()
+    }
+
+    @Test("shutdown lets the request in flight finish, then stops listening")
+    func gracefulShutdown() async throws {
+        let (server, port) = try makeServer()
+        let client = try Client(port: port)
+        await client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(100))
+        async let stopped: Void = server.shutdown()
+        let answer = await client.receive()
+        #expect(answer.text.hasSuffix("GET /slow 0"), "the response in flight was written")
+        #expect(answer.text.contains("Connection: close\r\n"))
+        #expect(answer.closed)
+        await stopped
+        #expect(throws: (any Error).self) { _ = try Client(port: port) }
+    }
+}
+
+private final class Flag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var value: Bool { state.withLock { $0 } }
+}
