@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "error-ledger",
             dependencies: [
-                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections",
+                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

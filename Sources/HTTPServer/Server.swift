@@ -101,11 +101,14 @@ public final class Server: Sendable {
         }
     }
 
-    /// Hands a message to the loop and wakes it.
+    /// Hands a message to the loop and wakes it. Only the message that finds the inbox empty
+    /// writes the eventfd: the loop reads the eventfd before it takes the inbox, so a non-empty
+    /// inbox always has a wake-up pending.
     func post(_ message: Message) {
         let fd = shared.withLock { state -> Int32 in
+            let wake = state.inbox.isEmpty
             state.inbox.append(message)
-            return state.wakeFD
+            return wake ? state.wakeFD : -1
         }
         guard fd >= 0 else { return }
         var one: UInt64 = 1
