@@ -40,6 +40,7 @@ private final class Connection {
 /// The event loop: accepts, reads, parses, dispatches, writes, times out. Runs on its own thread.
 struct EventLoop {
     private let server: Server
+    private let executor: LoopExecutor
     private let epoll: Int32
     private var listener: Int32
     private let wake: Int32
@@ -53,8 +54,9 @@ struct EventLoop {
     private static let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
     private static let writable = EPOLLOUT.rawValue
 
-    init(server: Server, epoll: Int32, listener: Int32, wake: Int32) {
+    init(server: Server, executor: LoopExecutor, epoll: Int32, listener: Int32, wake: Int32) {
         self.server = server
+        self.executor = executor
         self.epoll = epoll
         self.listener = listener
         self.wake = wake
@@ -66,7 +68,8 @@ struct EventLoop {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var lastSweep = clock.now
         while !(shuttingDown && connections.isEmpty) {
-            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), 100) }
+            let timeout: Int32 = executor.hasPending ? 0 : 100
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
             if count < 0 && errno != EINTR {
                 server.log.error("epoll_wait failed", metadata: ["error": "\(String(cString: strerror(errno)))"])
                 break
@@ -79,7 +82,6 @@ struct EventLoop {
                 } else if fd == wake {
                     var value: UInt64 = 0
                     _ = read(wake, &value, 8)
-                    for message in server.takeInbox() { handle(message) }
                 } else if let connection = connections[fd] {
                     // Reported whatever the interest: the peer is gone, and a pending response
                     // with it.
@@ -91,6 +93,13 @@ struct EventLoop {
                     if event.events & Self.readable != 0, connections[fd] != nil { receive(connection) }
                 }
             }
+            // Handler tasks run here, between socket events; what they answer is written at once.
+            var rounds = 0
+            repeat {
+                executor.runPending()
+                for message in server.takeInbox() { handle(message) }
+                rounds += 1
+            } while executor.hasPending && rounds < 16
             if clock.now - lastSweep >= .milliseconds(100) {
                 lastSweep = clock.now
                 sweep()

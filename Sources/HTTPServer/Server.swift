@@ -48,6 +48,8 @@ public final class Server: Sendable {
     private let handler: HTTPHandler
     private let logger: Logger
     private let shared = Mutex(Shared())
+    /// Runs handlers on the loop thread; set by `start`.
+    private let executor = Mutex<LoopExecutor?>(nil)
 
     public init(configuration: HTTPServerConfiguration = .init(), logger: Logger = Logger(label: "http"), handler: @escaping HTTPHandler) {
         self.configuration = configuration
@@ -69,8 +71,11 @@ public final class Server: Sendable {
             throw ServerError("eventfd/epoll_create1 failed: \(String(cString: strerror(errno)))")
         }
         shared.withLock { $0.wakeFD = wake }
+        let loopExecutor = LoopExecutor(wake: wake)
+        executor.withLock { $0 = loopExecutor }
         let thread = Thread { [self] in
-            var loop = EventLoop(server: self, epoll: epoll, listener: listener, wake: wake)
+            loopExecutor.bindToCurrentThread()
+            var loop = EventLoop(server: self, executor: loopExecutor, epoll: epoll, listener: listener, wake: wake)
             loop.run()
             close(epoll)
             let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -105,8 +110,9 @@ public final class Server: Sendable {
     /// writes the eventfd: the loop reads the eventfd before it takes the inbox, so a non-empty
     /// inbox always has a wake-up pending.
     func post(_ message: Message) {
+        let onLoop = executor.withLock { $0 }?.isLoopThread ?? false
         let fd = shared.withLock { state -> Int32 in
-            let wake = state.inbox.isEmpty
+            let wake = state.inbox.isEmpty && !onLoop  // the loop drains the inbox after each job
             state.inbox.append(message)
             return wake ? state.wakeFD : -1
         }
@@ -121,7 +127,7 @@ public final class Server: Sendable {
     /// streamed body.
     func dispatch(_ request: HTTPRequest, connection id: UInt64) {
         let handler = handler
-        Task { [self] in
+        Task(executorPreference: executor.withLock { $0 }) { [self] in
             let response = await handler(request)
             post(.response(id, response))
             guard case .stream(let stream) = response.body else { return }
