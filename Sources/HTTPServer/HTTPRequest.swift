@@ -53,6 +53,14 @@ public struct HTTPRequestHead: Sendable, Hashable {
     public var headers: HTTPHeaders
     public var framing: HTTPBodyFraming
 
+    public init(method: String, target: String, version: HTTPVersion, headers: HTTPHeaders, framing: HTTPBodyFraming) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.framing = framing
+    }
+
     /// Whether the connection stays open after the response (RFC 9112 §9.3).
     public var keepAlive: Bool {
         let tokens = headers.values("Connection").flatMap { $0.split(separator: ",") }.map {
@@ -75,6 +83,11 @@ public struct HTTPRequestHead: Sendable, Hashable {
 public struct HTTPRequest: Sendable, Hashable {
     public var head: HTTPRequestHead
     public var body: [UInt8]
+
+    public init(head: HTTPRequestHead, body: [UInt8]) {
+        self.head = head
+        self.body = body
+    }
 }
 
 import Foundation

@@ -1,0 +1,148 @@
+/// A request target split into its decoded path segments and query parameters.
+public struct RequestTarget: Sendable, Hashable {
+    /// Path segments, percent-decoded (`/v1/evses/DE%2AA36%2AE1%2A1` → `["v1", "evses", "DE*A36*E1*1"]`).
+    public var segments: [String]
+    /// Query parameters in order, percent-decoded, `+` as a space (HTML form encoding).
+    public var query: [(name: String, value: String)]
+
+    /// Parses an origin-form target; nil when it is not one or its percent-encoding is broken.
+    public init?(_ target: String) {
+        guard target.hasPrefix("/") else { return nil }
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        var segments: [String] = []
+        for raw in parts[0].split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            guard let segment = Self.decode(raw, plusIsSpace: false) else { return nil }
+            segments.append(segment)
+        }
+        if segments.last == "" { segments.removeLast() }  // a trailing slash
+        self.segments = segments
+        var query: [(name: String, value: String)] = []
+        if parts.count == 2 {
+            for pair in parts[1].split(separator: "&") where !pair.isEmpty {
+                let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let name = Self.decode(halves[0], plusIsSpace: true),
+                    let value = Self.decode(halves.count == 2 ? halves[1] : "", plusIsSpace: true)
+                else { return nil }
+                query.append((name, value))
+            }
+        }
+        self.query = query
+    }
+
+    /// Every value of the parameter `name`, in order.
+    public func values(_ name: String) -> [String] { query.filter { $0.name == name }.map(\.value) }
+
+    /// The first value of the parameter `name`.
+    public subscript(name: String) -> String? { values(name).first }
+
+    /// Percent-decoding (RFC 3986 §2.1); nil for a malformed escape or bytes that are not UTF-8.
+    static func decode(_ text: Substring, plusIsSpace: Bool) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hex), let low = iterator.next().flatMap(hex) else { return nil }
+                bytes.append(high << 4 | low)
+            case UInt8(ascii: "+") where plusIsSpace:
+                bytes.append(UInt8(ascii: " "))
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hex(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x41...0x46: byte - 0x41 + 10
+        case 0x61...0x66: byte - 0x61 + 10
+        default: nil
+        }
+    }
+
+    public static func == (a: RequestTarget, b: RequestTarget) -> Bool {
+        a.segments == b.segments && a.query.map(\.name) == b.query.map(\.name) && a.query.map(\.value) == b.query.map(\.value)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(segments)
+        for pair in query {
+            hasher.combine(pair.name)
+            hasher.combine(pair.value)
+        }
+    }
+}
+
+/// Routes requests by method and path pattern (`/v1/evses/{evseID}/errors`) to handlers that get
+/// the path parameters. Unknown paths are 404; known paths with another method are 405 with
+/// `Allow`.
+public struct Router: Sendable {
+    public typealias Handler = @Sendable (HTTPRequest, RouteMatch) async -> HTTPResponse
+
+    private struct Route: Sendable {
+        var method: String
+        var pattern: [Segment]
+        var handler: Handler
+    }
+
+    private enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    private var routes: [Route] = []
+
+    public init() {}
+
+    /// Adds a route; `{name}` segments capture one path segment each.
+    public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+        let segments = pattern.split(separator: "/").map { part -> Segment in
+            part.hasPrefix("{") && part.hasSuffix("}") ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
+        }
+        routes.append(Route(method: method, pattern: segments, handler: handler))
+    }
+
+    /// Answers `request` with the matching route's handler, or 400/404/405.
+    public func respond(to request: HTTPRequest) async -> HTTPResponse {
+        guard let target = RequestTarget(request.head.target) else {
+            return .text(400, "the request target is not an origin-form path with valid percent-encoding\n")
+        }
+        var allowed: [String] = []
+        for route in routes {
+            guard let parameters = Self.match(route.pattern, target.segments) else { continue }
+            if route.method == request.head.method || (route.method == "GET" && request.head.method == "HEAD") {
+                return await route.handler(request, RouteMatch(target: target, parameters: parameters))
+            }
+            allowed.append(route.method)
+        }
+        guard allowed.isEmpty else {
+            var response = HTTPResponse.text(405, "method \(request.head.method) is not allowed here\n")
+            response.headers.append(name: "Allow", value: allowed.joined(separator: ", "))
+            return response
+        }
+        return .text(404, "no such resource\n")
+    }
+
+    private static func match(_ pattern: [Segment], _ segments: [String]) -> [String: String]? {
+        guard pattern.count == segments.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (part, segment) in zip(pattern, segments) {
+            switch part {
+            case .literal(let literal): guard literal == segment else { return nil }
+            case .parameter(let name):
+                guard !segment.isEmpty else { return nil }
+                parameters[name] = segment
+            }
+        }
+        return parameters
+    }
+}
+
+/// What a route matched: the parsed target and the path parameters.
+public struct RouteMatch: Sendable {
+    public var target: RequestTarget
+    public var parameters: [String: String]
+}

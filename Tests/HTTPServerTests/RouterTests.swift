@@ -1,0 +1,58 @@
+import HTTPServer
+import Testing
+
+private func request(_ method: String, _ target: String) -> HTTPRequest {
+    HTTPRequest(
+        head: HTTPRequestHead(method: method, target: target, version: .http1_1, headers: HTTPHeaders([("Host", "x")]), framing: .none),
+        body: []
+    )
+}
+
+private func body(_ response: HTTPResponse) -> String {
+    if case .bytes(let bytes) = response.body { String(decoding: bytes, as: UTF8.self) } else { "" }
+}
+
+@Suite("Router and request targets")
+struct RouterTests {
+    private var router: Router {
+        var router = Router()
+        router.add("GET", "/v1/evses/{evseID}/errors") { _, match in
+            .text(200, "\(match.parameters["evseID"] ?? "-") limit=\(match.target["limit"] ?? "-") types=\(match.target.values("type"))")
+        }
+        router.add("GET", "/v1/sessions/{sessionID}") { _, match in .text(200, "session \(match.parameters["sessionID"] ?? "-")") }
+        router.add("POST", "/api/oicp/notificationmgmt/v11/charging-notifications") { _, _ in .text(200, "ingest") }
+        return router
+    }
+
+    @Test("EvseIDs with '*' route the same written plainly or percent-encoded, and the query is decoded")
+    func evseIDs() async {
+        let plain = await router.respond(to: request("GET", "/v1/evses/DE*A36*E0001*1/errors?limit=10&type=CriticalError&type=Connector%20Error"))
+        #expect(body(plain) == #"DE*A36*E0001*1 limit=10 types=["CriticalError", "Connector Error"]"#)
+        let encoded = await router.respond(to: request("GET", "/v1/evses/DE%2AA36%2aE0001%2A1/errors?limit=10"))
+        #expect(body(encoded) == "DE*A36*E0001*1 limit=10 types=[]")
+        #expect(body(await router.respond(to: request("GET", "/v1/sessions/abc/"))) == "session abc", "a trailing slash")
+    }
+
+    @Test("unknown paths are 404, other methods 405 with Allow, HEAD follows GET, broken targets 400")
+    func misses() async {
+        #expect(await router.respond(to: request("GET", "/v1/nothing")).status == 404)
+        #expect(await router.respond(to: request("GET", "/v1/evses//errors")).status == 404, "an empty parameter")
+        let wrong = await router.respond(to: request("DELETE", "/v1/sessions/abc"))
+        #expect(wrong.status == 405)
+        #expect(wrong.headers["Allow"] == "GET")
+        #expect(await router.respond(to: request("HEAD", "/v1/sessions/abc")).status == 200)
+        #expect(await router.respond(to: request("GET", "/v1/sessions/%zz")).status == 400)
+        #expect(await router.respond(to: request("GET", "/v1/sessions/%C3")).status == 400, "not UTF-8")
+        #expect(await router.respond(to: request("GET", "http://x/v1/sessions/abc")).status == 400)
+        #expect(await router.respond(to: request("POST", "/api/oicp/notificationmgmt/v11/charging-notifications")).status == 200)
+    }
+
+    @Test("query parsing: '+' is a space, names repeat, empty values and pairs")
+    func query() throws {
+        let target = try #require(RequestTarget("/x?a=1+2&b=&a=3&&c"))
+        #expect(target.values("a") == ["1 2", "3"])
+        #expect(target["b"] == "")
+        #expect(target["c"] == "")
+        #expect(RequestTarget("/x?a=%2") == nil)
+    }
+}
