@@ -17,16 +17,7 @@ struct BenchHTTP: AsyncParsableCommand {
         }
         let bound = try server.start()
         print("listening on 127.0.0.1:\(bound)")
-        let stop = Task { try? await Task.sleep(for: .seconds(86_400 * 365)) }
-        let signals = [SIGINT, SIGTERM].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler { stop.cancel() }
-            source.resume()
-            return source
-        }
-        await stop.value
-        for source in signals { source.cancel() }
+        await untilTerminated()
         await server.shutdown()
     }
 }

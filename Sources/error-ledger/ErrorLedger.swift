@@ -48,3 +48,19 @@ struct DatabaseOptions: ParsableArguments {
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
+
+/// Returns when the process receives SIGINT or SIGTERM (both stop being fatal meanwhile).
+func untilTerminated() async {
+    let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+    let sources = [SIGINT, SIGTERM].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number)
+        source.setEventHandler { continuation.yield(number) }
+        source.resume()
+        return source
+    }
+    for await _ in stream { break }
+    // A use after the wait keeps the sources alive until a signal came: a released source stops
+    // handling its signal, and the optimizer may release after the last use.
+    for source in sources { source.cancel() }
+}

@@ -38,17 +38,9 @@ struct ProjectionsCommand: AsyncParsableCommand {
                 configuration: .init(batchSize: batchSize, pollInterval: .milliseconds(pollInterval)), logger: logger
             )
             let task = Task { await runner.run() }
-            let signals = [SIGINT, SIGTERM].map { number in
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number)
-                source.setEventHandler { task.cancel() }
-                source.resume()
-                return source
-            }
+            await untilTerminated()
+            task.cancel()
             await task.value
-            // A real use after the wait keeps the sources alive until the runner stops: a released
-            // source stops handling its signal, and the optimizer releases after the last use.
-            for source in signals { source.cancel() }
         }
     }
 
