@@ -55,6 +55,12 @@ let package = Package(
             dependencies: ["EventStore", "Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // The REST API (issue #4, begun): so far its bearer tokens.
+        .target(
+            name: "API",
+            dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Ingestion",
             dependencies: ["EventStore", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
@@ -63,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "error-ledger",
             dependencies: [
-                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer",
+                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -74,6 +80,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OICPTests", dependencies: ["OICP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
+        .testTarget(name: "APITests", dependencies: ["API", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),
         .testTarget(
             name: "EventStoreTests",
