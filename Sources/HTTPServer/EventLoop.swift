@@ -52,6 +52,9 @@ struct EventLoop {
     private var readBuffer = [UInt8](repeating: 0, count: 65_536)
 
     private static let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+    /// epoll keys of the listening socket and the wake-up eventfd; connections use their ids.
+    private static let listenerKey = UInt64.max
+    private static let wakeKey = UInt64.max - 1
     private static let writable = EPOLLOUT.rawValue
 
     init(server: Server, executor: LoopExecutor, epoll: Int32, listener: Int32, wake: Int32) {
@@ -63,8 +66,8 @@ struct EventLoop {
     }
 
     mutating func run() {
-        register(listener, EPOLLIN.rawValue, add: true)
-        register(wake, EPOLLIN.rawValue, add: true)
+        register(listener, key: Self.listenerKey, EPOLLIN.rawValue, add: true)
+        register(wake, key: Self.wakeKey, EPOLLIN.rawValue, add: true)
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var lastSweep = clock.now
         while !(shuttingDown && connections.isEmpty) {
@@ -76,13 +79,15 @@ struct EventLoop {
             }
             for index in 0..<max(0, Int(count)) {
                 let event = events[index]
-                let fd = event.data.fd
-                if fd == listener {
+                // Events carry the connection's id, not its fd: an event returned for a connection
+                // closed earlier in this batch must not reach a new one that got the same fd.
+                let key = event.data.u64
+                if key == Self.listenerKey {
                     acceptAll()
-                } else if fd == wake {
+                } else if key == Self.wakeKey {
                     var value: UInt64 = 0
                     _ = read(wake, &value, 8)
-                } else if let connection = connections[fd] {
+                } else if let connection = byID[key] {
                     // Reported whatever the interest: the peer is gone, and a pending response
                     // with it.
                     if event.events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
@@ -90,7 +95,7 @@ struct EventLoop {
                         continue
                     }
                     if event.events & EPOLLOUT.rawValue != 0 { flush(connection) }
-                    if event.events & Self.readable != 0, connections[fd] != nil { receive(connection) }
+                    if event.events & Self.readable != 0, byID[key] === connection { receive(connection) }
                 }
             }
             // Handler tasks run here, between socket events; what they answer is written at once.
@@ -122,7 +127,7 @@ struct EventLoop {
             connections[fd] = connection
             byID[connection.id] = connection
             connection.interest = Self.readable
-            register(fd, Self.readable, add: true)
+            register(fd, key: connection.id, Self.readable, add: true)
         }
     }
 
@@ -274,7 +279,7 @@ struct EventLoop {
             // A pipelined request may be waiting in the buffer or the socket.
             updateInterest(connection)
             process(connection)
-            if connections[connection.fd] != nil, case .idle = connection.phase { readAvailable(connection) }
+            if byID[connection.id] === connection, case .idle = connection.phase { readAvailable(connection) }
             return
         }
         updateInterest(connection)
@@ -307,13 +312,13 @@ struct EventLoop {
         if connection.written < connection.output.count { wanted |= Self.writable }
         guard wanted != connection.interest else { return }
         connection.interest = wanted
-        register(connection.fd, wanted, add: false)
+        register(connection.fd, key: connection.id, wanted, add: false)
     }
 
-    private func register(_ fd: Int32, _ events: UInt32, add: Bool) {
+    private func register(_ fd: Int32, key: UInt64, _ events: UInt32, add: Bool) {
         var event = epoll_event()
         event.events = events
-        event.data.fd = fd
+        event.data.u64 = key
         _ = epoll_ctl(epoll, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &event)
     }
 
