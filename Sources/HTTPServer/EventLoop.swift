@@ -224,7 +224,7 @@ struct EventLoop {
                 if case .idle = connection.phase { drop(connection) } else { connection.closeAfterResponse = true }
             }
         case .response(let id, let response):
-            guard let connection = byID[id], case .handling = connection.phase else { return }
+            guard let connection = byID[id], case .handling = connection.phase else { return server.connectionClosed(id) }
             let head = connection.head
             let version = head?.version ?? .http1_1
             let headRequest = head?.method == "HEAD"
@@ -242,7 +242,7 @@ struct EventLoop {
             }
             flush(connection)
         case .chunk(let id, let piece):
-            guard let connection = byID[id], case .responding(complete: false) = connection.phase else { return }
+            guard let connection = byID[id], case .responding(complete: false) = connection.phase else { return server.connectionClosed(id) }
             connection.output += connection.head?.version == .http1_0 ? piece : HTTPResponseWriter.chunk(piece)
             flush(connection)
         case .end(let id):
@@ -272,6 +272,7 @@ struct EventLoop {
         }
         connection.output.removeAll(keepingCapacity: true)
         connection.written = 0
+        if case .responding(complete: false) = connection.phase { server.outputDrained(connection.id) }
         if case .responding(complete: true) = connection.phase {
             if connection.closeAfterResponse { return drop(connection) }
             connection.head = nil

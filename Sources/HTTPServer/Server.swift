@@ -41,8 +41,21 @@ public final class Server: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
         /// The tasks feeding streamed responses, by connection: cancelled when it closes, so a
         /// live feed whose client left stops producing.
-        var streams: [UInt64: Task<Void, Never>] = [:]
+        var streams: [UInt64: StreamRecord] = [:]
     }
+
+    /// A streamed response in flight. It exists from before the loop hears of the response until
+    /// the stream ends or the connection closes; no record means "stop".
+    private struct StreamRecord {
+        /// Bytes handed to the loop and not yet written.
+        var queued = 0
+        /// The feeder, waiting for the queued bytes to drain.
+        var waiter: CheckedContinuation<Bool, Never>?
+        var feeder: Task<Void, Never>?
+    }
+
+    /// A feeder stops taking pieces from its stream while this many bytes wait to be written.
+    static let streamHighWater = 256 * 1024
 
     public let configuration: HTTPServerConfiguration
     private let handler: HTTPHandler
@@ -129,20 +142,66 @@ public final class Server: Sendable {
         let handler = handler
         Task(executorPreference: executor.withLock { $0 }) { [self] in
             let response = await handler(request)
+            guard case .stream(let stream) = response.body else { return post(.response(id, response)) }
+            shared.withLock { $0.streams[id] = StreamRecord() }
             post(.response(id, response))
-            guard case .stream(let stream) = response.body else { return }
+            // Backpressure: the next piece is taken from the stream only when what was handed to
+            // the loop has been written, or is under the high-water mark. A pull-based stream
+            // (`AsyncStream(unfolding:)`) therefore produces no faster than the client reads; a
+            // push-based one buffers in AsyncStream itself.
             let feeder = Task { [self] in
-                for await piece in stream { post(.chunk(id, piece)) }
+                for await piece in stream {
+                    guard await roomToWrite(id, adding: piece.count) else { return }
+                    post(.chunk(id, piece))
+                }
                 post(.end(id))
                 _ = shared.withLock { $0.streams.removeValue(forKey: id) }
             }
-            shared.withLock { $0.streams[id] = feeder }
+            let gone = shared.withLock { state -> Bool in
+                guard state.streams[id] != nil else { return true }
+                state.streams[id]?.feeder = feeder
+                return false
+            }
+            if gone { feeder.cancel() }
         }
     }
 
-    /// The loop closed a connection: stop feeding its stream, if any.
+    /// The loop closed a connection, or found it closed: stop feeding its stream, if any.
     func connectionClosed(_ id: UInt64) {
-        shared.withLock { $0.streams.removeValue(forKey: id) }?.cancel()
+        guard let record = shared.withLock({ $0.streams.removeValue(forKey: id) }) else { return }
+        record.feeder?.cancel()
+        record.waiter?.resume(returning: false)
+    }
+
+    /// The loop wrote everything it had for the connection: its feeder may go on.
+    func outputDrained(_ id: UInt64) {
+        let waiter = shared.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard state.streams[id] != nil else { return nil }
+            state.streams[id]?.queued = 0
+            defer { state.streams[id]?.waiter = nil }
+            return state.streams[id]?.waiter
+        }
+        waiter?.resume(returning: true)
+    }
+
+    /// Counts `bytes` as queued for the connection once its queue is under the high-water mark.
+    /// - Returns: false when the stream must stop (the connection is gone).
+    private func roomToWrite(_ id: UInt64, adding bytes: Int) async -> Bool {
+        let ready = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let answer = shared.withLock { state -> Bool? in
+                guard let record = state.streams[id] else { return false }
+                guard record.queued >= Self.streamHighWater else { return true }
+                state.streams[id]?.waiter = continuation
+                return nil
+            }
+            if let answer { continuation.resume(returning: answer) }
+        }
+        guard ready else { return false }
+        return shared.withLock { state in
+            guard state.streams[id] != nil else { return false }
+            state.streams[id]?.queued += bytes
+            return true
+        }
     }
 
     var log: Logger { logger }

@@ -45,6 +45,23 @@ private final class Client: Sendable {
         }
     }
 
+    /// Reads until a chunked body's last chunk, counting bytes rather than keeping them.
+    func drainChunked() async -> Int {
+        await onThread {
+            var count = 0
+            var tail: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            let end = Array("0\r\n\r\n".utf8)
+            while true {
+                let received = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+                if received <= 0 { return count }
+                count += received
+                tail = Array((tail + buffer[0..<received]).suffix(end.count))
+                if tail == end { return count }
+            }
+        }
+    }
+
     private func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: body()) }.start()
@@ -204,6 +221,34 @@ struct ServerTests {
         await server.shutdown()
     }
 
+    @Test("a pull-based stream is produced no faster than the client reads")
+    func backpressure() async throws {
+        let produced = Counter()
+        let piece = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        let total = 1_000  // 62.5 MiB if nothing held the producer back
+        let server = Server(configuration: .init(port: 0)) { _ in
+            var left = total
+            let stream = AsyncStream<[UInt8]>(unfolding: {
+                guard left > 0 else { return nil }
+                left -= 1
+                produced.add(piece.count)
+                return piece
+            })
+            return HTTPResponse(status: 200, body: .stream(stream))
+        }
+        let port = try server.start()
+        let client = try Client(port: port)
+        await client.send("GET /export HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(500))  // the client reads nothing meanwhile
+        let whileStalled = produced.value
+        // Loopback socket buffers hold a few MiB, the server's queue 256 KiB.
+        #expect(whileStalled < 24 * 1024 * 1024, "produced \(whileStalled) bytes for a client that read none")
+        let received = await client.drainChunked()
+        #expect(produced.value == total * piece.count, "then everything, once the client reads")
+        #expect(received > total * piece.count)
+        await server.shutdown()
+    }
+
     @Test("shutdown lets the request in flight finish, then stops listening")
     func gracefulShutdown() async throws {
         let (server, port) = try makeServer()
@@ -224,4 +269,10 @@ private final class Flag: Sendable {
     private let state = Mutex(false)
     func set() { state.withLock { $0 = true } }
     var value: Bool { state.withLock { $0 } }
+}
+
+private final class Counter: Sendable {
+    private let state = Mutex(0)
+    func add(_ amount: Int) { state.withLock { $0 += amount } }
+    var value: Int { state.withLock { $0 } }
 }
