@@ -14,7 +14,8 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
 
     /// Every value of the fields named `name`, in order.
     public func values(_ name: String) -> [String] {
-        fields.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+        let wanted = name.lowercased()
+        return fields.filter { $0.name.lowercased() == wanted }.map(\.value)
     }
 
     /// The value of the one field named `name`, or nil (also when it occurs more than once).

@@ -263,7 +263,7 @@ public struct HTTPRequestParser: Sendable {
         guard !digits.isEmpty, digits.count <= 15 else { throw HTTPParseError(400, "a malformed chunk size") }
         var size = 0
         for byte in digits {
-            guard let digit = hexValue(byte) else { throw HTTPParseError(400, "a malformed chunk size") }
+            guard let digit = hexDigit(byte).map(Int.init) else { throw HTTPParseError(400, "a malformed chunk size") }
             size = size << 4 | digit
         }
         let extensions = line[semicolon...]
@@ -289,14 +289,16 @@ public struct HTTPRequestParser: Sendable {
 
     static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case 0x30...0x39: Int(byte - 0x30)
-        case 0x41...0x46: Int(byte - 0x41 + 10)
-        case 0x61...0x66: Int(byte - 0x61 + 10)
-        default: nil
-        }
-    }
 }
 
 import Foundation
+
+/// The value of a hexadecimal digit (either case), or nil: chunk sizes and percent-escapes.
+func hexDigit(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case 0x30...0x39: byte - 0x30
+    case 0x41...0x46: byte - 0x41 + 10
+    case 0x61...0x66: byte - 0x61 + 10
+    default: nil
+    }
+}
