@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // Session Error Ledger: an OICP 2.3 charging-notification system of record.
-// Dependencies point inward: error-ledger -> Ingestion/Projections -> EventStore -> Postgres -> CLibPQ,
+// Dependencies point inward: error-ledger -> API -> HTTPServer (which knows nothing of the ledger) and
+// API -> Ingestion/Projections -> EventStore -> Postgres -> CLibPQ,
 // and Ingestion/Projections/EventStore -> Ledger -> OICP. OICP and Ledger do no I/O.
 import PackageDescription
 
@@ -55,10 +56,13 @@ let package = Package(
             dependencies: ["EventStore", "Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        // The REST API (issue #4, begun): so far its bearer tokens.
+        // The REST API: OICP ingest, /v1 reads, exports, live feed, health, metrics, bearer tokens.
         .target(
             name: "API",
-            dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "HTTPServer", "Postgres", "EventStore", "Projections", "Ingestion", "Ledger", "OICP",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -80,7 +84,11 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OICPTests", dependencies: ["OICP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
-        .testTarget(name: "APITests", dependencies: ["API", "Postgres", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "APITests",
+            dependencies: ["API", "HTTPServer", "Ingestion", "Projections", "EventStore", "Postgres", "OICP", "TestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),
         .testTarget(
             name: "EventStoreTests",

@@ -49,6 +49,8 @@ struct EventLoop {
     private var byID: [UInt64: Connection] = [:]
     private var nextID: UInt64 = 1
     private var shuttingDown = false
+    /// When a shutdown stops waiting for responses still in flight.
+    private var shutdownDeadline: ContinuousClock.Instant?
     private var readBuffer = [UInt8](repeating: 0, count: 65_536)
 
     private static let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
@@ -216,6 +218,7 @@ struct EventLoop {
         switch message {
         case .shutdown:
             shuttingDown = true
+            shutdownDeadline = clock.now + server.configuration.shutdownGrace
             if listener >= 0 {
                 close(listener)
                 listener = -1
@@ -229,7 +232,7 @@ struct EventLoop {
             let version = head?.version ?? .http1_1
             let headRequest = head?.method == "HEAD"
             var keepAlive = !connection.closeAfterResponse && !shuttingDown
-            if case .stream = response.body, version == .http1_0 { keepAlive = false }
+            if response.body.isStream, version == .http1_0 { keepAlive = false }
             connection.closeAfterResponse = !keepAlive
             connection.output += HTTPResponseWriter.head(response, version: version, keepAlive: keepAlive, headRequest: headRequest)
             let bodiless = headRequest || response.status < 200 || response.status == 204 || response.status == 304
@@ -237,13 +240,19 @@ struct EventLoop {
             case .bytes(let body):
                 if !bodiless { connection.output += body }
                 connection.phase = .responding(complete: true)
-            case .stream:
+            case .stream, .failableStream:
                 connection.phase = .responding(complete: bodiless)
             }
             flush(connection)
         case .chunk(let id, let piece):
             guard let connection = byID[id], case .responding(complete: false) = connection.phase else { return server.connectionClosed(id) }
             connection.output += connection.head?.version == .http1_0 ? piece : HTTPResponseWriter.chunk(piece)
+            flush(connection)
+        case .abort(let id):
+            // Whatever is queued goes out, then the connection closes without the last chunk.
+            guard let connection = byID[id], case .responding(complete: false) = connection.phase else { return }
+            connection.phase = .responding(complete: true)
+            connection.closeAfterResponse = true
             flush(connection)
         case .end(let id):
             guard let connection = byID[id], case .responding(complete: false) = connection.phase else { return }
@@ -290,6 +299,11 @@ struct EventLoop {
 
     private mutating func sweep() {
         let now = clock.now
+        if let deadline = shutdownDeadline, now >= deadline {
+            // Streams that never end on their own (live feeds) and clients that do not read.
+            for connection in Array(connections.values) { drop(connection) }
+            return
+        }
         for connection in Array(connections.values) {
             switch connection.phase {
             case .idle(let since) where now - since >= server.configuration.idleTimeout || shuttingDown:

@@ -6,6 +6,17 @@ public struct HTTPResponse: Sendable {
         /// Pieces produced over time (exports, Server-Sent Events); sent with
         /// `Transfer-Encoding: chunked`, or, to an HTTP/1.0 client, until the connection closes.
         case stream(AsyncStream<[UInt8]>)
+        /// A stream that can fail midway (an export whose database read failed): the server then
+        /// closes the connection without the last chunk, so the client sees a truncated body,
+        /// never a complete-looking one.
+        case failableStream(AsyncThrowingStream<[UInt8], any Error>)
+
+        var isStream: Bool {
+            switch self {
+            case .bytes: false
+            case .stream, .failableStream: true
+            }
+        }
     }
 
     public var status: Int
@@ -47,11 +58,11 @@ public enum HTTPResponseWriter {
             switch response.body {
             case .bytes(let bytes):
                 text += "Content-Length: \(bytes.count)\r\n"
-            case .stream:
+            case .stream, .failableStream:
                 if version == .http1_1, !headRequest { text += "Transfer-Encoding: chunked\r\n" }
             }
         }
-        if !keepAlive || (version == .http1_0 && isStream(response)) {
+        if !keepAlive || (version == .http1_0 && response.body.isStream) {
             text += "Connection: close\r\n"
         } else if version == .http1_0 {
             text += "Connection: keep-alive\r\n"
@@ -70,10 +81,6 @@ public enum HTTPResponseWriter {
     public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
     static let framingFields: Set<String> = ["content-length", "transfer-encoding", "connection"]
-
-    private static func isStream(_ response: HTTPResponse) -> Bool {
-        if case .stream = response.body { true } else { false }
-    }
 
     /// RFC 9110 §15 reason phrases for the codes the server sends.
     public static func reasonPhrase(_ status: Int) -> String {

@@ -9,6 +9,7 @@
 /// | `idleTimeout` | 60 s | a kept-alive connection with no request: closed after |
 /// | `maxConnections` | 1,024 | connections beyond are closed at once |
 /// | `backlog` | 512 | `listen(2)` backlog |
+/// | `shutdownGrace` | 10 s | after `shutdown()`, responses still running then (a live feed) are cut |
 public struct HTTPServerConfiguration: Sendable {
     public var host: String
     public var port: Int
@@ -17,10 +18,12 @@ public struct HTTPServerConfiguration: Sendable {
     public var idleTimeout: Duration
     public var maxConnections: Int
     public var backlog: Int32
+    public var shutdownGrace: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, limits: HTTPLimits = HTTPLimits(), readDeadline: Duration = .seconds(10),
-        idleTimeout: Duration = .seconds(60), maxConnections: Int = 1024, backlog: Int32 = 512
+        idleTimeout: Duration = .seconds(60), maxConnections: Int = 1024, backlog: Int32 = 512,
+        shutdownGrace: Duration = .seconds(10)
     ) {
         self.host = host
         self.port = port
@@ -29,5 +32,6 @@ public struct HTTPServerConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
         self.backlog = backlog
+        self.shutdownGrace = shutdownGrace
     }
 }

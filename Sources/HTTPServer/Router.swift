@@ -73,8 +73,12 @@ public struct RequestTarget: Sendable, Hashable {
 public struct Router: Sendable {
     public typealias Handler = @Sendable (HTTPRequest, RouteMatch) async -> HTTPResponse
 
+    /// Answers what no route handles: a status (400, 404, 405) and why.
+    public typealias ProblemResponder = @Sendable (_ status: Int, _ message: String) -> HTTPResponse
+
     private struct Route: Sendable {
         var method: String
+        var path: String
         var pattern: [Segment]
         var handler: Handler
     }
@@ -85,36 +89,40 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
+    private let problem: ProblemResponder
 
-    public init() {}
+    /// - Parameter problem: renders the router's own 400/404/405 answers (plain text by default).
+    public init(problem: @escaping ProblemResponder = { .text($0, $1 + "\n") }) {
+        self.problem = problem
+    }
 
     /// Adds a route; `{name}` segments capture one path segment each.
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
         let segments = pattern.split(separator: "/").map { part -> Segment in
             part.hasPrefix("{") && part.hasSuffix("}") ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
         }
-        routes.append(Route(method: method, pattern: segments, handler: handler))
+        routes.append(Route(method: method, path: pattern, pattern: segments, handler: handler))
     }
 
     /// Answers `request` with the matching route's handler, or 400/404/405.
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         guard let target = RequestTarget(request.head.target) else {
-            return .text(400, "the request target is not an origin-form path with valid percent-encoding\n")
+            return problem(400, "the request target is not an origin-form path with valid percent-encoding")
         }
         var allowed: [String] = []
         for route in routes {
             guard let parameters = Self.match(route.pattern, target.segments) else { continue }
             if route.method == request.head.method || (route.method == "GET" && request.head.method == "HEAD") {
-                return await route.handler(request, RouteMatch(target: target, parameters: parameters))
+                return await route.handler(request, RouteMatch(target: target, parameters: parameters, pattern: route.path))
             }
             allowed.append(route.method)
         }
         guard allowed.isEmpty else {
-            var response = HTTPResponse.text(405, "method \(request.head.method) is not allowed here\n")
+            var response = problem(405, "method \(request.head.method) is not allowed here; allowed: \(allowed.joined(separator: ", "))")
             response.headers.append(name: "Allow", value: allowed.joined(separator: ", "))
             return response
         }
-        return .text(404, "no such resource\n")
+        return problem(404, "no such resource")
     }
 
     private static func match(_ pattern: [Segment], _ segments: [String]) -> [String: String]? {
@@ -136,4 +144,6 @@ public struct Router: Sendable {
 public struct RouteMatch: Sendable {
     public var target: RequestTarget
     public var parameters: [String: String]
+    /// The route's pattern as registered (`/v1/evses/{evseID}/errors`): a label for metrics.
+    public var pattern: String
 }

@@ -31,6 +31,8 @@ public final class Server: Sendable {
         case response(UInt64, HTTPResponse)
         case chunk(UInt64, [UInt8])
         case end(UInt64)
+        /// The stream failed: close without ending the body.
+        case abort(UInt64)
         case shutdown
     }
 
@@ -142,7 +144,15 @@ public final class Server: Sendable {
         let handler = handler
         Task(executorPreference: executor.withLock { $0 }) { [self] in
             let response = await handler(request)
-            guard case .stream(let stream) = response.body else { return post(.response(id, response)) }
+            let pieces: AsyncThrowingStream<[UInt8], any Error>
+            switch response.body {
+            case .bytes: return post(.response(id, response))
+            case .failableStream(let stream): pieces = stream
+            case .stream(let stream):
+                // Pulls through, so a pull-based stream stays pull-based.
+                var iterator = stream.makeAsyncIterator()
+                pieces = AsyncThrowingStream(unfolding: { await iterator.next() })
+            }
             shared.withLock { $0.streams[id] = StreamRecord() }
             post(.response(id, response))
             // Backpressure: the next piece is taken from the stream only when what was handed to
@@ -150,11 +160,16 @@ public final class Server: Sendable {
             // (`AsyncStream(unfolding:)`) therefore produces no faster than the client reads; a
             // push-based one buffers in AsyncStream itself.
             let feeder = Task { [self] in
-                for await piece in stream {
-                    guard await roomToWrite(id, adding: piece.count) else { return }
-                    post(.chunk(id, piece))
+                do {
+                    for try await piece in pieces {
+                        guard await roomToWrite(id, adding: piece.count) else { return }
+                        post(.chunk(id, piece))
+                    }
+                    post(.end(id))
+                } catch {
+                    logger.warning("a streamed response failed; closing its connection", metadata: ["error": "\(error)"])
+                    post(.abort(id))
                 }
-                post(.end(id))
                 _ = shared.withLock { $0.streams.removeValue(forKey: id) }
             }
             let gone = shared.withLock { state -> Bool in

@@ -57,3 +57,19 @@ public struct Acknowledgement: Sendable, Hashable, Codable {
         try container.encodeIfPresent(empPartnerSessionID, forKey: .empPartnerSessionID)
     }
 }
+
+extension Acknowledgement {
+    /// The acknowledgement as compact JSON, keys in the spec's order (`Result`, `StatusCode`
+    /// with `Code`, `Description`, `AdditionalInfo`, then the session IDs); absent fields are
+    /// left out, as `encode(to:)` does.
+    public func serialized() -> String {
+        var status: [(key: String, value: JSONValue)] = [("Code", .string(statusCode.code))]
+        if let description = statusCode.description { status.append(("Description", .string(description))) }
+        if let info = statusCode.additionalInfo { status.append(("AdditionalInfo", .string(info))) }
+        var fields: [(key: String, value: JSONValue)] = [("Result", .bool(result)), ("StatusCode", .object(JSONObject(status)))]
+        if let sessionID { fields.append(("SessionID", .string(sessionID))) }
+        if let cpoPartnerSessionID { fields.append(("CPOPartnerSessionID", .string(cpoPartnerSessionID))) }
+        if let empPartnerSessionID { fields.append(("EMPPartnerSessionID", .string(empPartnerSessionID))) }
+        return JSONValue.object(JSONObject(fields)).serialized()
+    }
+}

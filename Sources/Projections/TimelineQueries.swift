@@ -65,6 +65,7 @@ public struct TimelineQueries: Sendable {
         var conditions: [String] = []
         if let evse = filter.evseID { conditions.append("evse_id = \(builder.bind(evse))") }
         if let operatorID = filter.operatorID { conditions.append("operator_id = \(builder.bind(operatorID))") }
+        if let operatorIDs = filter.operatorIDs { conditions.append("operator_id = ANY(\(builder.bind(operatorIDs)))") }
         if !filter.errorTypes.isEmpty { conditions.append("error_type = ANY(\(builder.bind(filter.errorTypes)))") }
         if let from = filter.from { conditions.append("received_at >= \(builder.bind(from))") }
         if let to = filter.to { conditions.append("received_at < \(builder.bind(to))") }
@@ -85,15 +86,15 @@ public struct TimelineQueries: Sendable {
         return Page(items, limit: limit) { ErrorCursor(receivedAtMicros: $0.receivedAtMicros, position: $0.position).description }
     }
 
-    /// The EVSEs with the most errors in `[from, to)`, optionally of one operator.
-    public func topEvses(from: Date, to: Date, operatorID: String? = nil, limit: Int = 10) async throws -> [EvseErrorCount] {
+    /// The EVSEs with the most errors in `[from, to)`, optionally only those of `operatorIDs`.
+    public func topEvses(from: Date, to: Date, operatorIDs: [String]? = nil, limit: Int = 10) async throws -> [EvseErrorCount] {
         let query: PostgresQuery = """
             SELECT evse_id, min(operator_id), count(*),
                    count(*) FILTER (WHERE error_type = 'ConnectorError'), count(*) FILTER (WHERE error_type = 'CriticalError'),
                    max(received_at)
               FROM projection_evse_errors.evse_errors
              WHERE received_at >= \(from) AND received_at < \(to)
-               AND (\(operatorID)::text IS NULL OR operator_id = \(operatorID))
+               AND (\(operatorIDs)::text[] IS NULL OR operator_id = ANY(\(operatorIDs)))
              GROUP BY evse_id
              ORDER BY count(*) DESC, evse_id
              LIMIT \(Self.clamp(limit))
@@ -110,6 +111,12 @@ public struct TimelineQueries: Sendable {
     }
 
     // MARK: - EVSE summary
+
+    /// The OperatorID of an EVSE the ledger has seen, or nil (access checks, 404s).
+    public func evseOperator(_ evseID: String) async throws -> String? {
+        let query: PostgresQuery = "SELECT operator_id FROM projection_evse_errors.evse_summary WHERE evse_id = \(evseID)"
+        return try await store.pool.run { session in try session.prepared(query).rows.first.map { try $0.decode(String.self, column: 0) } }
+    }
 
     /// One EVSE's summary, with error counts over the 24 h, 7 d and 30 d before `now`.
     public func evseSummary(_ evseID: String, now: Date = Date()) async throws -> EvseSummaryView? {
@@ -138,6 +145,9 @@ public struct TimelineQueries: Sendable {
 public struct ErrorFilter: Sendable, Hashable {
     public var evseID: String?
     public var operatorID: String?
+    /// Only these operators' errors (an access restriction); nil for all. An empty list matches
+    /// nothing.
+    public var operatorIDs: [String]?
     /// `ErrorType` values; empty is all.
     public var errorTypes: [String]
     /// Received at or after.
@@ -145,9 +155,12 @@ public struct ErrorFilter: Sendable, Hashable {
     /// Received before.
     public var to: Date?
 
-    public init(evseID: String? = nil, operatorID: String? = nil, errorTypes: [String] = [], from: Date? = nil, to: Date? = nil) {
+    public init(
+        evseID: String? = nil, operatorID: String? = nil, operatorIDs: [String]? = nil, errorTypes: [String] = [], from: Date? = nil, to: Date? = nil
+    ) {
         self.evseID = evseID
         self.operatorID = operatorID
+        self.operatorIDs = operatorIDs
         self.errorTypes = errorTypes
         self.from = from
         self.to = to

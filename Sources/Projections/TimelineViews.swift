@@ -56,6 +56,33 @@ extension ReadModelRecord {
     public var json: String {
         "{" + fields.map { JSONValue.string($0.name).serialized() + ":" + $0.value.json }.joined(separator: ",") + "}"
     }
+
+    /// The record as an RFC 4180 line (CRLF-terminated) of the fields `columns` names, in that
+    /// order; a missing field is empty.
+    public func csvLine(_ columns: [String]) -> String {
+        let values = Dictionary(fields.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
+        return CSV.line(columns.map { values[$0]?.text ?? "" })
+    }
+}
+
+/// A record of a list, whose field names are known without a row (CSV headers of exports).
+public protocol ListRecord: ReadModelRecord {
+    /// The names `fields` has, in its order.
+    static var fieldNames: [String] { get }
+}
+
+/// RFC 4180 text.
+public enum CSV {
+    /// One line of fields, each quoted where it has to be, ending in CRLF.
+    public static func line(_ fields: [String]) -> String {
+        fields.map(field).joined(separator: ",") + "\r\n"
+    }
+
+    /// A field, quoted (with quotes doubled) when it holds a comma, quote, CR or LF.
+    public static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
 }
 
 /// A session's summary.
@@ -121,7 +148,12 @@ public struct SessionSummary: ReadModelRecord, Hashable {
 }
 
 /// One entry of a session timeline.
-public struct TimelineItem: ReadModelRecord, Hashable {
+public struct TimelineItem: ListRecord, Hashable {
+    public static let fieldNames = [
+        "seq", "position", "event_id", "event_type", "notification_type", "evse_id", "received_at", "occurred_at", "error_type",
+        "error_additional_info", "phase", "anomalies", "details",
+    ]
+
     public var seq: Int
     public var position: Int64
     public var eventID: UUID
@@ -172,7 +204,12 @@ public struct TimelineItem: ReadModelRecord, Hashable {
 }
 
 /// One error in an EVSE timeline or the fleet feed.
-public struct ErrorItem: ReadModelRecord, Hashable {
+public struct ErrorItem: ListRecord, Hashable {
+    public static let fieldNames = [
+        "position", "received_at", "evse_id", "operator_id", "error_type", "error_additional_info", "session_id", "session_seq",
+        "phase", "event_id",
+    ]
+
     public var position: Int64
     public var eventID: UUID
     public var receivedAt: Date
@@ -287,7 +324,9 @@ public struct EvseSummaryView: ReadModelRecord, Hashable {
 }
 
 /// An EVSE's error count in a time window.
-public struct EvseErrorCount: ReadModelRecord, Hashable {
+public struct EvseErrorCount: ListRecord, Hashable {
+    public static let fieldNames = ["evse_id", "operator_id", "errors", "connector_errors", "critical_errors", "last_error_at"]
+
     public var evseID: String
     public var operatorID: String
     public var errors: Int64

@@ -21,12 +21,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
             return records.map { $0.json + "\n" }.joined()
         case .csv:
             let names = columns ?? records.first?.fields.map(\.name) ?? []
-            var out = names.map(Self.csvField).joined(separator: ",") + "\r\n"
-            for record in records {
-                let values = Dictionary(record.fields.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
-                out += names.map { Self.csvField(values[$0]?.text ?? "") }.joined(separator: ",") + "\r\n"
-            }
-            return out
+            return CSV.line(names) + records.map { $0.csvLine(names) }.joined()
         case .table:
             let names = columns ?? records.first?.fields.map(\.name) ?? []
             let rows = records.map { record in
@@ -59,11 +54,6 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     private static func cell(_ text: String) -> String {
         let flat = text.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\t", with: " ")
         return flat.count > 60 ? String(flat.prefix(59)) + "…" : flat
-    }
-
-    static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 

@@ -133,7 +133,7 @@ struct ErrorsCommand: AsyncParsableCommand {
         if let top {
             let to = filter.to?.date ?? Date()
             let from = filter.from?.date ?? to.addingTimeInterval(-86_400)
-            let ranking = try await queries.topEvses(from: from, to: to, operatorID: `operator`, limit: top)
+            let ranking = try await queries.topEvses(from: from, to: to, operatorIDs: `operator`.map { [$0] }, limit: top)
             print(filter.format.render(ranking), terminator: "")
             return
         }

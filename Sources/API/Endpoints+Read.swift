@@ -1,0 +1,173 @@
+import EventStore
+import Foundation
+import HTTPServer
+import Ledger
+import OICP
+import Projections
+
+/// The `/v1` read endpoints. Each needs a token with `read`; a token limited to OperatorIDs
+/// sees only their sessions, EVSEs and errors, and gets 404 for anything else, exactly as for
+/// something that does not exist.
+extension Endpoints {
+    static let listParameters: Set<String> = ["limit", "cursor"]
+
+    func session(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
+        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        _ = try QueryParameters(match.target, allowed: [])
+        let summary = try await visibleSession(match.parameters["sessionID"] ?? "", token)
+        return .json(200, summary.json)
+    }
+
+    func sessionTimeline(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
+        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let parameters = try QueryParameters(match.target, allowed: Self.listParameters)
+        let representation = try Representation.negotiate(request.head.headers["accept"])
+        let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
+        let cursor = try parameters.string("cursor", maxLength: 20)
+        if let cursor, Int(cursor).map({ $0 < 0 }) ?? true {
+            throw APIProblem.invalid("cursor", "\"\(cursor)\" is not a cursor this timeline handed out")
+        }
+        let sessionID = try await visibleSession(match.parameters["sessionID"] ?? "", token).sessionID
+        let queries = queries
+        return try await list(representation, columns: TimelineItem.fieldNames, cursor: cursor, limit: limit) { cursor, limit in
+            try await queries.sessionTimeline(sessionID, after: cursor.flatMap(Int.init) ?? 0, limit: limit)
+        }
+    }
+
+    func evseErrors(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
+        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let parameters = try QueryParameters(match.target, allowed: Self.listParameters.union(["from", "to", "type"]))
+        let representation = try Representation.negotiate(request.head.headers["accept"])
+        let evseID = match.parameters["evseID"] ?? ""
+        var filter = try errorFilter(parameters, token)
+        filter.evseID = evseID
+        let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
+        let cursor = try parameters.string("cursor", maxLength: 64)
+        // An export streams at once, so it checks first; a page checks only when it comes back
+        // empty (one query for the common case).
+        if representation != .page { try await requireVisibleEvse(evseID, token) }
+        let queries = queries
+        let response = try await list(representation, columns: ErrorItem.fieldNames, cursor: cursor, limit: limit) { [filter] cursor, limit in
+            try await queries.errors(filter, after: cursor, limit: limit)
+        } emptyPage: {
+            if cursor == nil { try await self.requireVisibleEvse(evseID, token) }
+        }
+        return response
+    }
+
+    func evseSummary(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
+        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        _ = try QueryParameters(match.target, allowed: [])
+        let evseID = match.parameters["evseID"] ?? ""
+        guard let summary = try await queries.evseSummary(evseID), token.sees(summary.operatorID) else {
+            throw APIProblem.notFound("no EVSE \(evseID) in the ledger")
+        }
+        return .json(200, summary.json)
+    }
+
+    func errors(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
+        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let parameters = try QueryParameters(match.target, allowed: Self.listParameters.union(["operator", "from", "to", "type"]))
+        let representation = try Representation.negotiate(request.head.headers["accept"])
+        var filter = try errorFilter(parameters, token)
+        filter.operatorID = try visibleOperator(parameters, token)
+        let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
+        let cursor = try parameters.string("cursor", maxLength: 64)
+        let queries = queries
+        return try await list(representation, columns: ErrorItem.fieldNames, cursor: cursor, limit: limit) { [filter] cursor, limit in
+            try await queries.errors(filter, after: cursor, limit: limit)
+        }
+    }
+
+    func topEvses(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
+        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let parameters = try QueryParameters(match.target, allowed: ["operator", "from", "to", "limit"])
+        let representation = try Representation.negotiate(request.head.headers["accept"])
+        let window = try parameters.window()
+        let to = window.to ?? Date()
+        let from = window.from ?? to.addingTimeInterval(-86_400)
+        guard from < to else { throw APIProblem.invalid("from", "must be before to (\(rfc3339(to)))") }
+        let limit = try parameters.integer("limit", in: 1...100) ?? 10
+        let operatorIDs = try visibleOperator(parameters, token).map { [$0] } ?? token.operatorIDs
+        let ranking = try await queries.topEvses(from: from, to: to, operatorIDs: operatorIDs, limit: limit)
+        switch representation {
+        case .page:
+            let items = ranking.map(\.json).joined(separator: ",")
+            return .json(200, #"{"from":"\#(rfc3339(from))","to":"\#(rfc3339(to))","items":[\#(items)]}"#)
+        case .csv:
+            let text = CSV.line(EvseErrorCount.fieldNames) + ranking.map { $0.csvLine(EvseErrorCount.fieldNames) }.joined()
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/csv; charset=utf-8; header=present")]), body: .bytes(Array(text.utf8)))
+        case .ndjson:
+            let text = ranking.map { $0.json + "\n" }.joined()
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", Representation.ndjsonType)]), body: .bytes(Array(text.utf8)))
+        }
+    }
+
+    func errorStream(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
+        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let parameters = try QueryParameters(match.target, allowed: ["operator", "type", "last_event_id"])
+        let operatorIDs = try visibleOperator(parameters, token).map { [$0] } ?? token.operatorIDs
+        let types = try parameters.errorTypes("type")
+        // `Last-Event-ID` is what an EventSource sends when it reconnects; the parameter is for
+        // clients that cannot set headers.
+        let parameter = try parameters.string("last_event_id", maxLength: 64)
+        let resume = request.head.headers["last-event-id"] ?? parameter
+        let cursor: ReadCursor
+        if let resume {
+            guard let parsed = ReadCursor(resume) else {
+                throw APIProblem.invalid("Last-Event-ID", "\"\(resume)\" is not an id this feed sent (<transaction>-<position>)")
+            }
+            cursor = parsed
+        } else {
+            cursor = try await liveFeed.tail()
+        }
+        let body = liveFeed.stream(after: cursor, filter: LiveFeed.Filter(operatorIDs: operatorIDs, errorTypes: types))
+        return HTTPResponse(
+            status: 200,
+            headers: HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]),
+            body: .failableStream(body)
+        )
+    }
+
+    // MARK: - Shared
+
+    /// The filters every error list takes, limited to what the token sees.
+    private func errorFilter(_ parameters: QueryParameters, _ token: APIToken) throws(APIProblem) -> ErrorFilter {
+        let window = try parameters.window()
+        return ErrorFilter(operatorIDs: token.operatorIDs, errorTypes: try parameters.errorTypes("type"), from: window.from, to: window.to)
+    }
+
+    /// The `operator` parameter, if given; 404 when the token may not see that operator.
+    private func visibleOperator(_ parameters: QueryParameters, _ token: APIToken) throws(APIProblem) -> String? {
+        guard let operatorID = try parameters.string("operator", maxLength: 64) else { return nil }
+        guard token.sees(operatorID) else { throw APIProblem.notFound("no operator \(operatorID) in the ledger") }
+        return operatorID
+    }
+
+    private func visibleSession(_ sessionID: String, _ token: APIToken) async throws -> SessionSummary {
+        guard let summary = try await queries.session(sessionID), token.sees(summary.operatorID) else {
+            throw APIProblem.notFound("no session \(sessionID) in the ledger")
+        }
+        return summary
+    }
+
+    private func requireVisibleEvse(_ evseID: String, _ token: APIToken) async throws {
+        guard let operatorID = try await queries.evseOperator(evseID), token.sees(operatorID) else {
+            throw APIProblem.notFound("no EVSE \(evseID) in the ledger")
+        }
+    }
+
+    /// A list as one JSON page, or every row from `cursor` on as a CSV / NDJSON stream.
+    private func list<Item: ReadModelRecord>(
+        _ representation: Representation, columns: [String], cursor: String?, limit: Int?,
+        fetch: @escaping PagedExport<Item>.Fetch, emptyPage: () async throws -> Void = {}
+    ) async throws -> HTTPResponse {
+        guard representation == .page else {
+            return PagedExport(representation: representation, columns: columns, fetch: fetch, limit: limit).response(from: cursor)
+        }
+        let page = try await fetch(cursor, limit ?? TimelineQueries.defaultLimit)
+        if page.items.isEmpty { try await emptyPage() }
+        let next = page.next.map { JSONValue.string($0).serialized() } ?? "null"
+        return .json(200, #"{"items":[\#(page.items.map(\.json).joined(separator: ","))],"next_cursor":\#(next)}"#)
+    }
+}

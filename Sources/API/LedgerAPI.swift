@@ -1,0 +1,153 @@
+public import EventStore
+public import HTTPServer
+public import Ingestion
+import Ledger
+public import Logging
+import OICP
+import Postgres
+import Projections
+
+/// The ledger's REST API: OICP ingest at Hubject's path, the `/v1` read endpoints, the live
+/// feed, health and metrics. `handler` answers requests for `HTTPServer.Server`.
+///
+/// ```swift
+/// let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), url: url)
+/// api.start()
+/// let server = Server(configuration: .init(port: 8080), handler: api.handler)
+/// ```
+///
+/// Handlers run on the server's loop thread and never block it: every database call goes
+/// through the pool, whose connections run on threads of their own.
+public final class LedgerAPI: Sendable {
+    /// API settings.
+    ///
+    /// | key | default | |
+    /// | --- | --- | --- |
+    /// | `readyMaxLag` | 30 s | `/readyz` fails when a projection's oldest pending event is older |
+    /// | `heartbeat` | 15 s | live feed: a comment line after this much silence |
+    /// | `tokenCacheTTL` | 5 s | a verified token is trusted this long (and a revocation takes this long) |
+    public struct Configuration: Sendable {
+        public var readyMaxLag: Duration
+        public var heartbeat: Duration
+        public var tokenCacheTTL: Duration
+
+        public init(readyMaxLag: Duration = .seconds(30), heartbeat: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5)) {
+            self.readyMaxLag = readyMaxLag
+            self.heartbeat = heartbeat
+            self.tokenCacheTTL = tokenCacheTTL
+        }
+    }
+
+    /// Hubject's own path for `eRoamingChargingNotifications` V1.1 (REFERENCE §1.1).
+    public static let ingestPath = "/api/oicp/notificationmgmt/v11/charging-notifications"
+
+    public let configuration: Configuration
+    public var metrics: APIMetrics { endpoints.metrics }
+    let endpoints: Endpoints
+    private let listener: PostgresListener
+    private let router: Router
+
+    public init(store: EventStore, ingestor: Ingestor, url: String, configuration: Configuration = .init(), logger: Logger = Logger(label: "api")) {
+        self.configuration = configuration
+        let endpoints = Endpoints(store: store, ingestor: ingestor, configuration: configuration, logger: logger)
+        self.endpoints = endpoints
+        self.listener = PostgresListener(url: url, channels: ["ledger_events"], logger: logger)
+        let metrics = endpoints.metrics
+        var router = Router { status, message in
+            metrics.observe(route: "unmatched", method: "-", status: status, seconds: 0)
+            let code = status == 404 ? "not_found" : status == 405 ? "method_not_allowed" : "bad_request"
+            return APIProblem(status: status, code: code, message: message).response
+        }
+        Self.addRoutes(to: &router, endpoints)
+        self.router = router
+    }
+
+    /// Starts listening for appends (the live feed's wake-ups).
+    public func start() {
+        listener.start()
+        let signal = endpoints.liveFeed.signal
+        Task { [listener] in
+            for await _ in listener.events { signal.ring() }
+        }
+    }
+
+    /// Ends live feeds (so a graceful shutdown does not wait for them) and the listener.
+    public func stop() {
+        endpoints.liveFeed.stop()
+        listener.stop()
+    }
+
+    /// Answers one request.
+    public var handler: HTTPHandler {
+        { [router] request in await router.respond(to: request) }
+    }
+
+    // MARK: - Routes
+
+    /// A route's work; throws `APIProblem` to answer one.
+    typealias Endpoint = @Sendable (Endpoints, HTTPRequest, RouteMatch) async throws -> HTTPResponse
+
+    /// Every route. `openapi/openapi.yaml` describes each; the conformance test checks both ways.
+    static let routes: [(method: String, pattern: String, endpoint: Endpoint)] = [
+        ("POST", ingestPath, { endpoints, request, _ in try await endpoints.ingest(request) }),
+        ("GET", "/v1/sessions/{sessionID}", { endpoints, request, match in try await endpoints.session(request, match) }),
+        ("GET", "/v1/sessions/{sessionID}/timeline", { endpoints, request, match in try await endpoints.sessionTimeline(request, match) }),
+        ("GET", "/v1/evses/{evseID}/errors", { endpoints, request, match in try await endpoints.evseErrors(request, match) }),
+        ("GET", "/v1/evses/{evseID}/summary", { endpoints, request, match in try await endpoints.evseSummary(request, match) }),
+        ("GET", "/v1/errors", { endpoints, request, match in try await endpoints.errors(request, match) }),
+        ("GET", "/v1/errors/top-evses", { endpoints, request, match in try await endpoints.topEvses(request, match) }),
+        ("GET", "/v1/errors/stream", { endpoints, request, match in try await endpoints.errorStream(request, match) }),
+        ("GET", "/healthz", { endpoints, _, _ in endpoints.healthz() }),
+        ("GET", "/readyz", { endpoints, _, _ in await endpoints.readyz() }),
+        ("GET", "/metrics", { endpoints, _, _ in await endpoints.metricsText() }),
+    ]
+
+    private static func addRoutes(to router: inout Router, _ endpoints: Endpoints) {
+        for route in routes {
+            router.add(route.method, route.pattern) { request, match in await endpoints.run(route.endpoint, request, match) }
+        }
+    }
+}
+
+/// What the endpoints share: the store, the queries, authentication, metrics, the live feed.
+final class Endpoints: Sendable {
+    let configuration: LedgerAPI.Configuration
+    let metrics = APIMetrics()
+    let store: EventStore
+    let ingestor: Ingestor
+    let queries: TimelineQueries
+    let authenticator: Authenticator
+    let liveFeed: LiveFeed
+    let logger: Logger
+
+    init(store: EventStore, ingestor: Ingestor, configuration: LedgerAPI.Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.ingestor = ingestor
+        self.queries = TimelineQueries(store: store)
+        self.authenticator = Authenticator(tokens: TokenStore(pool: store.pool), ttl: configuration.tokenCacheTTL)
+        self.liveFeed = LiveFeed(store: store, signal: ChangeSignal(), heartbeat: configuration.heartbeat)
+        self.logger = logger
+    }
+
+    /// Runs an endpoint: turns thrown problems and database failures into responses and
+    /// records the route's metrics.
+    func run(_ endpoint: LedgerAPI.Endpoint, _ request: HTTPRequest, _ match: RouteMatch) async -> HTTPResponse {
+        let started = ContinuousClock.now
+        var response: HTTPResponse
+        do {
+            response = try await endpoint(self, request, match)
+        } catch let problem as APIProblem {
+            response = problem.response
+        } catch let error as QueryError {
+            response = APIProblem.invalid("cursor", error.description).response
+        } catch {
+            logger.error("request failed", metadata: ["route": "\(match.pattern)", "error": "\(error)"])
+            response = APIProblem.unavailable("the database did not answer; nothing was changed, try again").response
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        metrics.observe(route: match.pattern, method: request.head.method, status: response.status, seconds: seconds)
+        return response
+    }
+}

@@ -1,0 +1,172 @@
+import EventStore
+import Foundation
+import Ledger
+import OICP
+import Postgres
+import Synchronization
+
+/// The live error feed behind `GET /v1/errors/stream`: Server-Sent Events read straight from the
+/// event store in its gap-safe order.
+///
+/// Each event's `id` is the store cursor (`<transaction>-<position>`) of the error it carries.
+/// A client that reconnects with `Last-Event-ID` resumes right after it: the gap-safe order
+/// never puts a later-committed event before a cursor already handed out, so there is no gap
+/// and no duplicate. Without `Last-Event-ID` the feed starts at the store's current tail.
+///
+/// A stream wakes on the store's NOTIFY (one listener for all streams), polls every second in
+/// case a notification was missed, and sends a comment line as a heartbeat after `heartbeat`
+/// of silence so that proxies keep the connection open.
+final class LiveFeed: Sendable {
+    /// What a subscriber sees.
+    struct Filter: Sendable {
+        /// nil: every operator (a token without operator limits).
+        var operatorIDs: [String]?
+        /// Empty: both error types.
+        var errorTypes: [String]
+    }
+
+    let store: EventStore
+    let signal: ChangeSignal
+    let heartbeat: Duration
+    /// Events scanned per read.
+    let pageSize: Int
+    private let stopping = Mutex(false)
+    private let subscribers = Mutex(0)
+
+    init(store: EventStore, signal: ChangeSignal, heartbeat: Duration, pageSize: Int = 1000) {
+        self.store = store
+        self.signal = signal
+        self.heartbeat = heartbeat
+        self.pageSize = pageSize
+    }
+
+    var subscriberCount: Int { subscribers.withLock { $0 } }
+
+    /// Ends every stream (at server shutdown); new ones end at once.
+    func stop() {
+        stopping.withLock { $0 = true }
+        signal.ring()
+    }
+
+    private var isStopping: Bool { stopping.withLock { $0 } }
+
+    /// The cursor of the newest event every reader can see now.
+    func tail() async throws -> ReadCursor {
+        let query: PostgresQuery = """
+            SELECT transaction_id, global_position FROM ledger.events
+             WHERE transaction_id < ledger.read_horizon()
+             ORDER BY transaction_id DESC, global_position DESC LIMIT 1
+            """
+        return try await store.pool.run { session in
+            guard let row = try session.prepared(query).rows.first else { return .start }
+            return ReadCursor(transactionID: try row.decode(column: 0), position: try row.decode(column: 1))
+        }
+    }
+
+    /// The SSE text of the matching errors among the next `pageSize` events after `cursor`, the
+    /// cursor after the last event scanned, and whether the page was full (more may follow).
+    func read(after cursor: ReadCursor, filter: Filter) async throws -> (text: String, next: ReadCursor, full: Bool) {
+        let query: PostgresQuery = """
+            WITH page AS (
+                SELECT transaction_id, global_position, event_id, event_type, data
+                  FROM ledger.events
+                 WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
+                   AND transaction_id < ledger.read_horizon()
+                 ORDER BY transaction_id, global_position
+                 LIMIT \(pageSize))
+            SELECT transaction_id, global_position, event_id, data->>'received_at', data->>'session_id', data->>'evse_id',
+                   data->>'operator_id', data->>'error_type', data->'notification'->>'ErrorAdditionalInfo', NULL::bigint
+              FROM page
+             WHERE event_type = \(LedgerEventType.chargingErrorReported.rawValue)
+               AND (\(filter.operatorIDs)::text[] IS NULL OR data->>'operator_id' = ANY(\(filter.operatorIDs)))
+               AND (cardinality(\(filter.errorTypes)::text[]) = 0 OR data->>'error_type' = ANY(\(filter.errorTypes)))
+            UNION ALL
+            (SELECT transaction_id, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT count(*) FROM page)
+               FROM page ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
+            """
+        return try await store.pool.run { session in
+            var text = ""
+            var next = cursor
+            var scanned: Int64 = 0
+            for row in try session.prepared(query).rows {
+                let at = ReadCursor(transactionID: try row.decode(column: 0), position: try row.decode(column: 1))
+                if let count = try row.decode(Int64?.self, column: 9) {
+                    next = max(next, at)
+                    scanned = count
+                    continue
+                }
+                let item = JSONValue.object(
+                    JSONObject([
+                        ("position", .number(String(at.position))),
+                        ("event_id", .string(try row.decode(UUID.self, column: 2).uuidString.lowercased())),
+                        ("received_at", try row.decode(String?.self, column: 3).map(JSONValue.string) ?? .null),
+                        ("session_id", try row.decode(String?.self, column: 4).map(JSONValue.string) ?? .null),
+                        ("evse_id", try row.decode(String?.self, column: 5).map(JSONValue.string) ?? .null),
+                        ("operator_id", try row.decode(String?.self, column: 6).map(JSONValue.string) ?? .null),
+                        ("error_type", try row.decode(String?.self, column: 7).map(JSONValue.string) ?? .null),
+                        ("error_additional_info", try row.decode(String?.self, column: 8).map(JSONValue.string) ?? .null),
+                    ])
+                ).serialized()
+                text += "id: \(at)\nevent: error\ndata: \(item)\n\n"
+            }
+            return (text, next, scanned == Int64(self.pageSize))
+        }
+    }
+
+    /// The SSE body for a subscriber starting after `cursor`. Pull-based: it reads the store only
+    /// when the server has written what it produced before.
+    func stream(after cursor: ReadCursor, filter: Filter) -> AsyncThrowingStream<[UInt8], any Error> {
+        subscribers.withLock { $0 += 1 }
+        let state = Subscription(cursor: cursor, lastSent: .now) { [self] in subscribers.withLock { $0 -= 1 } }
+        return AsyncThrowingStream(unfolding: { [self] in try await next(state, filter: filter) })
+    }
+
+    /// A subscriber's position; touched by one pull at a time. It lives as long as its stream,
+    /// so its end (finished, or dropped with its client) is counted in `deinit`.
+    private final class Subscription: Sendable {
+        struct Position {
+            var cursor: ReadCursor
+            var lastSent: ContinuousClock.Instant
+            var greeted = false
+        }
+
+        let position: Mutex<Position>
+        private let ended: @Sendable () -> Void
+
+        init(cursor: ReadCursor, lastSent: ContinuousClock.Instant, ended: @escaping @Sendable () -> Void) {
+            position = Mutex(Position(cursor: cursor, lastSent: lastSent))
+            self.ended = ended
+        }
+
+        deinit { ended() }
+    }
+
+    private func next(_ subscription: Subscription, filter: Filter) async throws -> [UInt8]? {
+        let greeted = subscription.position.withLock { position in
+            defer { position.greeted = true }
+            return position.greeted
+        }
+        if !greeted {
+            // How long a browser's EventSource waits before it reconnects.
+            return Array("retry: 2000\n\n".utf8)
+        }
+        while !Task.isCancelled && !isStopping {
+            let seen = signal.generation
+            let cursor = subscription.position.withLock { $0.cursor }
+            let page = try await read(after: cursor, filter: filter)
+            subscription.position.withLock { $0.cursor = page.next }
+            if !page.text.isEmpty {
+                subscription.position.withLock { $0.lastSent = .now }
+                return Array(page.text.utf8)
+            }
+            if page.full { continue }
+            let silent = ContinuousClock.now - subscription.position.withLock { $0.lastSent }
+            if silent >= heartbeat {
+                subscription.position.withLock { $0.lastSent = .now }
+                return Array(": heartbeat\n\n".utf8)
+            }
+            await signal.wait(after: seen, timeout: min(.seconds(1), heartbeat - silent))
+        }
+        return nil
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import HTTPServer
+import OICP
+
+/// A request's query parameters, checked against the names an endpoint takes: an unknown name
+/// (`operator_id` for `operator`, say) is refused rather than silently ignored, so a typo
+/// cannot widen a query.
+struct QueryParameters {
+    private let target: RequestTarget
+
+    init(_ target: RequestTarget, allowed: Set<String>) throws(APIProblem) {
+        self.target = target
+        for (name, _) in target.query where !allowed.contains(name) {
+            throw .invalid(name, "unknown parameter; this endpoint takes \(allowed.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// The single value of `name`; a repeated parameter is refused.
+    func string(_ name: String, maxLength: Int = 256) throws(APIProblem) -> String? {
+        let values = target.values(name)
+        guard values.count <= 1 else { throw .invalid(name, "given \(values.count) times; give it once") }
+        guard let value = values.first else { return nil }
+        guard !value.isEmpty else { throw .invalid(name, "is empty") }
+        guard value.utf8.count <= maxLength else { throw .invalid(name, "is longer than \(maxLength) bytes") }
+        return value
+    }
+
+    /// An RFC 3339 instant with an offset or `Z` (`2026-11-27T10:00:00Z`, `…T11:00:00.5+01:00`).
+    func instant(_ name: String) throws(APIProblem) -> Date? {
+        guard let text = try string(name, maxLength: 64) else { return nil }
+        guard let timestamp = Timestamp(text) else {
+            throw .invalid(name, "\"\(text)\" is not an RFC 3339 date-time with an offset, e.g. 2026-11-27T10:00:00Z")
+        }
+        return Date(timeIntervalSince1970: Double(timestamp.epochMilliseconds) / 1000)
+    }
+
+    /// An integer in `range`.
+    func integer(_ name: String, in range: ClosedRange<Int>) throws(APIProblem) -> Int? {
+        guard let text = try string(name, maxLength: 20) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw .invalid(name, "must be an integer from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
+        }
+        return value
+    }
+
+    /// `ErrorType` values: the parameter repeated, or comma-separated.
+    func errorTypes(_ name: String) throws(APIProblem) -> [String] {
+        var types: [String] = []
+        for value in target.values(name) {
+            for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let type = ErrorType(rawValue: String(part)) else {
+                    let known = ErrorType.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw .invalid(name, "\"\(part)\" is not an OICP ErrorType; use \(known) (exact spelling, no space)")
+                }
+                if !types.contains(type.rawValue) { types.append(type.rawValue) }
+            }
+        }
+        return types
+    }
+
+    /// `from` and `to`, checked to be in order.
+    func window() throws(APIProblem) -> (from: Date?, to: Date?) {
+        let from = try instant("from")
+        let to = try instant("to")
+        if let from, let to, from >= to { throw .invalid("to", "must be after from") }
+        return (from, to)
+    }
+}

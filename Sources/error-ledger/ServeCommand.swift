@@ -1,0 +1,125 @@
+import API
+import ArgumentParser
+import EventStore
+import Foundation
+import HTTPServer
+import Ingestion
+import Logging
+import Projections
+
+/// `error-ledger serve`: the REST API on the project's HTTP server, with the projector embedded.
+///
+/// | flag | environment | default |
+/// | --- | --- | --- |
+/// | `--address` | `LEDGER_HTTP_ADDRESS` | `127.0.0.1:8080` |
+/// | `--pool-size` | `LEDGER_DB_POOL_SIZE` | 16 |
+/// | `--max-connections` | `LEDGER_HTTP_MAX_CONNECTIONS` | 10,000 |
+/// | `--ready-max-lag` | `LEDGER_READY_MAX_LAG_SECONDS` | 30 |
+/// | `--heartbeat` | `LEDGER_SSE_HEARTBEAT_SECONDS` | 15 |
+/// | `--no-projector` | `LEDGER_PROJECTOR=off` | projector on |
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the REST API (OICP ingest, /v1 reads, live feed, health, metrics) until SIGINT/SIGTERM.",
+        discussion: """
+            Keeps the projections current as well (one active projector per projection across instances; \
+            the others stand by), unless --no-projector. SIGTERM stops accepting, finishes the requests in \
+            flight (live feeds end), closes, and exits 0.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(help: "host:port to listen on, IPv4 (env LEDGER_HTTP_ADDRESS; default 127.0.0.1:8080).") var address: String?
+    @Option(name: .customLong("pool-size"), help: "Database connections for requests (env LEDGER_DB_POOL_SIZE; default 16).")
+    var poolSize: Int?
+    @Option(name: .customLong("max-connections"), help: "Open client connections at most (env LEDGER_HTTP_MAX_CONNECTIONS; default 10000).")
+    var maxConnections: Int?
+    @Option(name: .customLong("ready-max-lag"), help: "Seconds a projection may lag before /readyz fails (env LEDGER_READY_MAX_LAG_SECONDS; default 30).")
+    var readyMaxLag: Int?
+    @Option(help: "Seconds of silence before a live feed sends a heartbeat (env LEDGER_SSE_HEARTBEAT_SECONDS; default 15).")
+    var heartbeat: Int?
+    @Flag(name: .customLong("no-projector"), help: "Do not run the projector here (env LEDGER_PROJECTOR=off).") var noProjector = false
+
+    func run() async throws {
+        var logger = database.bootstrapLogging()
+        if database.logLevel == nil, environment("LEDGER_LOG_LEVEL") == nil { logger.logLevel = .info }
+        let url = try database.url()
+        let (host, port) = try Self.parseAddress(address ?? environment("LEDGER_HTTP_ADDRESS") ?? "127.0.0.1:8080")
+        let pool = try integer(poolSize, "LEDGER_DB_POOL_SIZE", default: 16, in: 2...500)
+        let connections = try integer(maxConnections, "LEDGER_HTTP_MAX_CONNECTIONS", default: 10_000, in: 1...1_000_000)
+        let lag = try integer(readyMaxLag, "LEDGER_READY_MAX_LAG_SECONDS", default: 30, in: 1...86_400)
+        let beat = try integer(heartbeat, "LEDGER_SSE_HEARTBEAT_SECONDS", default: 15, in: 1...3600)
+        let projector = !(noProjector || environment("LEDGER_PROJECTOR") == "off")
+        let files = raiseOpenFileLimit()
+        if files < UInt64(connections) + 64 {
+            logger.warning("open-file limit is below --max-connections", metadata: ["limit": "\(files)", "max_connections": "\(connections)"])
+        }
+
+        let store = try await EventStore.open(configuration: .init(url: url, poolSize: pool, commitLanes: 2), logger: logger)
+        defer { store.close() }
+        let api = LedgerAPI(
+            store: store, ingestor: Ingestor(store: store, logger: logger), url: url,
+            configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat)), logger: logger
+        )
+        api.start()
+        var limits = HTTPLimits()
+        limits.body = 65_536  // a notification is far smaller; nothing else takes a body
+        let server = Server(
+            configuration: .init(host: host, port: port, limits: limits, maxConnections: connections), logger: logger, handler: api.handler
+        )
+        let bound: Int
+        do {
+            bound = try server.start()
+        } catch {
+            throw InputError(description: "cannot listen on \(host):\(port): \(error)")
+        }
+        let projections = projector ? Task { await ProjectionRunner(url: url, logger: logger).run() } : nil
+        logger.info("serving", metadata: ["address": "\(host):\(bound)", "projector": "\(projector)"])
+        await untilTerminated()
+        logger.info("stopping: finishing requests in flight")
+        api.stop()
+        await server.shutdown()
+        projections?.cancel()
+        await projections?.value
+        logger.info("stopped")
+    }
+
+    static func parseAddress(_ text: String) throws -> (String, Int) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let port = Int(parts[1]), (0...65_535).contains(port), !parts[0].isEmpty else {
+            throw ValidationError("address \"\(text)\" is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080)")
+        }
+        return (String(parts[0]), port)
+    }
+
+    private func integer(_ flag: Int?, _ variable: String, default value: Int, in range: ClosedRange<Int>) throws -> Int {
+        let chosen: Int
+        if let flag {
+            chosen = flag
+        } else if let text = environment(variable) {
+            guard let parsed = Int(text) else { throw ValidationError("\(variable)=\(text) is not an integer") }
+            chosen = parsed
+        } else {
+            chosen = value
+        }
+        guard range.contains(chosen) else { throw ValidationError("\(variable) must be \(range.lowerBound)…\(range.upperBound), not \(chosen)") }
+        return chosen
+    }
+
+    private func environment(_ name: String) -> String? {
+        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Raises the soft open-file limit to the hard one (each client connection is a file).
+    /// - Returns: the limit now in force.
+    private func raiseOpenFileLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { return UInt64(raised.rlim_cur) }
+        }
+        return UInt64(limit.rlim_cur)
+    }
+}
