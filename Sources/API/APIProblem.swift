@@ -1,14 +1,15 @@
 public import HTTPServer
 import OICP
 
-/// The one error shape of the `/v1` endpoints (and of `/healthz`, `/readyz`, `/metrics`):
+/// The one error shape of the `/v1` endpoints, and of the router's own 400/404/405:
 ///
 /// ```json
 /// {"error": {"code": "invalid_parameter", "message": "from: …", "details": [{"field": "from", "message": "…"}]}}
 /// ```
 ///
 /// `code` is stable (clients branch on it); `message` is for people; `details` names each field
-/// at fault. The ingest endpoint answers OICP acknowledgements instead (`IngestEndpoint`).
+/// at fault. The ingest endpoint answers OICP acknowledgements instead, and `/readyz` its own
+/// status object whether ready or not.
 public struct APIProblem: Error, Sendable, Hashable {
     public struct Detail: Sendable, Hashable {
         /// The query parameter, header or path segment at fault.

@@ -11,7 +11,7 @@ import OICP
 /// | --- | --- | --- |
 /// | 200 | true / `000` | appended durably, or appended before (a replay: the same acknowledgement again) |
 /// | 400 | false / `022` | the body breaks OICP 2.3; `AdditionalInfo` lists every field problem; quarantined |
-/// | 400 | false / `022` | a malformed `Idempotency-Key` header |
+/// | 400 | false / `022` | a malformed `Idempotency-Key` header, or a query parameter |
 /// | 401 | false / `017` | no token, or an unknown, malformed or revoked one |
 /// | 403 | false / `017` | the token lacks `ingest`, or may not send for the notification's OperatorID |
 /// | 409 | false / `022` | the `Idempotency-Key` was used before for a different notification |
@@ -19,8 +19,12 @@ import OICP
 extension Endpoints {
     static let maxIdempotencyKey = 255
 
-    func ingest(_ request: HTTPRequest) async throws -> HTTPResponse {
+    func ingest(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
         let receivedAt = Date()
+        if let parameter = match.target.query.first {
+            metrics.countIngest("rejected")
+            return acknowledge(400, .failure(.dataError, "query parameter \(parameter.name): this endpoint takes none"))
+        }
         let token: APIToken
         do {
             token = try await authenticator.authenticate(request.head.headers, scope: .ingest)

@@ -11,21 +11,28 @@ extension Endpoints {
     private static let healthy = HTTPResponse.json(200, #"{"status":"ok"}"#)
 
     /// The process is up and its event loop answers.
-    func healthz() -> HTTPResponse { Self.healthy }
+    func healthz(_ match: RouteMatch) throws -> HTTPResponse {
+        _ = try QueryParameters(match.target, allowed: [])
+        return Self.healthy
+    }
 
     /// Ready to serve: the database answers, and no projection's oldest pending event is older
     /// than `readyMaxLag` (so what the read endpoints show is current).
-    func readyz() async -> HTTPResponse {
+    func readyz(_ match: RouteMatch) async throws -> HTTPResponse {
+        _ = try QueryParameters(match.target, allowed: [])
+        let bound = Double(configuration.readyMaxLag.components.seconds)
         let lags: [ProjectionLag]
         do {
             lags = try await ProjectionLag.read(TimelineProjection.all, store: store)
         } catch {
             let body = JSONValue.object(
-                JSONObject([("status", .string("not_ready")), ("database", .string("unreachable: \(error)")), ("projections", .array([]))])
+                JSONObject([
+                    ("status", .string("not_ready")), ("database", .string("unreachable: \(error)")),
+                    ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array([])),
+                ])
             )
             return .json(503, body.serialized())
         }
-        let bound = Double(configuration.readyMaxLag.components.seconds)
         var ready = true
         let projections = lags.map { lag -> JSONValue in
             let current = (lag.oldestPendingAge ?? 0) <= bound
@@ -48,7 +55,8 @@ extension Endpoints {
     }
 
     /// Prometheus text: what `APIMetrics` counted, and gauges read now.
-    func metricsText() async -> HTTPResponse {
+    func metricsText(_ match: RouteMatch) async throws -> HTTPResponse {
+        _ = try QueryParameters(match.target, allowed: [])
         var out = metrics.render()
         let commits = store.groupCommitStatistics
         out += "# HELP ledger_append_batches_total Group-commit transactions run by this process.\n"

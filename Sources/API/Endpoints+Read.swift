@@ -42,7 +42,7 @@ extension Endpoints {
         var filter = try errorFilter(parameters, token)
         filter.evseID = evseID
         let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
-        let cursor = try parameters.string("cursor", maxLength: 64)
+        let cursor = try errorCursor(parameters)
         // An export streams at once, so it checks first; a page checks only when it comes back
         // empty (one query for the common case).
         if representation != .page { try await requireVisibleEvse(evseID, token) }
@@ -50,7 +50,7 @@ extension Endpoints {
         let response = try await list(representation, columns: ErrorItem.fieldNames, cursor: cursor, limit: limit) { [filter] cursor, limit in
             try await queries.errors(filter, after: cursor, limit: limit)
         } emptyPage: {
-            if cursor == nil { try await self.requireVisibleEvse(evseID, token) }
+            try await self.requireVisibleEvse(evseID, token)
         }
         return response
     }
@@ -72,7 +72,7 @@ extension Endpoints {
         var filter = try errorFilter(parameters, token)
         filter.operatorID = try visibleOperator(parameters, token)
         let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
-        let cursor = try parameters.string("cursor", maxLength: 64)
+        let cursor = try errorCursor(parameters)
         let queries = queries
         return try await list(representation, columns: ErrorItem.fieldNames, cursor: cursor, limit: limit) { [filter] cursor, limit in
             try await queries.errors(filter, after: cursor, limit: limit)
@@ -96,10 +96,16 @@ extension Endpoints {
             return .json(200, #"{"from":"\#(rfc3339(from))","to":"\#(rfc3339(to))","items":[\#(items)]}"#)
         case .csv:
             let text = CSV.line(EvseErrorCount.fieldNames) + ranking.map { $0.csvLine(EvseErrorCount.fieldNames) }.joined()
-            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/csv; charset=utf-8; header=present")]), body: .bytes(Array(text.utf8)))
+            return HTTPResponse(
+                status: 200, headers: HTTPHeaders([("Content-Type", "text/csv; charset=utf-8; header=present"), ("Cache-Control", "no-store")]),
+                body: .bytes(Array(text.utf8))
+            )
         case .ndjson:
             let text = ranking.map { $0.json + "\n" }.joined()
-            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", Representation.ndjsonType)]), body: .bytes(Array(text.utf8)))
+            return HTTPResponse(
+                status: 200, headers: HTTPHeaders([("Content-Type", Representation.ndjsonType), ("Cache-Control", "no-store")]),
+                body: .bytes(Array(text.utf8))
+            )
         }
     }
 
@@ -135,6 +141,13 @@ extension Endpoints {
     private func errorFilter(_ parameters: QueryParameters, _ token: APIToken) throws(APIProblem) -> ErrorFilter {
         let window = try parameters.window()
         return ErrorFilter(operatorIDs: token.operatorIDs, errorTypes: try parameters.errorTypes("type"), from: window.from, to: window.to)
+    }
+
+    /// The `cursor` of an error list, checked before anything streams.
+    private func errorCursor(_ parameters: QueryParameters) throws -> String? {
+        guard let cursor = try parameters.string("cursor", maxLength: 64) else { return nil }
+        try TimelineQueries.checkErrorCursor(cursor)
+        return cursor
     }
 
     /// The `operator` parameter, if given; 404 when the token may not see that operator.

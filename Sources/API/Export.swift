@@ -14,19 +14,26 @@ enum Representation: Equatable {
     static let csvType = "text/csv"
     static let ndjsonType = "application/x-ndjson"
 
-    /// The representation `Accept` asks for: the first listed media type (ignoring quality
-    /// weights) that is JSON, CSV, NDJSON or a wildcard. No `Accept` is JSON.
+    /// The representation `Accept` asks for (RFC 9110 §12.5.1): of the media ranges this list
+    /// serves, the one with the highest quality, the first listed on a tie; `q=0` excludes a
+    /// range. No `Accept` is JSON.
     static func negotiate(_ accept: String?) throws(APIProblem) -> Representation {
         guard let accept, !accept.isEmpty else { return .page }
+        var best: (representation: Representation, quality: Double)?
         for range in accept.split(separator: ",") {
-            let type = range.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
-            switch type {
-            case "application/json", "*/*", "application/*": return .page
-            case csvType, "text/*": return .csv
-            case ndjsonType: return .ndjson
-            default: continue
-            }
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            let representation: Representation? =
+                switch parts.first ?? "" {
+                case "application/json", "*/*", "application/*": .page
+                case csvType, "text/*": .csv
+                case ndjsonType: .ndjson
+                default: nil
+                }
+            guard let representation, quality > 0, quality > (best?.quality ?? 0) else { continue }
+            best = (representation, quality)
         }
+        if let best { return best.representation }
         throw APIProblem(
             status: 406, code: "not_acceptable",
             message: "Accept \"\(accept)\" names nothing this list serves: application/json, \(csvType) or \(ndjsonType)"

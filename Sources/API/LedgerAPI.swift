@@ -77,6 +77,9 @@ public final class LedgerAPI: Sendable {
         listener.stop()
     }
 
+    /// Open live-feed responses.
+    public var liveFeedSubscribers: Int { endpoints.liveFeed.subscriberCount }
+
     /// Answers one request.
     public var handler: HTTPHandler {
         { [router] request in await router.respond(to: request) }
@@ -89,7 +92,7 @@ public final class LedgerAPI: Sendable {
 
     /// Every route. `openapi/openapi.yaml` describes each; the conformance test checks both ways.
     static let routes: [(method: String, pattern: String, endpoint: Endpoint)] = [
-        ("POST", ingestPath, { endpoints, request, _ in try await endpoints.ingest(request) }),
+        ("POST", ingestPath, { endpoints, request, match in try await endpoints.ingest(request, match) }),
         ("GET", "/v1/sessions/{sessionID}", { endpoints, request, match in try await endpoints.session(request, match) }),
         ("GET", "/v1/sessions/{sessionID}/timeline", { endpoints, request, match in try await endpoints.sessionTimeline(request, match) }),
         ("GET", "/v1/evses/{evseID}/errors", { endpoints, request, match in try await endpoints.evseErrors(request, match) }),
@@ -97,10 +100,13 @@ public final class LedgerAPI: Sendable {
         ("GET", "/v1/errors", { endpoints, request, match in try await endpoints.errors(request, match) }),
         ("GET", "/v1/errors/top-evses", { endpoints, request, match in try await endpoints.topEvses(request, match) }),
         ("GET", "/v1/errors/stream", { endpoints, request, match in try await endpoints.errorStream(request, match) }),
-        ("GET", "/healthz", { endpoints, _, _ in endpoints.healthz() }),
-        ("GET", "/readyz", { endpoints, _, _ in await endpoints.readyz() }),
-        ("GET", "/metrics", { endpoints, _, _ in await endpoints.metricsText() }),
+        ("GET", "/healthz", { endpoints, _, match in try endpoints.healthz(match) }),
+        ("GET", "/readyz", { endpoints, _, match in try await endpoints.readyz(match) }),
+        ("GET", "/metrics", { endpoints, _, match in try await endpoints.metricsText(match) }),
     ]
+
+    /// Every route's method and path pattern (the OpenAPI conformance test compares them with the spec).
+    public static var routeTable: [(method: String, pattern: String)] { routes.map { ($0.method, $0.pattern) } }
 
     private static func addRoutes(to router: inout Router, _ endpoints: Endpoints) {
         for route in routes {

@@ -11,7 +11,8 @@ struct QueryParameters {
     init(_ target: RequestTarget, allowed: Set<String>) throws(APIProblem) {
         self.target = target
         for (name, _) in target.query where !allowed.contains(name) {
-            throw .invalid(name, "unknown parameter; this endpoint takes \(allowed.sorted().joined(separator: ", "))")
+            let takes = allowed.isEmpty ? "no query parameters" : allowed.sorted().joined(separator: ", ")
+            throw .invalid(name, "unknown parameter; this endpoint takes \(takes)")
         }
     }
 

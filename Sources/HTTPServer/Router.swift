@@ -116,6 +116,7 @@ public struct Router: Sendable {
                 return await route.handler(request, RouteMatch(target: target, parameters: parameters, pattern: route.path))
             }
             allowed.append(route.method)
+            if route.method == "GET" { allowed.append("HEAD") }
         }
         guard allowed.isEmpty else {
             var response = problem(405, "method \(request.head.method) is not allowed here; allowed: \(allowed.joined(separator: ", "))")

@@ -55,6 +55,11 @@ public struct TimelineQueries: Sendable {
         return try await errors(filter, after: cursor, limit: limit)
     }
 
+    /// Throws `QueryError.badCursor` unless `cursor` is one an error list hands out.
+    public static func checkErrorCursor(_ cursor: String) throws {
+        _ = try ErrorCursor(parsing: cursor)
+    }
+
     /// The fleet error feed: errors across EVSEs, newest first, filtered by `filter`.
     public func errors(_ filter: ErrorFilter = .init(), after cursor: String? = nil, limit: Int = defaultLimit) async throws -> Page<ErrorItem> {
         let limit = Self.clamp(limit)

@@ -1,0 +1,123 @@
+import API
+import EventStore
+import Foundation
+import HTTPServer
+import Ingestion
+import Postgres
+import Projections
+import Testing
+import TestSupport
+
+/// The ledger's API served on a free loopback port, over a database of its own, with the
+/// projector running (unless asked not to): the real parts, end to end.
+struct Harness: Sendable {
+    let url: String
+    let store: EventStore
+    let api: LedgerAPI
+    let server: Server
+    let client: HTTPClient
+    let projector: Task<Void, Never>?
+    let tokens: TokenStore
+
+    static func start(configuration: LedgerAPI.Configuration = .init(tokenCacheTTL: .milliseconds(100)), projector: Bool = true) async throws -> Harness {
+        let url = try await TestDatabase.create()
+        let store = try await EventStore.open(configuration: .init(url: url, poolSize: 6))
+        let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), url: url, configuration: configuration)
+        api.start()
+        var limits = HTTPLimits()
+        limits.body = 131_072  // as serve sets it
+        let server = Server(configuration: .init(port: 0, limits: limits, shutdownGrace: .seconds(2)), handler: api.handler)
+        let port = try server.start()
+        let runner = projector
+            ? Task { await ProjectionRunner(url: url, configuration: .init(pollInterval: .milliseconds(100))).run() } : nil
+        return Harness(
+            url: url, store: store, api: api, server: server, client: HTTPClient(port: port), projector: runner,
+            tokens: TokenStore(pool: store.pool)
+        )
+    }
+
+    /// Runs `body` against a fresh harness and stops it afterwards, whatever `body` did.
+    static func with(
+        configuration: LedgerAPI.Configuration = .init(tokenCacheTTL: .milliseconds(100)), projector: Bool = true,
+        _ body: (Harness) async throws -> Void
+    ) async throws {
+        let harness = try await start(configuration: configuration, projector: projector)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.stop()
+            throw error
+        }
+        await harness.stop()
+    }
+
+    func stop() async {
+        api.stop()
+        await server.shutdown()
+        projector?.cancel()
+        await projector?.value
+        store.close()
+    }
+
+    /// A new token's text.
+    func token(_ scopes: Set<TokenScope> = [.read, .ingest], operators: [String]? = nil) async throws -> String {
+        try await tokens.create(name: "t-\(UUID().uuidString.prefix(8))", scopes: scopes, operatorIDs: operators).1
+    }
+
+    /// Posts a notification to the ingest endpoint.
+    func ingest(_ body: String, token: String, headers: [(String, String)] = []) async throws -> Reply {
+        try await client.post(LedgerAPI.ingestPath, body: Array(body.utf8), token: token, headers: headers)
+    }
+
+    /// Posts notifications, failing unless each is acknowledged with `000`.
+    func ingestAll(_ bodies: [String], token: String) async throws {
+        for body in bodies {
+            let reply = try await ingest(body, token: token)
+            guard reply.status == 200 else { throw TestFailure("ingest answered \(reply.status): \(reply.body)") }
+        }
+    }
+
+    /// Waits until both projections have applied every stored event.
+    func caughtUp(timeout: Duration = .seconds(30)) async throws {
+        try await eventually(timeout: timeout, "projections caught up") {
+            try await ProjectionLag.read(TimelineProjection.all, store: store).allSatisfy { $0.pendingEvents == 0 }
+        }
+    }
+}
+
+/// Waits until `condition` holds, polling.
+func eventually(timeout: Duration = .seconds(15), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out waiting for: \(what)")
+}
+
+/// Notification bodies.
+enum Notification {
+    static func start(_ session: String, evse: String, operator op: String) -> String {
+        #"{"Type":"Start","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","MeterValueStart":1000.5,"OperatorID":"\#(op)"}"#
+    }
+
+    static func end(_ session: String, evse: String, operator op: String) -> String {
+        #"{"Type":"End","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","ChargingEnd":"2026-11-20T10:59:00+01:00","ConsumedEnergy":8.25,"OperatorID":"\#(op)"}"#
+    }
+
+    static func error(_ session: String, evse: String, operator op: String, type: String = "ConnectorError", info: String? = nil) -> String {
+        let extra = info.map { #","ErrorAdditionalInfo":"\#($0)""# } ?? ""
+        return #"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"\#(type)"\#(extra),"OperatorID":"\#(op)"}"#
+    }
+
+    static func newSession() -> String { UUID().uuidString.lowercased() }
+
+    /// An EvseID under `op` (`DE*A36` → `DE*A36*E<n>*1`) unique to this test run.
+    static func newEvse(_ op: String) -> String { "\(op)*E\(UInt32.random(in: 1...999_999))*1" }
+}
+
+/// `DE*A36*E1*1` percent-encoded as a client that escapes `*` sends it.
+func percentEncoded(_ id: String) -> String {
+    id.replacingOccurrences(of: "*", with: "%2A")
+}

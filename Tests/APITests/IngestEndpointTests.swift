@@ -1,0 +1,117 @@
+import API
+import EventStore
+import Foundation
+import Testing
+
+/// `POST /api/oicp/notificationmgmt/v11/charging-notifications` answered as Hubject would.
+@Suite("OICP ingest endpoint", .serialized)
+struct IngestEndpointTests {
+    @Test("an accepted notification is durable before its 000 acknowledgement; a replay with the same key gets the same answer")
+    func acceptedAndReplayed() async throws {
+        try await Harness.with(projector: false) { harness in
+            let token = try await harness.token([.ingest])
+            let session = Notification.newSession()
+            let body = Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "RCD tripped")
+
+            let first = try await harness.ingest(body, token: token, headers: [("Idempotency-Key", "key-1")])
+            #expect(first.status == 200)
+            #expect(first.headers["content-type"]?.hasPrefix("application/json") == true)
+            let ack = try first.json
+            #expect(ack["Result"] as? Bool == true)
+            #expect((ack["StatusCode"] as? [String: Any])?["Code"] as? String == "000")
+            #expect(ack["SessionID"] as? String == session)
+            #expect(first.body.hasPrefix(#"{"Result":true,"StatusCode":{"Code":"000""#), "keys in the spec's order: \(first.body)")
+            // Durable: the event is in the session's stream by the time the answer arrived.
+            let events = try await harness.store.readStream("session-\(session)")
+            #expect(events.map(\.eventType) == ["ChargingErrorReported"])
+
+            let replay = try await harness.ingest(body, token: token, headers: [("Idempotency-Key", "key-1")])
+            #expect(replay.status == 200)
+            #expect(replay.body == first.body)
+            #expect(replay.headers["idempotent-replayed"] == "true")
+            #expect(try await harness.store.readStream("session-\(session)").count == 1, "a replay stores nothing")
+
+            let reused = try await harness.ingest(
+                Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "other"), token: token,
+                headers: [("Idempotency-Key", "key-1")]
+            )
+            #expect(reused.status == 409)
+            let reusedAck = try reused.json
+            #expect(reusedAck["Result"] as? Bool == false)
+            let status = try #require(reusedAck["StatusCode"] as? [String: Any])
+            #expect(status["Code"] as? String == "022")
+            #expect((status["AdditionalInfo"] as? String)?.contains("Idempotency-Key key-1 was used before") == true)
+        }
+    }
+
+    @Test("a body that breaks OICP gets 400, Result false, 022, and every field problem; it is quarantined, not recorded")
+    func refused() async throws {
+        try await Harness.with(projector: false) { harness in
+            let token = try await harness.token([.ingest])
+            let body = #"{"Type":"Error","SessionID":"nope","EvseID":"DE*A36*0002*1","ErrorType":"Connector Error"}"#
+            let reply = try await harness.ingest(body, token: token)
+            #expect(reply.status == 400)
+            let ack = try reply.json
+            #expect(ack["Result"] as? Bool == false)
+            let status = try #require(ack["StatusCode"] as? [String: Any])
+            #expect(status["Code"] as? String == "022")
+            let info = try #require(status["AdditionalInfo"] as? String)
+            for field in ["/SessionID", "/EvseID", "/OperatorID", "/ErrorType"] {
+                #expect(info.contains(field), "AdditionalInfo names \(field): \(info)")
+            }
+            let head = try await harness.store.headPosition()
+            let quarantined = try await harness.store.readAll(after: .start).events
+            #expect(head != nil && quarantined.allSatisfy { $0.eventType == "NotificationRejected" }, "only the refusal is stored")
+
+            let notJSON = try await harness.client.post(LedgerAPI.ingestPath, body: Array("not json".utf8), token: token)
+            #expect(notJSON.status == 400)
+            #expect((try notJSON.json["StatusCode"] as? [String: Any])?["Code"] as? String == "022")
+        }
+    }
+
+    @Test("tokens: none or unknown is 401/017, without ingest scope or for another operator is 403/017; a bad Idempotency-Key is 400")
+    func authorization() async throws {
+        try await Harness.with(projector: false) { harness in
+            let body = Notification.error(Notification.newSession(), evse: "DE*B12*E1*1", operator: "DE*B12")
+            func code(_ reply: Reply) throws -> String? { (try reply.json["StatusCode"] as? [String: Any])?["Code"] as? String }
+
+            let missing = try await harness.client.post(LedgerAPI.ingestPath, body: Array(body.utf8))
+            #expect(missing.status == 401)
+            #expect(try code(missing) == "017")
+            #expect(missing.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
+            let unknown = try await harness.ingest(body, token: "led_" + String(repeating: "0", count: 32) + "_" + String(repeating: "1", count: 64))
+            #expect(unknown.status == 401)
+
+            let reader = try await harness.token([.read])
+            let readOnly = try await harness.ingest(body, token: reader)
+            #expect(readOnly.status == 403)
+            #expect(try code(readOnly) == "017")
+
+            let limited = try await harness.token([.ingest], operators: ["DE*A36"])
+            let otherOperator = try await harness.ingest(body, token: limited)
+            #expect(otherOperator.status == 403)
+            #expect(try code(otherOperator) == "017")
+            #expect(try await harness.store.headPosition() == nil, "nothing was stored for refused tokens")
+            let own = try await harness.ingest(Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36"), token: limited)
+            #expect(own.status == 200)
+
+            let writer = try await harness.token([.ingest])
+            let badKey = try await harness.ingest(body, token: writer, headers: [("Idempotency-Key", "has space")])
+            #expect(badKey.status == 400)
+            #expect(try code(badKey) == "022")
+        }
+    }
+
+    @Test("a revoked token stops working once the cache entry expires")
+    func revocation() async throws {
+        try await Harness.with(projector: false) { harness in
+            let name = "revoke-me"
+            let (_, token) = try await harness.tokens.create(name: name, scopes: [.ingest])
+            let body = Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")
+            #expect(try await harness.ingest(body, token: token).status == 200)
+            try await harness.tokens.revoke(name: name)
+            try await Task.sleep(for: .milliseconds(150))  // the harness's cache lives 100 ms
+            #expect(try await harness.ingest(body, token: token).status == 401)
+        }
+    }
+}
