@@ -144,15 +144,7 @@ public final class Server: Sendable {
         let handler = handler
         Task(executorPreference: executor.withLock { $0 }) { [self] in
             let response = await handler(request)
-            let pieces: AsyncThrowingStream<[UInt8], any Error>
-            switch response.body {
-            case .bytes: return post(.response(id, response))
-            case .failableStream(let stream): pieces = stream
-            case .stream(let stream):
-                // Pulls through, so a pull-based stream stays pull-based.
-                var iterator = stream.makeAsyncIterator()
-                pieces = AsyncThrowingStream(unfolding: { await iterator.next() })
-            }
+            guard response.body.isStream else { return post(.response(id, response)) }
             shared.withLock { $0.streams[id] = StreamRecord() }
             post(.response(id, response))
             // Backpressure: the next piece is taken from the stream only when what was handed to
@@ -161,9 +153,18 @@ public final class Server: Sendable {
             // push-based one buffers in AsyncStream itself.
             let feeder = Task { [self] in
                 do {
-                    for try await piece in pieces {
-                        guard await roomToWrite(id, adding: piece.count) else { return }
-                        post(.chunk(id, piece))
+                    switch response.body {
+                    case .bytes: break
+                    case .stream(let stream):
+                        for await piece in stream {
+                            guard await roomToWrite(id, adding: piece.count) else { return }
+                            post(.chunk(id, piece))
+                        }
+                    case .failableStream(let stream):
+                        for try await piece in stream {
+                            guard await roomToWrite(id, adding: piece.count) else { return }
+                            post(.chunk(id, piece))
+                        }
                     }
                     post(.end(id))
                 } catch {

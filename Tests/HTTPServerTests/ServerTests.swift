@@ -90,6 +90,13 @@ struct ServerTests {
     private func makeServer(_ configuration: HTTPServerConfiguration = .init(port: 0)) throws -> (Server, Int) {
         let server = Server(configuration: configuration) { request in
             if request.head.target == "/slow" { try? await Task.sleep(for: .milliseconds(300)) }
+            if request.head.target == "/failing" {
+                let stream = AsyncThrowingStream<[UInt8], any Error> { continuation in
+                    continuation.yield(Array("partial".utf8))
+                    continuation.finish(throwing: ClientError("the export's database read failed"))
+                }
+                return HTTPResponse(status: 200, body: .failableStream(stream))
+            }
             if request.head.target == "/stream" {
                 let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
                 Task {
@@ -191,6 +198,18 @@ struct ServerTests {
         let closed = await old.receive()
         #expect(closed.closed)
         #expect(closed.text.hasSuffix("\r\n\r\none two three"))
+        await server.shutdown()
+    }
+
+    @Test("a stream that fails midway closes the connection without the last chunk, so it cannot pass for complete")
+    func failedStream() async throws {
+        let (server, port) = try makeServer()
+        let client = try Client(port: port)
+        await client.send("GET /failing HTTP/1.1\r\nHost: x\r\n\r\n")
+        let reply = await client.receive()
+        #expect(reply.closed)
+        #expect(reply.text.contains("\r\n7\r\npartial\r\n"))
+        #expect(!reply.text.hasSuffix("0\r\n\r\n"), "no last chunk: \(reply.text)")
         await server.shutdown()
     }
 

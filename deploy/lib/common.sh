@@ -6,11 +6,21 @@
 
 ledger_log() { printf '[deploy] %s\n' "$*" >&2; }
 
-# Installs the Debian packages the build and the tests need, if any is missing.
+# Installs the Debian packages the build and the tests need, if any is missing (extra names
+# may be given: `ledger_ensure_packages wrk nginx`).
 ledger_ensure_packages() {
-    local wanted=(postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev pkg-config openssl "$@")
+    ledger_install_missing postgresql postgresql-contrib libpq-dev libcurl4-openssl-dev pkg-config openssl curl "$@"
+}
+
+# What building and running against an existing PostgreSQL needs (no server).
+ledger_ensure_packages_for_build() {
+    ledger_install_missing libpq-dev libcurl4-openssl-dev pkg-config postgresql-client curl
+}
+
+# ledger_install_missing PACKAGE...: apt-get installs those not installed yet.
+ledger_install_missing() {
     local missing=()
-    for p in "${wanted[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
