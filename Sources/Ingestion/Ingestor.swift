@@ -22,17 +22,23 @@ public final class Ingestor: Sendable {
     /// | `quarantineWindow` | length of that window | 60 s |
     /// | `quarantineRawBytes` | bytes of a refused body kept | 8192 |
     /// | `conflictRetries` | re-reads of a session after a concurrent append to it | 25 |
+    /// | `lifecycleCacheSize` | sessions whose lifecycle is kept for the next notification | 100,000 |
     public struct Configuration: Sendable {
         public var quarantinePerWindow: Int
         public var quarantineWindow: Duration
         public var quarantineRawBytes: Int
         public var conflictRetries: Int
+        public var lifecycleCacheSize: Int
 
-        public init(quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 25) {
+        public init(
+            quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 25,
+            lifecycleCacheSize: Int = 100_000
+        ) {
             self.quarantinePerWindow = quarantinePerWindow
             self.quarantineWindow = quarantineWindow
             self.quarantineRawBytes = quarantineRawBytes
             self.conflictRetries = conflictRetries
+            self.lifecycleCacheSize = lifecycleCacheSize
         }
     }
 
@@ -41,6 +47,9 @@ public final class Ingestor: Sendable {
     public let configuration: Configuration
     private let logger: Logger
     private let quarantine: Mutex<QuarantineWindow>
+    /// Session lifecycles this process appended to lately, by stream: the expected version and
+    /// lifecycle state of the next append, without a read.
+    private let recentLifecycles = Mutex<[String: SessionLifecycle]>([:])
 
     struct QuarantineWindow {
         var start: Date
@@ -86,14 +95,19 @@ public final class Ingestor: Sendable {
         let stream = StreamName.session(validated.notification.sessionID)
         var attempt = 0
         var variant = false
+        // Optimistic: what this process last saw of the session, or a new session. The append's
+        // expected version makes a stale guess a conflict, answered by reading the stream.
+        var lifecycle = recentLifecycles.withLock { $0[stream] } ?? SessionLifecycle()
         while true {
-            let lifecycle = try await lifecycles(of: [stream])[stream] ?? SessionLifecycle()
             let decided = NotificationDecision.decide(validated, rawBody: rawBody, lifecycle: lifecycle, context: context, variant: variant)
             let result = try await store.append(
                 to: stream, expected: lifecycle.version == 0 ? .noStream : .exact(lifecycle.version), events: [NewEvent(decided)]
             )
             switch result {
             case .appended(let range):
+                var next = lifecycle
+                next.apply(eventType: decided.type.rawValue)
+                remember(stream, next)
                 return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
             case .alreadyAppended(let range):
                 let stored = try await contentDigests(atPositions: [range.firstPosition])[range.firstPosition]
@@ -117,7 +131,18 @@ public final class Ingestor: Sendable {
                 guard attempt <= configuration.conflictRetries else {
                     throw IngestError(code: .conflict, message: "session \(validated.notification.sessionID) kept changing under concurrent appends (version \(actual)); send it again")
                 }
+                lifecycle = try await lifecycles(of: [stream])[stream] ?? SessionLifecycle()
+                remember(stream, lifecycle)
             }
+        }
+    }
+
+    /// Keeps a session's lifecycle for the next notification of it (bounded: when full, the
+    /// cache starts over; a miss costs one read).
+    private func remember(_ stream: String, _ lifecycle: SessionLifecycle) {
+        recentLifecycles.withLock { cache in
+            if cache.count >= configuration.lifecycleCacheSize { cache.removeAll(keepingCapacity: true) }
+            cache[stream] = lifecycle
         }
     }
 

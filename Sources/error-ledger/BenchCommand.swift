@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Benchmarks of the event store (see deploy/bench-store, which runs them with pgbench beside).",
         subcommands: [
             BenchAppend.self, BenchReplay.self, BenchGenerate.self, BenchQueries.self, BenchRebuild.self, BenchReadModels.self,
-            BenchProjectionLag.self, BenchHTTP.self,
+            BenchProjectionLag.self,
         ]
     )
 }

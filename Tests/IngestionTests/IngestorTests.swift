@@ -34,6 +34,25 @@ func anomalyCodes(_ event: RecordedEvent) throws -> [String] {
 struct IngestorTests {
     let session = "3fe7378a-238f-4cf3-bca6-de657881f8c2"
 
+    @Test("two ingestors (two instances) on one session: each one's remembered lifecycle goes stale, and the expected version catches it")
+    func staleLifecycleCache() async throws {
+        let (first, store) = try await makeIngestor()
+        defer { store.close() }
+        let second = Ingestor(store: store)
+        _ = try await first.ingest(try example("start"), context: context())  // first remembers version 1
+        _ = try await second.ingest(try example("progress"), context: context())  // second never saw the session
+        let end = try await first.ingest(try example("end"), context: context())  // first's memory is stale
+        guard case .appended(let range) = end.disposition else {
+            Issue.record("end: \(end.disposition)")
+            return
+        }
+        #expect(range.streamVersion == 3)
+        let events = try await store.readStream(StreamName.session(session))
+        #expect(events.map(\.eventType) == ["ChargingStarted", "ChargingProgressed", "ChargingEnded"])
+        #expect(events.map(\.streamVersion) == [1, 2, 3])
+        #expect(try events.allSatisfy { try anomalyCodes($0).isEmpty }, "each decision saw the stream as stored, not as remembered")
+    }
+
     @Test("a session's notifications are recorded in order and acknowledged with 000")
     func sessionLifecycle() async throws {
         let (ingestor, store) = try await makeIngestor()
