@@ -73,6 +73,20 @@ struct AcknowledgementTests {
         #expect(try JSONDecoder().decode(Acknowledgement.self, from: JSONEncoder().encode(ack)) == ack)
     }
 
+    @Test("serialized() writes the spec's key order, escapes, leaves absent fields out, and decodes back")
+    func serializedOrder() throws {
+        let ack = Acknowledgement(
+            result: false, statusCode: StatusCode(.dataError, description: "Data error", additionalInfo: "/EvseID: \"x\" is bad"),
+            sessionID: "f98efba4-02d8-4fa0-b810-9a9d50d2c527", empPartnerSessionID: "2345ABC"
+        )
+        let text = ack.serialized()
+        #expect(
+            text == #"{"Result":false,"StatusCode":{"Code":"022","Description":"Data error","AdditionalInfo":"/EvseID: \"x\" is bad"},"#
+                + #""SessionID":"f98efba4-02d8-4fa0-b810-9a9d50d2c527","EMPPartnerSessionID":"2345ABC"}"#
+        )
+        #expect(try JSONDecoder().decode(Acknowledgement.self, from: Data(text.utf8)) == ack)
+    }
+
     @Test("an unknown status code survives decoding and encoding")
     func unknownCode() throws {
         let body = #"{"Result":false,"StatusCode":{"Code":"999","Description":"Partner specific"}}"#
