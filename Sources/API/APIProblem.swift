@@ -89,9 +89,13 @@ public struct APIProblem: Error, Sendable, Hashable {
 extension HTTPResponse {
     /// A JSON body.
     static func json(_ status: Int, _ body: String) -> HTTPResponse {
+        json(status, Array(body.utf8))
+    }
+
+    static func json(_ status: Int, _ body: [UInt8]) -> HTTPResponse {
         HTTPResponse(
             status: status, headers: HTTPHeaders([("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store")]),
-            body: .bytes(Array(body.utf8))
+            body: .bytes(body)
         )
     }
 }

@@ -180,7 +180,16 @@ extension Endpoints {
         }
         let page = try await fetch(cursor, limit ?? TimelineQueries.defaultLimit)
         if page.items.isEmpty { try await emptyPage() }
-        let next = page.next.map { JSONValue.string($0).serialized() } ?? "null"
-        return .json(200, #"{"items":[\#(page.items.map(\.json).joined(separator: ","))],"next_cursor":\#(next)}"#)
+        var body: [UInt8] = []
+        body.reserveCapacity(page.items.count * 400 + 64)
+        body.append(contentsOf: #"{"items":["#.utf8)
+        for (index, item) in page.items.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            item.writeJSON(to: &body)
+        }
+        body.append(contentsOf: #"],"next_cursor":"#.utf8)
+        if let next = page.next { JSONValue.writeString(next, to: &body) } else { body.append(contentsOf: "null".utf8) }
+        body.append(UInt8(ascii: "}"))
+        return .json(200, body)
     }
 }

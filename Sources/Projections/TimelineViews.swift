@@ -25,6 +25,18 @@ public enum FieldValue: Sendable, Hashable {
         }
     }
 
+    /// Appends the value as JSON.
+    public func writeJSON(to output: inout [UInt8]) {
+        switch self {
+        case .null: output.append(contentsOf: "null".utf8)
+        case .string(let value): JSONValue.writeString(value, to: &output)
+        case .integer(let value): output.append(contentsOf: String(value).utf8)
+        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .date(let value): JSONValue.writeString(rfc3339(value), to: &output)
+        case .json(let value): output.append(contentsOf: value.utf8)
+        }
+    }
+
     /// The value as JSON.
     public var json: String {
         switch self {
@@ -54,7 +66,22 @@ public protocol ReadModelRecord: Sendable {
 extension ReadModelRecord {
     /// The record as a JSON object, fields in order.
     public var json: String {
-        "{" + fields.map { JSONValue.string($0.name).serialized() + ":" + $0.value.json }.joined(separator: ",") + "}"
+        var output: [UInt8] = []
+        writeJSON(to: &output)
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Appends the record as a JSON object, fields in order (pages of them are written into one
+    /// buffer).
+    public func writeJSON(to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        for (index, field) in fields.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(field.name, to: &output)
+            output.append(UInt8(ascii: ":"))
+            field.value.writeJSON(to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
     }
 
     /// The record as an RFC 4180 line (CRLF-terminated) of the fields `columns` names, in that
