@@ -9,26 +9,54 @@ import Synchronization
 /// there and back as usual.
 ///
 /// Handlers must not block or compute for long: they run between the loop's socket events.
+///
+/// After the loop has ended (`close()`), jobs still arriving (a handler's task resumed late, a
+/// stream's timer) run on the global concurrent executor instead: no task is left waiting on a
+/// thread that is gone, and nothing is written to the closed eventfd, whose number the process
+/// may by then have given to another socket.
 final class LoopExecutor: TaskExecutor {
-    private let jobs = Mutex<[UnownedJob]>([])
-    private let wake: Int32
+    private struct State {
+        var jobs: [UnownedJob] = []
+        var wake: Int32
+        var closed = false
+    }
+
+    private let state: Mutex<State>
     /// The loop thread, set when it starts; enqueues from it need no wake-up.
     private let loopThread = Mutex<pthread_t?>(nil)
 
     init(wake: Int32) {
-        self.wake = wake
+        state = Mutex(State(wake: wake))
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
-        let wasEmpty = jobs.withLock { queue in
-            defer { queue.append(unowned) }
-            return queue.isEmpty
+        let onLoop = isLoopThread
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            let wasEmpty = state.jobs.isEmpty
+            state.jobs.append(unowned)
+            // Written under the lock, so `close()` cannot close the eventfd in between.
+            if wasEmpty, !onLoop {
+                var one: UInt64 = 1
+                _ = write(state.wake, &one, 8)
+            }
+            return true
         }
-        if wasEmpty, !isLoopThread {
-            var one: UInt64 = 1
-            _ = write(wake, &one, 8)
+        if !accepted { globalConcurrentExecutor.enqueue(ExecutorJob(unowned)) }
+    }
+
+    /// Called by the loop thread as it ends: closes the eventfd and hands every job not yet run,
+    /// and every later one, to the global concurrent executor.
+    func close() {
+        let left = state.withLock { state -> [UnownedJob] in
+            state.closed = true
+            Glibc.close(state.wake)
+            state.wake = -1
+            defer { state.jobs = [] }
+            return state.jobs
         }
+        for job in left { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
     }
 
     /// Called by the loop thread once, before it runs anything.
@@ -43,13 +71,13 @@ final class LoopExecutor: TaskExecutor {
     /// - Returns: whether any ran.
     @discardableResult
     func runPending() -> Bool {
-        let batch = jobs.withLock { queue in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+        let batch = state.withLock { state in
+            defer { state.jobs.removeAll(keepingCapacity: true) }
+            return state.jobs
         }
         for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
         return !batch.isEmpty
     }
 
-    var hasPending: Bool { jobs.withLock { !$0.isEmpty } }
+    var hasPending: Bool { state.withLock { !$0.jobs.isEmpty } }
 }

@@ -83,6 +83,8 @@ public final class Server: Sendable {
         let epoll = cepoll_create()
         guard wake >= 0, epoll >= 0 else {
             close(listener)
+            if wake >= 0 { close(wake) }
+            if epoll >= 0 { close(epoll) }
             throw ServerError("eventfd/epoll_create1 failed: \(String(cString: strerror(errno)))")
         }
         shared.withLock { $0.wakeFD = wake }
@@ -95,11 +97,11 @@ public final class Server: Sendable {
             close(epoll)
             let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
                 state.stopped = true
-                close(state.wakeFD)
-                state.wakeFD = -1
+                state.wakeFD = -1  // the executor owns the eventfd and closes it
                 defer { state.waiters = [] }
                 return state.waiters
             }
+            loopExecutor.close()
             for waiter in waiters { waiter.resume() }
         }
         thread.name = "http.loop"
@@ -126,14 +128,16 @@ public final class Server: Sendable {
     /// inbox always has a wake-up pending.
     func post(_ message: Message) {
         let onLoop = executor.withLock { $0 }?.isLoopThread ?? false
-        let fd = shared.withLock { state -> Int32 in
+        shared.withLock { state in
             let wake = state.inbox.isEmpty && !onLoop  // the loop drains the inbox after each job
             state.inbox.append(message)
-            return wake ? state.wakeFD : -1
+            // Written under the lock: once the loop has ended the fd is -1, never a number the
+            // process has reused for another socket.
+            if wake, state.wakeFD >= 0 {
+                var one: UInt64 = 1
+                _ = write(state.wakeFD, &one, 8)
+            }
         }
-        guard fd >= 0 else { return }
-        var one: UInt64 = 1
-        _ = write(fd, &one, 8)
     }
 
     func takeInbox() -> [Message] { shared.withLock { state in defer { state.inbox = [] }; return state.inbox } }

@@ -98,6 +98,7 @@ struct HTTPClient: Sendable {
                 let end = utf8.index(start, offsetBy: size)
                 decoded += rest[start..<end]
                 // By bytes: "\r\n" is one Character, so Character counts would be off.
+                // By bytes: "\r\n" is one Character, so Character counts would be off.
                 rest = Substring(rest.utf8[end...].dropFirst(2))
             }
             body = decoded
@@ -149,12 +150,18 @@ private final class Connection: Sendable {
         try await read { _ in false }
     }
 
-    /// Reads until the peer closes or `enough` holds; a 10 s silence is a failure.
+    /// Reads until the peer closes or `enough` holds. Failures: 10 s without a byte, or 30 s in
+    /// all (a live feed's heartbeats would otherwise keep a read that never matches alive).
     func read(until enough: @escaping @Sendable ([UInt8]) -> Bool) async throws -> [UInt8] {
         try await Self.onThread {
             var received: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65_536)
+            let deadline = ContinuousClock.now + .seconds(30)
             while true {
+                var ready = pollfd(fd: self.fd, events: Int16(POLLIN), revents: 0)
+                guard ContinuousClock.now < deadline, poll(&ready, 1, 10_000) > 0 else {
+                    throw TestFailure("no answer in time after \(received.count) bytes: \(String(decoding: received.suffix(300), as: UTF8.self))")
+                }
                 let count = buffer.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
                 if count == 0 { return received }
                 if count < 0 {
