@@ -57,34 +57,35 @@ extension Endpoints {
     /// Prometheus text: what `APIMetrics` counted, and gauges read now.
     func metricsText(_ match: RouteMatch) async throws -> HTTPResponse {
         _ = try QueryParameters(match.target, allowed: [])
-        var out = metrics.render()
+        var out = Exposition()
+        metrics.render(into: &out)
         let commits = store.groupCommitStatistics
-        out += "# HELP ledger_append_batches_total Group-commit transactions run by this process.\n"
-        out += "# TYPE ledger_append_batches_total counter\nledger_append_batches_total \(commits.batches)\n"
-        out += "# HELP ledger_append_requests_total Appends carried by those transactions (their ratio is the mean batch size).\n"
-        out += "# TYPE ledger_append_requests_total counter\nledger_append_requests_total \(commits.appends)\n"
+        out.single("ledger_append_batches_total", "counter", "Group-commit transactions run by this process.", commits.batches)
+        out.single(
+            "ledger_append_requests_total", "counter", "Appends carried by those transactions (their ratio is the mean batch size).",
+            commits.appends
+        )
         let pool = store.pool.statistics
-        out += "# HELP ledger_db_pool_connections Database connections of the API's pool, by state.\n"
-        out += "# TYPE ledger_db_pool_connections gauge\n"
-        out += "ledger_db_pool_connections{state=\"open\"} \(pool.open)\nledger_db_pool_connections{state=\"idle\"} \(pool.idle)\n"
-        out += "# HELP ledger_db_pool_waiting Requests waiting for a pooled connection.\n"
-        out += "# TYPE ledger_db_pool_waiting gauge\nledger_db_pool_waiting \(pool.waiting)\n"
-        out += "# HELP ledger_db_pool_max_connections The pool's size.\n"
-        out += "# TYPE ledger_db_pool_max_connections gauge\nledger_db_pool_max_connections \(store.pool.configuration.maxConnections)\n"
-        out += "# HELP ledger_live_feed_subscribers Open /v1/errors/stream responses.\n"
-        out += "# TYPE ledger_live_feed_subscribers gauge\nledger_live_feed_subscribers \(liveFeed.subscriberCount)\n"
-        out += "# HELP ledger_ingest_quarantine_dropped_total Refused notifications counted but not stored (quarantine cap).\n"
-        out += "# TYPE ledger_ingest_quarantine_dropped_total counter\nledger_ingest_quarantine_dropped_total \(ingestor.quarantineDroppedTotal)\n"
+        out.family("ledger_db_pool_connections", "gauge", "Database connections of the API's pool, by state.")
+        out.sample("ledger_db_pool_connections", [("state", "open")], String(pool.open))
+        out.sample("ledger_db_pool_connections", [("state", "idle")], String(pool.idle))
+        out.single("ledger_db_pool_waiting", "gauge", "Requests waiting for a pooled connection.", pool.waiting)
+        out.single("ledger_db_pool_max_connections", "gauge", "The pool's size.", store.pool.configuration.maxConnections)
+        out.single("ledger_live_feed_subscribers", "gauge", "Open /v1/errors/stream responses.", liveFeed.subscriberCount)
+        out.single(
+            "ledger_ingest_quarantine_dropped_total", "counter", "Refused notifications counted but not stored (quarantine cap).",
+            ingestor.quarantineDroppedTotal
+        )
         if let lags = try? await ProjectionLag.read(TimelineProjection.all, store: store) {
-            out += "# HELP ledger_projection_pending_events Events stored and not yet applied, by projection.\n"
-            out += "# TYPE ledger_projection_pending_events gauge\n"
-            for lag in lags { out += "ledger_projection_pending_events{projection=\"\(lag.projection)\"} \(lag.pendingEvents)\n" }
-            out += "# HELP ledger_projection_lag_seconds Age of the oldest event not yet applied (0 when caught up), by projection.\n"
-            out += "# TYPE ledger_projection_lag_seconds gauge\n"
-            for lag in lags { out += "ledger_projection_lag_seconds{projection=\"\(lag.projection)\"} \(lag.oldestPendingAge ?? 0)\n" }
+            out.family("ledger_projection_pending_events", "gauge", "Events stored and not yet applied, by projection.")
+            for lag in lags { out.sample("ledger_projection_pending_events", [("projection", lag.projection)], String(lag.pendingEvents)) }
+            out.family("ledger_projection_lag_seconds", "gauge", "Age of the oldest event not yet applied (0 when caught up), by projection.")
+            for lag in lags {
+                out.sample("ledger_projection_lag_seconds", [("projection", lag.projection)], String(lag.oldestPendingAge ?? 0))
+            }
         }
         return HTTPResponse(
-            status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]), body: .bytes(Array(out.utf8))
+            status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]), body: .bytes(Array(out.text.utf8))
         )
     }
 }

@@ -51,37 +51,55 @@ public final class APIMetrics: Sendable {
     }
 
     /// The metrics counted here, as exposition text.
-    func render() -> String {
+    func render(into out: inout Exposition) {
         let state = state.withLock { $0 }
-        var out = "# HELP ledger_http_requests_total HTTP requests answered, by route pattern, method and status.\n"
-        out += "# TYPE ledger_http_requests_total counter\n"
+        out.family("ledger_http_requests_total", "counter", "HTTP requests answered, by route pattern, method and status.")
         for (key, count) in state.requests.sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
-            out += "ledger_http_requests_total{route=\"\(Self.escape(key.route))\",method=\"\(Self.escape(key.method))\",status=\"\(key.status)\"} \(count)\n"
+            out.sample("ledger_http_requests_total", [("route", key.route), ("method", key.method), ("status", String(key.status))], String(count))
         }
-        out += "# HELP ledger_http_request_duration_seconds Time from a whole request to its response head, by route pattern.\n"
-        out += "# TYPE ledger_http_request_duration_seconds histogram\n"
+        let duration = "ledger_http_request_duration_seconds"
+        out.family(duration, "histogram", "Time from a whole request to its response head, by route pattern.")
         for (route, histogram) in state.latency.sorted(by: { $0.key < $1.key }) {
-            let label = "route=\"\(Self.escape(route))\""
             var cumulative: UInt64 = 0
             for (bound, count) in zip(Self.buckets, histogram.counts) {
                 cumulative += count
-                out += "ledger_http_request_duration_seconds_bucket{\(label),le=\"\(bound)\"} \(cumulative)\n"
+                out.sample(duration + "_bucket", [("route", route), ("le", String(bound))], String(cumulative))
             }
-            out += "ledger_http_request_duration_seconds_bucket{\(label),le=\"+Inf\"} \(histogram.count)\n"
-            out += "ledger_http_request_duration_seconds_sum{\(label)} \(histogram.sum)\n"
-            out += "ledger_http_request_duration_seconds_count{\(label)} \(histogram.count)\n"
+            out.sample(duration + "_bucket", [("route", route), ("le", "+Inf")], String(histogram.count))
+            out.sample(duration + "_sum", [("route", route)], String(histogram.sum))
+            out.sample(duration + "_count", [("route", route)], String(histogram.count))
         }
-        out += "# HELP ledger_ingest_notifications_total Notifications posted to the ingest endpoint, by outcome.\n"
-        out += "# TYPE ledger_ingest_notifications_total counter\n"
+        out.family("ledger_ingest_notifications_total", "counter", "Notifications posted to the ingest endpoint, by outcome.")
         for outcome in ["appended", "replayed", "rejected", "failed"] {
-            out += "ledger_ingest_notifications_total{outcome=\"\(outcome)\"} \(state.ingest[outcome] ?? 0)\n"
+            out.sample("ledger_ingest_notifications_total", [("outcome", outcome)], String(state.ingest[outcome] ?? 0))
         }
-        return out
     }
 
     /// A label value with `\`, `"` and line feeds escaped.
     static func escape(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+/// Prometheus text exposition: a family's `# HELP` and `# TYPE` lines, then its samples.
+struct Exposition {
+    private(set) var text = ""
+
+    /// Starts a metric family.
+    mutating func family(_ name: String, _ type: String, _ help: String) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    /// One sample; `labels` as `name="value"` pairs, values escaped here.
+    mutating func sample(_ name: String, _ labels: [(String, String)] = [], _ value: String) {
+        let rendered = labels.isEmpty ? "" : "{" + labels.map { "\($0.0)=\"\(APIMetrics.escape($0.1))\"" }.joined(separator: ",") + "}"
+        text += "\(name)\(rendered) \(value)\n"
+    }
+
+    /// A family with one unlabelled sample.
+    mutating func single(_ name: String, _ type: String, _ help: String, _ value: some CustomStringConvertible) {
+        family(name, type, help)
+        sample(name, [], value.description)
     }
 }

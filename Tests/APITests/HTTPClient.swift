@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// A response as the tests see it: status, lower-cased headers, the body with chunked framing
 /// removed.
@@ -117,18 +118,7 @@ private final class Connection: Sendable {
 
     static func open(port: Int) async throws -> Connection {
         try await onThread {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard result == 0 else {
-                close(fd)
+            guard let fd = connectLoopback(port: port, receiveTimeout: 10) else {
                 throw TestFailure("connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
             }
             return Connection(fd: fd)

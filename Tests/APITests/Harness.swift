@@ -85,17 +85,6 @@ struct Harness: Sendable {
     }
 }
 
-/// Waits until `condition` holds, polling.
-func eventually(timeout: Duration = .seconds(15), _ what: String, _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TestFailure("timed out waiting for: \(what)")
-}
-
 /// Notification bodies.
 enum Notification {
     static func start(_ session: String, evse: String, operator op: String) -> String {

@@ -2,6 +2,7 @@ import API
 import EventStore
 import Foundation
 import Testing
+import TestSupport
 
 /// `POST /api/oicp/notificationmgmt/v11/charging-notifications` answered as Hubject would.
 @Suite("OICP ingest endpoint", .serialized)

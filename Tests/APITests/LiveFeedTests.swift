@@ -1,6 +1,7 @@
 import API
 import Foundation
 import Testing
+import TestSupport
 
 /// `GET /v1/errors/stream`: Server-Sent Events on gap-safe store cursors.
 @Suite("Live error feed (SSE)", .serialized)

@@ -1,6 +1,7 @@
 import API
 import Foundation
 import Testing
+import TestSupport
 
 /// `/healthz`, `/readyz`, `/metrics`, and the route table the OpenAPI document must match.
 @Suite("Health, readiness and metrics", .serialized)

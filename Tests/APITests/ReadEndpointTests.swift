@@ -2,6 +2,7 @@ import API
 import Foundation
 import Ingestion
 import Testing
+import TestSupport
 
 /// The `/v1` read endpoints over live projections.
 @Suite("REST read endpoints", .serialized)

@@ -3,6 +3,7 @@ import Glibc
 import HTTPServer
 import Synchronization
 import Testing
+import TestSupport
 
 /// A blocking loopback client. Every call runs on a thread of its own, never on the cooperative
 /// pool the server's handlers need.
@@ -10,17 +11,8 @@ private final class Client: Sendable {
     let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { throw ClientError("connect: \(String(cString: strerror(errno)))") }
+        guard let fd = connectLoopback(port: port) else { throw ClientError("connect: \(String(cString: strerror(errno)))") }
+        self.fd = fd
     }
 
     deinit { close(fd) }

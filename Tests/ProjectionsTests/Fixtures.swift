@@ -95,17 +95,6 @@ func start(_ projector: Projector) -> Task<Void, Never> {
     Task { await projector.run() }
 }
 
-/// Waits until `condition` holds, polling.
-func eventually(timeout: Duration = .seconds(15), _ what: String, _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TestFailure("timed out waiting for: \(what)")
-}
-
 // MARK: - Notifications
 
 enum Notification {

@@ -1,0 +1,43 @@
+import Foundation
+import Glibc
+
+/// `eventually` gave up.
+public struct TimedOut: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Waits until `condition` holds, polling every 20 ms.
+/// - Throws: `TimedOut` naming `what` after `timeout`.
+public func eventually(timeout: Duration = .seconds(15), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TimedOut(description: "timed out waiting for: \(what)")
+}
+
+/// A blocking TCP socket connected to 127.0.0.1:`port`, with `receiveTimeout` seconds on each
+/// receive. Call it from a thread of your own, not from the cooperative pool.
+/// - Returns: the socket, or nil with `errno` set when the connection failed.
+public func connectLoopback(port: Int, receiveTimeout: Int = 5) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard result == 0 else {
+        let saved = errno
+        close(fd)
+        errno = saved
+        return nil
+    }
+    return fd
+}
