@@ -29,6 +29,14 @@ let package = Package(
         ),
         // <sys/epoll.h> and <sys/eventfd.h>, which Glibc's overlay does not export.
         .target(name: "CEpoll"),
+        // libcurl (apt libcurl4-openssl-dev) behind a few non-variadic C functions.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        // Forwarding to Hubject (issue #5, begun): the mutual-TLS transport and the outcome rules.
+        .target(
+            name: "Forwarding",
+            dependencies: ["CCurl", "OICP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // The HTTP/1.1 server: sockets, event loop, parser, limits. Knows nothing of the ledger.
         .target(
             name: "HTTPServer",
@@ -90,6 +98,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),
+        .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "OICP", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EventStoreTests",
             dependencies: ["EventStore", "Postgres", "TestSupport"],
