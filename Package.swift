@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "error-ledger",
             dependencies: [
-                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API",
+                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API", "Forwarding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -82,6 +82,8 @@ struct ServerTests {
     private func makeServer(_ configuration: HTTPServerConfiguration = .init(port: 0)) throws -> (Server, Int) {
         let server = Server(configuration: configuration) { request in
             if request.head.target == "/slow" { try? await Task.sleep(for: .milliseconds(300)) }
+            // Long enough that a shutdown asked for 100 ms in lands first, even on a loaded machine.
+            if request.head.target == "/slower" { try? await Task.sleep(for: .milliseconds(1500)) }
             if request.head.target == "/failing" {
                 let stream = AsyncThrowingStream<[UInt8], any Error> { continuation in
                     continuation.yield(Array("partial".utf8))
@@ -264,11 +266,11 @@ struct ServerTests {
     func gracefulShutdown() async throws {
         let (server, port) = try makeServer()
         let client = try Client(port: port)
-        await client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        await client.send("GET /slower HTTP/1.1\r\nHost: x\r\n\r\n")
         try await Task.sleep(for: .milliseconds(100))
         async let stopped: Void = server.shutdown()
         let answer = await client.receive()
-        #expect(answer.text.hasSuffix("GET /slow 0"), "the response in flight was written")
+        #expect(answer.text.hasSuffix("GET /slower 0"), "the response in flight was written")
         #expect(answer.text.contains("Connection: close\r\n"))
         #expect(answer.closed)
         await stopped
