@@ -27,7 +27,8 @@ struct LiveFeedTests {
 
             // Subscribe, then post two errors (and a Start that the feed must skip) while it is open.
             let posting = Task {
-                try await Task.sleep(for: .milliseconds(300))
+                // The feed counts a subscriber once it has taken its starting cursor.
+                try await eventually("the feed has subscribed") { harness.api.liveFeedSubscribers == 1 }
                 try await harness.ingestAll(
                     [
                         Notification.error(session, evse: evse, operator: "DE*A36", info: "one"),
@@ -70,7 +71,7 @@ struct LiveFeedTests {
             let writer = try await harness.token([.ingest])
             let limited = try await harness.token([.read], operators: ["DE*A36"])
             let posting = Task {
-                try await Task.sleep(for: .milliseconds(300))
+                try await eventually("the feed has subscribed") { harness.api.liveFeedSubscribers == 1 }
                 try await harness.ingestAll(
                     [
                         Notification.error(Notification.newSession(), evse: "DE*B12*E1*1", operator: "DE*B12", info: "other"),
