@@ -60,11 +60,15 @@ extension Endpoints {
         var out = Exposition()
         metrics.render(into: &out)
         let commits = store.groupCommitStatistics
-        out.single("ledger_append_batches_total", "counter", "Group-commit transactions run by this process.", commits.batches)
-        out.single(
-            "ledger_append_requests_total", "counter", "Appends carried by those transactions (their ratio is the mean batch size).",
-            commits.appends
-        )
+        out.family("ledger_append_batch_size", "histogram", "Appends per group-commit transaction run by this process.")
+        var cumulative = 0
+        for (bound, count) in zip(GroupCommitStatistics.bounds, commits.sizes) {
+            cumulative += count
+            out.sample("ledger_append_batch_size_bucket", [("le", String(bound))], String(cumulative))
+        }
+        out.sample("ledger_append_batch_size_bucket", [("le", "+Inf")], String(commits.batches))
+        out.sample("ledger_append_batch_size_sum", [], String(commits.appends))
+        out.sample("ledger_append_batch_size_count", [], String(commits.batches))
         let pool = store.pool.statistics
         out.family("ledger_db_pool_connections", "gauge", "Database connections of the API's pool, by state.")
         out.sample("ledger_db_pool_connections", [("state", "open")], String(pool.open))

@@ -92,7 +92,7 @@ public final class EventStore: Sendable {
     }
 
     /// Group commits run so far and the appends they carried.
-    public var groupCommitStatistics: (batches: Int, appends: Int) { committer.batchStatistics }
+    public var groupCommitStatistics: GroupCommitStatistics { committer.batchStatistics }
 
     // MARK: - Reading
 

@@ -44,7 +44,7 @@ final class GroupCommitter: Sendable {
     private let logger: Logger
     private let lanes: [Lane]
     private let state: Mutex<State>
-    private let batchSizes = Mutex<(batches: Int, appends: Int)>((0, 0))
+    private let batchSizes = Mutex(GroupCommitStatistics())
 
     init(url: String, lanes: Int, maxBatch: Int, logger: Logger) {
         precondition(lanes > 0 && maxBatch > 0)
@@ -55,8 +55,8 @@ final class GroupCommitter: Sendable {
         self.state = Mutex(State(idleLanes: Array((0..<lanes).reversed())))
     }
 
-    /// Batches run and appends they carried, for the `append batch size` figure.
-    var batchStatistics: (batches: Int, appends: Int) { batchSizes.withLock { $0 } }
+    /// Batches run, appends they carried, and how large they were.
+    var batchStatistics: GroupCommitStatistics { batchSizes.withLock { $0 } }
 
     func submit(_ request: AppendRequest) async throws -> AppendResult {
         try await withCheckedThrowingContinuation { continuation in
@@ -95,10 +95,7 @@ final class GroupCommitter: Sendable {
                 return batch
             }
             guard let batch else { return }
-            batchSizes.withLock {
-                $0.batches += 1
-                $0.appends += batch.count
-            }
+            batchSizes.withLock { $0.record(batch.count) }
             let results = commit(batch.map(\.request), on: lane)
             for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
         }
@@ -146,5 +143,23 @@ final class GroupCommitter: Sendable {
         } catch {
             return requests.map { _ in .failure(error) }
         }
+    }
+}
+
+/// What group commit has done since the store opened: batches, appends, and a histogram of
+/// batch sizes (for `/metrics`).
+public struct GroupCommitStatistics: Sendable, Hashable {
+    /// Upper bounds of the size buckets; a batch falls in the first bucket whose bound is ≥ its size.
+    public static let bounds = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+    public private(set) var batches = 0
+    public private(set) var appends = 0
+    /// Batches per bucket of `bounds`, not cumulative; the last counts batches above every bound.
+    public private(set) var sizes = [Int](repeating: 0, count: bounds.count + 1)
+
+    mutating func record(_ size: Int) {
+        batches += 1
+        appends += size
+        sizes[Self.bounds.firstIndex { size <= $0 } ?? Self.bounds.count] += 1
     }
 }

@@ -54,7 +54,15 @@ struct OperationsTests {
             ] {
                 #expect(text.contains(line + "\n"), "metrics lack: \(line)")
             }
-            for name in ["ledger_append_batches_total", "ledger_db_pool_connections", "ledger_projection_lag_seconds", "ledger_live_feed_subscribers"] {
+            // Two appends so far (the notification and the refusal's quarantine record), each its own group commit.
+            func sample(_ prefix: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            #expect(sample("ledger_append_batch_size_count") == 2)
+            #expect(sample("ledger_append_batch_size_sum") == 2)
+            #expect(sample(#"ledger_append_batch_size_bucket{le="1"}"#) == 2)
+            #expect(sample(#"ledger_append_batch_size_bucket{le="+Inf"}"#) == 2)
+            for name in ["ledger_append_batch_size_bucket", "ledger_db_pool_connections", "ledger_projection_lag_seconds", "ledger_live_feed_subscribers"] {
                 #expect(text.contains("\n\(name)"), "metrics lack \(name)")
             }
             // Every sample line is `name{labels} value` or `name value`, as Prometheus parses it.
