@@ -34,7 +34,7 @@ let package = Package(
         // Forwarding to Hubject (issue #5, begun): the mutual-TLS transport and the outcome rules.
         .target(
             name: "Forwarding",
-            dependencies: ["CCurl", "OICP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "OICP", "Ledger", "EventStore", "Postgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // The HTTP/1.1 server: sockets, event loop, parser, limits. Knows nothing of the ledger.
@@ -98,7 +98,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),
-        .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "OICP", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ForwardingTests",
+            dependencies: ["Forwarding", "OICP", "Ingestion", "EventStore", "Postgres", "Ledger", "TestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "EventStoreTests",
             dependencies: ["EventStore", "Postgres", "TestSupport"],

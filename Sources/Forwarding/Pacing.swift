@@ -42,6 +42,11 @@ public struct SessionOutbox: Sendable {
         self.progressInterval = progressInterval
     }
 
+    /// Hubject accepted a Progress of this session at `instant` (known from before this outbox).
+    public mutating func progressAccepted(at instant: ContinuousClock.Instant) {
+        lastProgressSent = instant
+    }
+
     public mutating func append(_ notification: PendingNotification) {
         pending.append(notification)
     }

@@ -1,6 +1,7 @@
 import API
 import ArgumentParser
 import EventStore
+import Forwarding
 import Foundation
 import HTTPServer
 import Ingestion
@@ -17,6 +18,11 @@ import Projections
 /// | `--ready-max-lag` | `LEDGER_READY_MAX_LAG_SECONDS` | 30 |
 /// | `--heartbeat` | `LEDGER_SSE_HEARTBEAT_SECONDS` | 15 |
 /// | `--no-projector` | `LEDGER_PROJECTOR=off` | projector on |
+///
+/// Forwarding to Hubject runs when `LEDGER_HUBJECT_URL` is set (with `LEDGER_HUBJECT_CLIENT_CERT`,
+/// `LEDGER_HUBJECT_CLIENT_KEY`, `LEDGER_HUBJECT_CA_BUNDLE`), unless `LEDGER_FORWARDING=off`;
+/// `LEDGER_FORWARD_TYPES` (default `Start,Progress,End,Error`) and `LEDGER_FORWARD_PER_MINUTE`
+/// (default 100; 0 for no limit) tune it. Bad certificate files stop the start-up.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -57,6 +63,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         let store = try await EventStore.open(configuration: .init(url: url, poolSize: pool, commitLanes: 2), logger: logger)
         defer { store.close() }
+        // Before listening: bad certificate files stop the start-up, not the first send.
+        let forwarderToRun = try forwarder(store: store, url: url, logger: logger)
         let api = LedgerAPI(
             store: store, ingestor: Ingestor(store: store, logger: logger), url: url,
             configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat)), logger: logger
@@ -76,14 +84,52 @@ struct ServeCommand: AsyncParsableCommand {
             throw InputError(description: "cannot listen on \(host):\(port): \(error)")
         }
         let projections = projector ? Task { await ProjectionRunner(url: url, logger: logger).run() } : nil
+        let forwarding = forwarderToRun.map { forwarder in Task { await forwarder.run() } }
         logger.info("serving", metadata: ["address": "\(host):\(bound)", "projector": "\(projector)"])
         await untilTerminated()
         logger.info("stopping: finishing requests in flight")
         api.stop()
         await server.shutdown()
         projections?.cancel()
+        forwarding?.cancel()
         await projections?.value
+        await forwarding?.value
         logger.info("stopped")
+    }
+
+    /// The forwarder the environment asks for, or nil when forwarding is off.
+    private func forwarder(store: EventStore, url: String, logger: Logger) throws -> Forwarder? {
+        guard let base = environment("LEDGER_HUBJECT_URL"), environment("LEDGER_FORWARDING") != "off" else {
+            logger.info("forwarding to Hubject is off (LEDGER_HUBJECT_URL is not set, or LEDGER_FORWARDING=off)")
+            return nil
+        }
+        let transport: HubjectTransport
+        do {
+            transport = try HubjectTransport(
+                configuration: .init(
+                    baseURL: base, clientCertificate: environment("LEDGER_HUBJECT_CLIENT_CERT") ?? "",
+                    clientKey: environment("LEDGER_HUBJECT_CLIENT_KEY") ?? "", caBundle: environment("LEDGER_HUBJECT_CA_BUNDLE") ?? ""
+                ),
+                logger: logger
+            )
+        } catch {
+            throw InputError(description: "forwarding: \(error)")
+        }
+        var configuration = Forwarder.Configuration()
+        if let list = environment("LEDGER_FORWARD_TYPES") {
+            var types: Set<PendingNotification.Kind> = []
+            for name in list.split(separator: ",") {
+                guard let kind = PendingNotification.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("LEDGER_FORWARD_TYPES: \"\(name)\" is not Start, Progress, End or Error")
+                }
+                types.insert(kind)
+            }
+            configuration.types = types
+        }
+        let perMinute = try integer(nil, "LEDGER_FORWARD_PER_MINUTE", default: 100, in: 0...100_000)
+        configuration.perMinute = perMinute == 0 ? nil : perMinute
+        logger.info("forwarding to Hubject", metadata: ["url": "\(transport.configuration.notificationURL)", "per_minute": "\(perMinute)"])
+        return Forwarder(store: store, url: url, transport: transport, configuration: configuration, logger: logger)
     }
 
     static func parseAddress(_ text: String) throws -> (String, Int) {

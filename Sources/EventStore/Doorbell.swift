@@ -1,11 +1,12 @@
 import Synchronization
 
-/// Wakes one waiting task: a NOTIFY rings it, a timeout rings it, cancellation rings it.
+/// Wakes one waiting task (a projector, the forwarder): a NOTIFY or a finished delivery rings
+/// it, a timeout rings it, cancellation rings it.
 ///
 /// A ring with nobody waiting is remembered, so the next wait returns at once: a notification
 /// that arrives while the projector is busy is never lost. Spurious wakes are harmless (the
 /// projector reads and finds nothing).
-final class Doorbell: Sendable {
+public final class Doorbell: Sendable {
     private struct State {
         var rung = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -13,7 +14,9 @@ final class Doorbell: Sendable {
 
     private let state = Mutex(State())
 
-    func ring() {
+    public init() {}
+
+    public func ring() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             guard let waiter = state.waiter else {
                 state.rung = true
@@ -26,7 +29,7 @@ final class Doorbell: Sendable {
     }
 
     /// Returns when rung, after `timeout`, or when the task is cancelled. One waiter at a time.
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         if state.withLock({ state in defer { state.rung = false }; return state.rung }) { return }
         let timer = Task { [self] in
             try? await Task.sleep(for: timeout)
