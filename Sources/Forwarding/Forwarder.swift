@@ -97,7 +97,16 @@ public final class Forwarder: Sendable {
 
     /// Runs until the task is cancelled; deliveries in flight then finish.
     public func run() async {
-        defer { state.withLock { $0.role = .stopped } }
+        // Appends NOTIFY `ledger_events`: a new notification is taken in at once, not at the next poll.
+        let listener = PostgresListener(url: url, channels: ["ledger_events"], logger: logger)
+        listener.start()
+        let doorbell = doorbell
+        let wakes = Task { for await _ in listener.events { doorbell.ring() } }
+        defer {
+            listener.stop()
+            wakes.cancel()
+            state.withLock { $0.role = .stopped }
+        }
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger-forwarder", logger: logger)
@@ -193,20 +202,34 @@ public final class Forwarder: Sendable {
     /// The deliveries that may go now, oldest first, at most `limit`: per session not in flight,
     /// the head of its outbox when due. Progress notifications a newer one replaced are marked
     /// `superseded` here.
+
     func dueDeliveries(_ connection: PostgresConnection, limit: Int) async throws -> [Due] {
         let busy = state.withLock { $0.inFlight }
+        // The oldest open deliveries, in store order. Known limit: a session waiting out its
+        // Progress window or a retry delay keeps its rows in this window, so 5,000 such rows ahead
+        // would hold up every later session until they move (see the README).
+        let scan = 5000
         let rows = try await connection.run { session in
             try session.query(
                 """
-                SELECT d.position, d.session_id, d.notification_type, d.attempts,
-                       extract(epoch FROM now() - d.first_attempt_at)::float8,
-                       d.next_attempt_at <= now(),
-                       (SELECT extract(epoch FROM now() - max(p.finished_at))::float8 FROM forwarding.deliveries p
-                         WHERE p.session_id = d.session_id AND p.notification_type = 'Progress' AND p.state = 'delivered')
-                  FROM forwarding.deliveries d
-                 WHERE d.state IN ('pending', 'retrying')
-                 ORDER BY d.position
-                 LIMIT 5000
+                WITH open AS (
+                    SELECT position, session_id, notification_type, attempts, first_attempt_at, next_attempt_at
+                      FROM forwarding.deliveries
+                     WHERE state IN ('pending', 'retrying')
+                     ORDER BY position
+                     LIMIT \(scan)),
+                progress AS (
+                    SELECT session_id, max(finished_at) AS last
+                      FROM forwarding.deliveries
+                     WHERE session_id IN (SELECT session_id FROM open WHERE notification_type = 'Progress')
+                       AND notification_type = 'Progress' AND state = 'delivered'
+                     GROUP BY session_id)
+                SELECT o.position, o.session_id, o.notification_type, o.attempts,
+                       extract(epoch FROM now() - o.first_attempt_at)::float8,
+                       o.next_attempt_at <= now(),
+                       extract(epoch FROM now() - p.last)::float8
+                  FROM open o LEFT JOIN progress p USING (session_id)
+                 ORDER BY o.position
                 """
             ).rows.map { row in
                 (

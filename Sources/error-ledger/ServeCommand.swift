@@ -21,8 +21,9 @@ import Projections
 ///
 /// Forwarding to Hubject runs when `LEDGER_HUBJECT_URL` is set (with `LEDGER_HUBJECT_CLIENT_CERT`,
 /// `LEDGER_HUBJECT_CLIENT_KEY`, `LEDGER_HUBJECT_CA_BUNDLE`), unless `LEDGER_FORWARDING=off`;
-/// `LEDGER_FORWARD_TYPES` (default `Start,Progress,End,Error`) and `LEDGER_FORWARD_PER_MINUTE`
-/// (default 100; 0 for no limit) tune it. Bad certificate files stop the start-up.
+/// `LEDGER_FORWARD_TYPES` (default `Start,Progress,End,Error`), `LEDGER_FORWARD_PER_MINUTE`
+/// (default 100; 0 for no limit) and `LEDGER_FORWARD_MAX_IN_FLIGHT` (default 16 notifications,
+/// each on its own connection) tune it. Bad certificate files stop the start-up.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -103,19 +104,21 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("forwarding to Hubject is off (LEDGER_HUBJECT_URL is not set, or LEDGER_FORWARDING=off)")
             return nil
         }
+        let inFlight = try integer(nil, "LEDGER_FORWARD_MAX_IN_FLIGHT", default: 16, in: 1...256)
         let transport: HubjectTransport
         do {
             transport = try HubjectTransport(
                 configuration: .init(
                     baseURL: base, clientCertificate: environment("LEDGER_HUBJECT_CLIENT_CERT") ?? "",
-                    clientKey: environment("LEDGER_HUBJECT_CLIENT_KEY") ?? "", caBundle: environment("LEDGER_HUBJECT_CA_BUNDLE") ?? ""
+                    clientKey: environment("LEDGER_HUBJECT_CLIENT_KEY") ?? "", caBundle: environment("LEDGER_HUBJECT_CA_BUNDLE") ?? "",
+                    connections: inFlight
                 ),
                 logger: logger
             )
         } catch {
             throw InputError(description: "forwarding: \(error)")
         }
-        var configuration = Forwarder.Configuration()
+        var configuration = Forwarder.Configuration(maxInFlight: inFlight)
         if let list = environment("LEDGER_FORWARD_TYPES") {
             var types: Set<PendingNotification.Kind> = []
             for name in list.split(separator: ",") {
