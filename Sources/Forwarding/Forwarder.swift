@@ -318,6 +318,14 @@ public final class Forwarder: Sendable {
         let eventType: String
         let update: PostgresQuery
         let position = due.position
+        /// A dead letter: final, with its reason.
+        func deadLetter(_ reason: String) -> PostgresQuery {
+            """
+            UPDATE forwarding.deliveries SET state = 'dead', attempts = \(attempt), reason = \(reason),
+                   first_attempt_at = coalesce(first_attempt_at, now()), finished_at = now()
+             WHERE position = \(position)
+            """
+        }
         switch outcome {
         case .delivered(let ack), .refusedByEMP(let ack):
             let delivered: Bool = if case .delivered = outcome { true } else { false }
@@ -352,20 +360,12 @@ public final class Forwarder: Sendable {
                 let why = "retry budget spent after \(attempt) attempts: \(reason)"
                 eventType = "NotificationDeadLettered"
                 fields += [("reason", .string(why))]
-                update = """
-                    UPDATE forwarding.deliveries SET state = 'dead', attempts = \(attempt), reason = \(why),
-                           first_attempt_at = coalesce(first_attempt_at, now()), finished_at = now()
-                     WHERE position = \(position)
-                    """
+                update = deadLetter(why)
             }
         case .deadLetter(let reason):
             eventType = "NotificationDeadLettered"
             fields += [("reason", .string(reason))]
-            update = """
-                UPDATE forwarding.deliveries SET state = 'dead', attempts = \(attempt), reason = \(reason),
-                       first_attempt_at = coalesce(first_attempt_at, now()), finished_at = now()
-                 WHERE position = \(position)
-                """
+            update = deadLetter(reason)
         }
         let data = JSONValue.object(JSONObject(fields)).serialized()
         _ = try await store.append(to: "delivery-\(due.sessionID)", events: [NewEvent(type: eventType, data: data)])
