@@ -152,8 +152,7 @@ final class Endpoints: Sendable {
             response = APIProblem.unavailable("the database did not answer; nothing was changed, try again").response
         }
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        metrics.observe(route: match.pattern, method: request.head.method, status: response.status, seconds: seconds)
+        metrics.observe(route: match.pattern, method: request.head.method, status: response.status, seconds: elapsed / .seconds(1))
         return response
     }
 }

@@ -147,5 +147,5 @@ public struct RetryPolicy: Sendable, Hashable {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var seconds: Double { self / .seconds(1) }
 }

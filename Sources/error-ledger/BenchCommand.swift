@@ -173,7 +173,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
 extension Duration {
-    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+    var milliseconds: Double { self / .milliseconds(1) }
 }
 
 struct BenchQueries: AsyncParsableCommand {

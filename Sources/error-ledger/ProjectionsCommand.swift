@@ -83,14 +83,14 @@ struct ProjectionsCommand: AsyncParsableCommand {
             let report = try await rebuilder.rebuild(projections) { progress in
                 let now = ContinuousClock.now
                 guard progress.phase != "replay" || printed.exchangeIfOlder(than: .seconds(1), now: now) else { return }
-                let seconds = Double(progress.elapsed.components.seconds) + Double(progress.elapsed.components.attoseconds) / 1e18
+                let seconds = progress.elapsed / .seconds(1)
                 let head = progress.headPosition.map { " of head \($0)" } ?? ""
                 printError(
                     "\(progress.phase): \(progress.events) events, position \(progress.lastPosition)\(head), "
                         + "\(Int(Double(progress.events) / max(seconds, 0.001))) events/s"
                 )
             }
-            let seconds = Double(report.total.components.seconds) + Double(report.total.components.attoseconds) / 1e18
+            let seconds = report.total / .seconds(1)
             printError(
                 "rebuilt \(report.projections.joined(separator: ", ")): \(report.events) events, \(report.sessions) sessions, "
                     + "\(report.evses) EVSEs in \(String(format: "%.1f", seconds)) s (\(Int(Double(report.events) / max(seconds, 0.001))) events/s)"
@@ -111,7 +111,7 @@ struct LagRecord: ReadModelRecord {
             ("pending_events", .integer(lag.pendingEvents)),
             ("oldest_pending_s", lag.oldestPendingAge.map { .json(String(format: "%.3f", $0)) } ?? .null),
             ("projector_active", .bool(lag.projectorActive)), ("updated_at", .date(lag.updatedAt)),
-            ("oldest_open_transaction_s", oldestOpenTransaction.map { .json(String(format: "%.3f", Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18)) } ?? .null),
+            ("oldest_open_transaction_s", oldestOpenTransaction.map { .json(String(format: "%.3f", $0 / .seconds(1))) } ?? .null),
         ]
     }
 }

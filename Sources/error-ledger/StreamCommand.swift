@@ -66,6 +66,6 @@ struct StatusCommand: AsyncParsableCommand {
         let head = try await store.headPosition()
         let age = try await store.oldestOpenTransactionAge()
         print("head_position \(head.map(String.init) ?? "none")")
-        print("oldest_open_transaction_age_seconds \(age.map { String(format: "%.3f", Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? "none")")
+        print("oldest_open_transaction_age_seconds \(age.map { String(format: "%.3f", $0 / .seconds(1)) } ?? "none")")
     }
 }
