@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -31,10 +32,14 @@ let package = Package(
         .target(name: "CEpoll"),
         // libcurl (apt libcurl4-openssl-dev) behind a few non-variadic C functions.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
-        // Forwarding to Hubject (issue #5, begun): the mutual-TLS transport and the outcome rules.
+        // Forwarding to Hubject: the mutual-TLS transport, outcome rules, pacing, the forwarder,
+        // and the delivery queries the API and CLI share.
         .target(
             name: "Forwarding",
-            dependencies: ["CCurl", "OICP", "Ledger", "EventStore", "Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CCurl", "OICP", "Ledger", "EventStore", "Postgres", .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
             swiftSettings: strict
         ),
         // The HTTP/1.1 server: sockets, event loop, parser, limits. Knows nothing of the ledger.

@@ -42,7 +42,7 @@ enum BatchAppender {
     /// What both append functions return, in the order `run` decodes.
     static let outcomeColumns = "request, outcome, stream_version, first_position, last_position, transaction_id"
 
-    private static func run(_ requests: [AppendRequest], on session: PostgresSession) throws -> [AppendResult] {
+    static func run(_ requests: [AppendRequest], on session: PostgresSession) throws -> [AppendResult] {
         let result: PostgresResult
         if requests.count == 1, let request = requests.first {
             // A batch of one (every append at low load) skips the batch function's set queries.

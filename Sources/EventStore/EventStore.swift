@@ -91,6 +91,15 @@ public final class EventStore: Sendable {
         return try await pool.run { session in BatchAppender.append(requests, on: session) }
     }
 
+    /// Appends in the caller's transaction on `session`, for a writer that commits events together
+    /// with rows of its own (the forwarder: attempt outcomes and delivery states). One statement;
+    /// unlike `appendBatch` there is no per-request isolation: a failure fails the statement, and
+    /// with it the caller's transaction, to be retried whole (event ids make that safe).
+    public static func append(_ requests: [AppendRequest], on session: PostgresSession) throws -> [AppendResult] {
+        guard !requests.isEmpty else { return [] }
+        return try BatchAppender.run(requests, on: session)
+    }
+
     /// Group commits run so far and the appends they carried.
     public var groupCommitStatistics: GroupCommitStatistics { committer.batchStatistics }
 

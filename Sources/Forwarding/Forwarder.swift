@@ -12,19 +12,22 @@ import Synchronization
 /// - **Intake.** A gap-safe subscriber with its own checkpoint (`forwarding.checkpoint`): each
 ///   lifecycle event of a forwarded type becomes a row of `forwarding.deliveries`, in the same
 ///   transaction that moves the checkpoint. A notification is forwarded if and only if it was
-///   committed.
-/// - **Dispatch.** Per session, the oldest open delivery goes, when it is due, when no other of
-///   the session is in flight, within `maxInFlight` and the rate limit; a Progress waits out its
-///   5-minute window (`SessionOutbox`).
+///   committed. A `DeliveryRetryRequested` event (an operator's retry) opens its dead letter again.
+/// - **Dispatch.** The active forwarder holds the open deliveries in memory (`DeliveryBacklog`,
+///   up to `window` of them; the rest wait in the table, in order). Per session, the oldest goes
+///   when it is due, when no other of the session is in flight, within `maxInFlight` and the
+///   rate limit; a Progress waits out its 5-minute window.
 /// - **Outcomes** (`DeliveryOutcome`) are events in the session's delivery stream
-///   (`delivery-<SessionID>`): `NotificationForwarded` (delivered, or refused by the EMP, with
-///   Hubject's code and the latency), `ForwardingAttemptFailed` (reason, next attempt),
-///   `NotificationDeadLettered` (not retryable, or the retry budget is spent).
+///   (`delivery-<SessionID>`), committed with the delivery's row (`OutcomeRecorder`):
+///   `NotificationForwarded` (delivered, or refused by the EMP, with Hubject's code and the
+///   latency), `ForwardingAttemptFailed` (reason, next attempt), `NotificationDeadLettered`
+///   (not retryable, or the retry budget is spent), `NotificationSuperseded` (a held Progress a
+///   newer one replaced). A session's next notification goes only once the outcome is durable.
 /// - **One active forwarder** across instances: a session advisory lock on the forwarder's own
 ///   connection; a standby takes over when that connection dies.
 ///
-/// A crash between Hubject's answer and the row's update resends that one notification: the only
-/// duplicate at-least-once allows.
+/// A crash between Hubject's answer and the outcome's commit resends that one notification: the
+/// only duplicate at-least-once allows, at most one per session and `maxInFlight` in all.
 public final class Forwarder: Sendable {
     /// Forwarder settings.
     ///
@@ -35,32 +38,39 @@ public final class Forwarder: Sendable {
     /// | `perMinute` | 100 (Hubject's limit per partner); nil: no limit |
     /// | `progressInterval` | 5 min between a session's Progress notifications |
     /// | `retry` | `RetryPolicy()`: 2 s doubling to 5 min, jittered; 12 attempts or 24 h |
-    /// | `pollInterval` | 200 ms |
+    /// | `window` | 50,000 open deliveries held in memory |
+    /// | `pollInterval` | 200 ms (appends also wake it, through NOTIFY) |
     /// | `batchSize` | 1,000 events per intake |
     /// | `standbyRetry` | 1 s between tries for the lock |
+    /// | `clock` | `WallClock()`; tests pass one they move |
     public struct Configuration: Sendable {
         public var types: Set<PendingNotification.Kind>
         public var maxInFlight: Int
         public var perMinute: Int?
         public var progressInterval: Duration
         public var retry: RetryPolicy
+        public var window: Int
         public var pollInterval: Duration
         public var batchSize: Int
         public var standbyRetry: Duration
+        public var clock: any ForwardingClock
 
         public init(
-            types: Set<PendingNotification.Kind> = [.start, .progress, .end, .error], maxInFlight: Int = 16, perMinute: Int? = 100,
-            progressInterval: Duration = .seconds(300), retry: RetryPolicy = RetryPolicy(), pollInterval: Duration = .milliseconds(200),
-            batchSize: Int = 1000, standbyRetry: Duration = .seconds(1)
+            types: Set<PendingNotification.Kind> = Set(PendingNotification.Kind.allCases), maxInFlight: Int = 16, perMinute: Int? = 100,
+            progressInterval: Duration = .seconds(300), retry: RetryPolicy = RetryPolicy(), window: Int = 50_000,
+            pollInterval: Duration = .milliseconds(200), batchSize: Int = 1000, standbyRetry: Duration = .seconds(1),
+            clock: any ForwardingClock = WallClock()
         ) {
             self.types = types
             self.maxInFlight = maxInFlight
             self.perMinute = perMinute
             self.progressInterval = progressInterval
             self.retry = retry
+            self.window = window
             self.pollInterval = pollInterval
             self.batchSize = batchSize
             self.standbyRetry = standbyRetry
+            self.clock = clock
         }
     }
 
@@ -77,12 +87,13 @@ public final class Forwarder: Sendable {
     private let transport: HubjectTransport
     private let logger: Logger
     private let state = Mutex(State())
-    /// Rung when a delivery finishes, so its session's next goes at once, not at the next poll.
+    private let statistics = Mutex(ForwardingStatistics())
+    /// Rung when a delivery's outcome is recorded (its session's next may go) and on appends.
     private let doorbell = Doorbell()
 
     private struct State {
         var role = Role.connecting
-        var inFlight: Set<String> = []
+        var backlog = DeliveryBacklog()
     }
 
     public init(store: EventStore, url: String, transport: HubjectTransport, configuration: Configuration = .init(), logger: Logger = Logger(label: "forwarder")) {
@@ -95,7 +106,17 @@ public final class Forwarder: Sendable {
 
     public var role: Role { state.withLock { $0.role } }
 
-    /// Runs until the task is cancelled; deliveries in flight then finish.
+    /// What this forwarder has done since it started, and holds now.
+    public var currentStatistics: ForwardingStatistics {
+        let (held, inFlight, role) = state.withLock { ($0.backlog.count, $0.backlog.inFlightCount, $0.role) }
+        var snapshot = statistics.withLock { $0 }
+        snapshot.held = held
+        snapshot.inFlight = inFlight
+        snapshot.role = role
+        return snapshot
+    }
+
+    /// Runs until the task is cancelled; deliveries in flight then finish and are recorded.
     public func run() async {
         // Appends NOTIFY `ledger_events`: a new notification is taken in at once, not at the next poll.
         let listener = PostgresListener(url: url, channels: ["ledger_events"], logger: logger)
@@ -130,245 +151,393 @@ public final class Forwarder: Sendable {
         }
     }
 
+    /// The active forwarder's loop: intake, load, dispatch, wait.
     private func forward(through connection: PostgresConnection) async throws {
-        var limiter = configuration.perMinute.map { RateLimiter(perMinute: $0, now: .now) }
-        try await withThrowingDiscardingTaskGroup { group in
-            while !Task.isCancelled {
-                try await intake(connection)
-                let free = configuration.maxInFlight - state.withLock { $0.inFlight.count }
-                if free > 0 {
-                    for due in try await dueDeliveries(connection, limit: free) {
-                        if var bucket = limiter {
-                            let wait = bucket.acquire(now: .now)
-                            limiter = bucket
-                            if wait != nil { break }
-                        }
-                        state.withLock { _ = $0.inFlight.insert(due.sessionID) }
-                        group.addTask { await self.deliver(due) }
+        let recorder = OutcomeRecorder(pool: store.pool, logger: logger)
+        let recording = Task { await recorder.run() }
+        var loader = Loader()
+        state.withLock { $0.backlog = DeliveryBacklog(progressInterval: configuration.progressInterval.seconds) }
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                var limiter = configuration.perMinute.map { RateLimiter(perMinute: $0, now: configuration.clock.now()) }
+                while !Task.isCancelled {
+                    let taken = try await intake(connection)
+                    if !taken.reopened.isEmpty { try await load(connection, positions: taken.reopened) }
+                    if taken.inserted > 0 { loader.moreInTable = true }
+                    try await refill(connection, &loader)
+                    let superseded = state.withLock { $0.backlog.takeSuperseded() }
+                    if !superseded.isEmpty {
+                        statistics.withLock { $0.superseded += superseded.count }
+                        let records = try await supersededRecords(connection, superseded)
+                        group.addTask { for record in records { try? await recorder.record(record) } }
                     }
+                    let (due, wake) = takeDue(&limiter)
+                    if !due.isEmpty {
+                        for delivery in try await prepare(connection, due) {
+                            group.addTask { await self.deliver(delivery, recorder: recorder) }
+                        }
+                    }
+                    var timeout = configuration.pollInterval
+                    if let wake {
+                        timeout = min(timeout, .milliseconds(max(1, Int64(wake.timeIntervalSince(configuration.clock.now()) * 1000))))
+                    }
+                    await doorbell.wait(timeout: timeout)
                 }
-                await doorbell.wait(timeout: configuration.pollInterval)
             }
+        } catch {
+            recorder.close()
+            await recording.value
+            throw error
         }
+        recorder.close()
+        await recording.value
     }
 
     // MARK: - Intake
 
     /// Takes in the next page of committed events: forwarded lifecycle events become deliveries,
-    /// in the transaction that moves the checkpoint.
-    func intake(_ connection: PostgresConnection) async throws {
+    /// and retry requests open their dead letters again, in the transaction that moves the
+    /// checkpoint.
+    func intake(_ connection: PostgresConnection) async throws -> (inserted: Int, reopened: [Int64]) {
         let batchSize = configuration.batchSize
         let types = Dictionary(
             uniqueKeysWithValues: configuration.types.map { (LedgerEventType(recording: NotificationType(rawValue: $0.rawValue)!).rawValue, $0.rawValue) }
         )
-        try await connection.run { session in
+        let now = configuration.clock.now()
+        return try await connection.run { session in
             let checkpoint = try session.query("SELECT transaction_id, position FROM forwarding.checkpoint")
             let cursor = ReadCursor(transactionID: try checkpoint.decode(row: 0, column: 0), position: try checkpoint.decode(row: 0, column: 1))
             let events = try EventStore.decodeEvents(session.query(EventStore.readAllQuery(after: cursor, limit: batchSize)))
-            guard let last = events.last else { return }
+            guard let last = events.last else { return (0, []) }
             let taken = events.filter { types[$0.eventType] != nil && $0.streamID.hasPrefix("session-") }
             let positions = taken.map { String($0.globalPosition) }
             let ids = taken.map { $0.eventID.uuidString.lowercased() }
             let sessions = taken.map { String($0.streamID.dropFirst("session-".count)) }
             let kinds = taken.map { types[$0.eventType] ?? "" }
-            try session.transaction {
-                _ = try session.query(
+            let retries = events.filter { $0.eventType == LedgerEventType.deliveryRetryRequested.rawValue }.compactMap { event in
+                (try? JSONParser.parse(Array(event.data.utf8), maxDepth: 8, maxBytes: 65_536))?.objectValue?["position"]?.numberText
+            }
+            return try session.transaction {
+                let inserted = try session.query(
                     """
-                    INSERT INTO forwarding.deliveries (position, event_id, session_id, notification_type)
-                    SELECT * FROM unnest(\(positions)::bigint[], \(ids)::uuid[], \(sessions)::text[], \(kinds)::text[])
+                    INSERT INTO forwarding.deliveries (position, event_id, session_id, notification_type, next_attempt_at)
+                    SELECT p, i, s, k, \(now) FROM unnest(\(positions)::bigint[], \(ids)::uuid[], \(sessions)::text[], \(kinds)::text[]) AS t(p, i, s, k)
                     ON CONFLICT (position) DO NOTHING
                     """
-                )
+                ).affectedRows
+                var reopened: [Int64] = []
+                if !retries.isEmpty {
+                    reopened = try session.query(
+                        """
+                        UPDATE forwarding.deliveries
+                           SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_attempt_at = \(now), finished_at = NULL,
+                               status_code = NULL, reason = 'sent again on an operator''s request'
+                         WHERE position = ANY(\(retries)::bigint[]) AND state = 'dead'
+                        RETURNING position
+                        """
+                    ).rows.map { try $0.decode(Int64.self, column: 0) }
+                }
                 _ = try session.query(
                     """
                     UPDATE forwarding.checkpoint SET transaction_id = \(last.transactionID)::xid8, position = \(last.globalPosition), updated_at = now()
                     """
                 )
+                return (inserted, reopened)
             }
         }
+    }
+
+    // MARK: - Loading into memory
+
+    /// Where loading from the table stands: every open delivery at or below `loadedThrough` is
+    /// in memory (or in flight, or finished).
+    struct Loader {
+        var loadedThrough: Int64 = 0
+        var moreInTable = true
+    }
+
+    private static let openRowColumns = """
+        d.position, d.session_id, d.notification_type, d.attempts, d.first_attempt_at, d.next_attempt_at,
+        CASE WHEN d.notification_type = 'Progress' THEN
+            (SELECT max(p.finished_at) FROM forwarding.deliveries p
+              WHERE p.session_id = d.session_id AND p.notification_type = 'Progress' AND p.state = 'delivered') END
+        """
+
+    /// Loads the next open deliveries in position order, while the window has room.
+    private func refill(_ connection: PostgresConnection, _ loader: inout Loader) async throws {
+        guard loader.moreInTable else { return }
+        let room = configuration.window - state.withLock { $0.backlog.count }
+        guard room > 0 else { return }
+        let limit = min(room, 5000)
+        let after = loader.loadedThrough
+        let result = try await connection.run { session in
+            try session.query(
+                """
+                SELECT \(unsafeRaw: Self.openRowColumns)
+                  FROM forwarding.deliveries d
+                 WHERE d.state IN ('pending', 'retrying') AND d.position > \(after)
+                 ORDER BY d.position LIMIT \(limit)
+                """
+            )
+        }
+        let last = try add(result)
+        if let last { loader.loadedThrough = last }
+        loader.moreInTable = result.rowCount == limit
+    }
+
+    /// Loads open deliveries by position (ones an operator's retry opened again).
+    private func load(_ connection: PostgresConnection, positions: [Int64]) async throws {
+        let list = positions.map(String.init)
+        let result = try await connection.run { session in
+            try session.query(
+                "SELECT \(unsafeRaw: Self.openRowColumns) FROM forwarding.deliveries d WHERE d.state IN ('pending', 'retrying') AND d.position = ANY(\(list)::bigint[])"
+            )
+        }
+        _ = try add(result)
+    }
+
+    /// Adds rows of `openRowColumns` to the backlog; returns the last position.
+    private func add(_ result: PostgresResult) throws -> Int64? {
+        var rows: [(String, PendingNotification, Date?)] = []
+        for row in result.rows {
+            let notification = PendingNotification(
+                position: try row.decode(column: 0), kind: PendingNotification.Kind(rawValue: try row.decode(column: 2)) ?? .error,
+                attempts: try row.decode(column: 3), firstAttemptAt: try row.decode(Date?.self, column: 4), notBefore: try row.decode(column: 5)
+            )
+            rows.append((try row.decode(column: 1), notification, try row.decode(Date?.self, column: 6)))
+        }
+        state.withLock { state in
+            for (session, notification, lastProgress) in rows where !state.backlog.contains(session: session, position: notification.position) {
+                state.backlog.add(notification, session: session, lastProgressAccepted: lastProgress)
+            }
+        }
+        return rows.last?.1.position
     }
 
     // MARK: - Dispatch
 
-    struct Due: Sendable {
-        var position: Int64
-        var sessionID: String
-        var kind: PendingNotification.Kind
-        var attempts: Int
-        /// Seconds since the first attempt, nil before it.
-        var age: Double?
+    /// A delivery about to go: its notification, and what the attempt needs.
+    struct Delivery: Sendable {
+        var session: String
+        var notification: PendingNotification
+        var eventID: UUID
+        var body: String
+        /// When the notification was committed (the event's `recorded_at`).
+        var committedAt: Date
     }
 
-    /// The deliveries that may go now, oldest first, at most `limit`: per session not in flight,
-    /// the head of its outbox when due. Progress notifications a newer one replaced are marked
-    /// `superseded` here.
+    /// Takes the deliveries that may go now, within `maxInFlight` and the rate limit; says when
+    /// to look again if something waits.
+    private func takeDue(_ limiter: inout RateLimiter?) -> (due: [(session: String, notification: PendingNotification)], wake: Date?) {
+        let now = configuration.clock.now()
+        let maxInFlight = configuration.maxInFlight
+        return state.withLock { state in
+            var due: [(session: String, notification: PendingNotification)] = []
+            while state.backlog.inFlightCount < maxInFlight {
+                if let later = limiter?.nextToken(now: now) { return (due, later) }
+                switch state.backlog.next(now: now) {
+                case .send(let session, let notification):
+                    _ = limiter?.acquire(now: now)
+                    due.append((session, notification))
+                case .idle(let until):
+                    return (due, until)
+                }
+            }
+            return (due, nil)
+        }
+    }
 
-    func dueDeliveries(_ connection: PostgresConnection, limit: Int) async throws -> [Due] {
-        let busy = state.withLock { $0.inFlight }
-        // The oldest open deliveries, in store order. Known limit: a session waiting out its
-        // Progress window or a retry delay keeps its rows in this window, so 5,000 such rows ahead
-        // would hold up every later session until they move (see the README).
-        let scan = 5000
-        let rows = try await connection.run { session in
+    /// Reads the bodies of the deliveries about to go, in one query.
+    private func prepare(_ connection: PostgresConnection, _ due: [(session: String, notification: PendingNotification)]) async throws -> [Delivery] {
+        let positions = due.map { String($0.notification.position) }
+        let found = try await connection.run { session in
+            // The bytes as received (`body`); events from before it was kept send their jsonb rendering.
             try session.query(
                 """
-                WITH open AS (
-                    SELECT position, session_id, notification_type, attempts, first_attempt_at, next_attempt_at
-                      FROM forwarding.deliveries
-                     WHERE state IN ('pending', 'retrying')
-                     ORDER BY position
-                     LIMIT \(scan)),
-                progress AS (
-                    SELECT session_id, max(finished_at) AS last
-                      FROM forwarding.deliveries
-                     WHERE session_id IN (SELECT session_id FROM open WHERE notification_type = 'Progress')
-                       AND notification_type = 'Progress' AND state = 'delivered'
-                     GROUP BY session_id)
-                SELECT o.position, o.session_id, o.notification_type, o.attempts,
-                       extract(epoch FROM now() - o.first_attempt_at)::float8,
-                       o.next_attempt_at <= now(),
-                       extract(epoch FROM now() - p.last)::float8
-                  FROM open o LEFT JOIN progress p USING (session_id)
-                 ORDER BY o.position
+                SELECT global_position, event_id, coalesce(data->>'body', (data->'notification')::text), recorded_at
+                  FROM ledger.events WHERE global_position = ANY(\(positions)::bigint[])
                 """
             ).rows.map { row in
-                (
-                    due: Due(
-                        position: try row.decode(column: 0), sessionID: try row.decode(column: 1),
-                        kind: PendingNotification.Kind(rawValue: try row.decode(column: 2)) ?? .error, attempts: try row.decode(column: 3),
-                        age: try row.decode(Double?.self, column: 4)
-                    ),
-                    ready: try row.decode(Bool.self, column: 5), sinceProgress: try row.decode(Double?.self, column: 6)
-                )
+                (position: try row.decode(Int64.self, column: 0), id: try row.decode(UUID.self, column: 1), body: try row.decode(String.self, column: 2),
+                 committed: try row.decode(Date.self, column: 3))
             }
         }
-        let now = ContinuousClock.now
-        var outboxes: [String: SessionOutbox] = [:]
-        var order: [String] = []
-        var byPosition: [Int64: (due: Due, ready: Bool)] = [:]
-        for row in rows where !busy.contains(row.due.sessionID) {
-            if outboxes[row.due.sessionID] == nil {
-                var outbox = SessionOutbox(progressInterval: configuration.progressInterval)
-                if let since = row.sinceProgress { outbox.progressAccepted(at: now - .milliseconds(Int64(since * 1000))) }
-                outboxes[row.due.sessionID] = outbox
-                order.append(row.due.sessionID)
+        let byPosition = Dictionary(found.map { ($0.position, $0) }, uniquingKeysWith: { a, _ in a })
+        var deliveries: [Delivery] = []
+        for (session, notification) in due {
+            guard let event = byPosition[notification.position] else {
+                logger.error("a delivery's event is missing from the store", metadata: ["position": "\(notification.position)"])
+                state.withLock { $0.backlog.released(session: session) }
+                continue
             }
-            outboxes[row.due.sessionID]?.append(PendingNotification(position: row.due.position, kind: row.due.kind))
-            byPosition[row.due.position] = (row.due, row.ready)
+            deliveries.append(Delivery(session: session, notification: notification, eventID: event.id, body: event.body, committedAt: event.committed))
         }
-        var due: [Due] = []
-        var superseded: [Int64] = []
-        for sessionID in order {
-            guard var outbox = outboxes[sessionID] else { continue }
-            switch outbox.next(now: now) {
-            case .send(let head, let replaced):
-                superseded += replaced.map(\.position)
-                if let entry = byPosition[head.position], entry.ready { due.append(entry.due) }
-            case .hold(_, let replaced):
-                superseded += replaced.map(\.position)
-            case .empty:
-                break
-            }
-        }
-        if !superseded.isEmpty {
-            let positions = superseded.map(String.init)
-            try await connection.run { session in
-                _ = try session.query(
-                    """
-                    UPDATE forwarding.deliveries SET state = 'superseded', finished_at = now(),
-                           reason = 'a newer Progress of the session replaced it inside the 5-minute window'
-                     WHERE position = ANY(\(positions)::bigint[]) AND state IN ('pending', 'retrying')
-                    """
-                )
-            }
-        }
-        return Array(due.sorted { $0.position < $1.position }.prefix(limit))
+        return deliveries
     }
 
     // MARK: - Delivery
 
-    private func deliver(_ due: Due) async {
-        defer {
-            state.withLock { _ = $0.inFlight.remove(due.sessionID) }
-            doorbell.ring()
-        }
+    private func deliver(_ delivery: Delivery, recorder: OutcomeRecorder) async {
+        let result = await transport.send(Array(delivery.body.utf8))
+        let outcome = DeliveryOutcome.classify(result)
+        let now = configuration.clock.now()
+        let decided = decide(delivery, result: result, outcome: outcome, now: now)
         do {
-            let position = due.position
-            let body = try await store.pool.run { session in
-                try session.query("SELECT (data->'notification')::text FROM ledger.events WHERE global_position = \(position)")
-                    .decode(String.self, row: 0, column: 0)
-            }
-            let result = await transport.send(Array(body.utf8))
-            try await record(due, result: result, outcome: DeliveryOutcome.classify(result))
+            try await recorder.record(decided.record)
         } catch {
-            logger.warning("delivery failed before an outcome was recorded; it will be tried again", metadata: [
-                "position": "\(due.position)", "error": "\(error)",
+            // Not recorded: the forwarder is stopping; the row still says open, so whoever is
+            // active next sends it again (the bounded duplicate).
+            logger.warning("forwarding outcome not recorded; the notification will go again", metadata: [
+                "position": "\(delivery.notification.position)", "error": "\(error)",
             ])
+            state.withLock { $0.backlog.released(session: delivery.session) }
+            doorbell.ring()
+            return
         }
+        statistics.withLock { $0.count(outcome, result: result, committedAt: delivery.committedAt, answeredAt: now) }
+        state.withLock { state in
+            switch decided.next {
+            case .completed(let acceptedAt):
+                state.backlog.completed(session: delivery.session, position: delivery.notification.position, acceptedAt: acceptedAt)
+            case .retry(let attempts, let firstAttemptAt, let notBefore):
+                state.backlog.retry(
+                    session: delivery.session, position: delivery.notification.position, attempts: attempts, firstAttemptAt: firstAttemptAt, notBefore: notBefore
+                )
+            }
+        }
+        doorbell.ring()
     }
 
-    private func record(_ due: Due, result: TransportResult, outcome: DeliveryOutcome) async throws {
-        let attempt = due.attempts + 1
+    enum Next {
+        case completed(acceptedAt: Date?)
+        case retry(attempts: Int, firstAttemptAt: Date, notBefore: Date)
+    }
+
+    /// The event and row an attempt's outcome comes to, and what the session does next.
+    func decide(_ delivery: Delivery, result: TransportResult, outcome: DeliveryOutcome, now: Date) -> (record: DeliveryRecord, next: Next) {
+        let notification = delivery.notification
+        let attempt = notification.attempts + 1
+        let firstAttemptAt = notification.firstAttemptAt ?? now
         var latency: Int64 = 0
         if case .response(_, _, _, let elapsed) = result { latency = elapsed.milliseconds }
         var fields: [(key: String, value: JSONValue)] = [
-            ("session_id", .string(due.sessionID)), ("position", .number(String(due.position))),
-            ("notification_type", .string(due.kind.rawValue)), ("attempt", .number(String(attempt))),
+            ("session_id", .string(delivery.session)), ("event_id", .string(delivery.eventID.uuidString.lowercased())),
+            ("position", .number(String(notification.position))), ("notification_type", .string(notification.kind.rawValue)),
+            ("attempt", .number(String(attempt))), ("at", .string(rfc3339(now))),
         ]
-        let eventType: String
-        let update: PostgresQuery
-        let position = due.position
-        /// A dead letter: final, with its reason.
-        func deadLetter(_ reason: String) -> PostgresQuery {
-            """
-            UPDATE forwarding.deliveries SET state = 'dead', attempts = \(attempt), reason = \(reason),
-                   first_attempt_at = coalesce(first_attempt_at, now()), finished_at = now()
-             WHERE position = \(position)
-            """
+        var row = DeliveryRecord.RowUpdate(position: notification.position, state: "", attempts: attempt, firstAttemptAt: firstAttemptAt, finishedAt: now)
+        let type: LedgerEventType
+        let next: Next
+        func deadLetter(_ reason: String) {
+            fields += [("reason", .string(reason))]
+            row.state = "dead"
+            row.reason = reason
         }
         switch outcome {
         case .delivered(let ack), .refusedByEMP(let ack):
             let delivered: Bool = if case .delivered = outcome { true } else { false }
-            eventType = "NotificationForwarded"
+            type = .notificationForwarded
             fields += [
                 ("outcome", .string(delivered ? "delivered" : "refused_by_emp")), ("result", .bool(ack.result)),
                 ("status_code", .string(ack.statusCode.code)), ("latency_ms", .number(String(latency))),
             ]
-            let state = delivered ? "delivered" : "refused"
-            let code = ack.statusCode.code
-            update = """
-                UPDATE forwarding.deliveries SET state = \(state), attempts = \(attempt), status_code = \(code),
-                       first_attempt_at = coalesce(first_attempt_at, now()), finished_at = now(), reason = NULL
-                 WHERE position = \(position)
-                """
+            if let description = ack.statusCode.description { fields.append(("status_description", .string(description))) }
+            row.state = delivered ? "delivered" : "refused"
+            row.statusCode = ack.statusCode.code
+            next = .completed(acceptedAt: delivered ? now : nil)
         case .retryable(let reason, let retryAfter):
-            let firstAttempt = ContinuousClock.now - .milliseconds(Int64((due.age ?? 0) * 1000))
-            if configuration.retry.allowsRetry(attempts: attempt, firstAttempt: firstAttempt, now: .now) {
+            if configuration.retry.allowsRetry(attempts: attempt, firstAttempt: firstAttemptAt, now: now) {
                 var random = SystemRandomNumberGenerator()
                 let delay = configuration.retry.delay(afterAttempt: attempt, retryAfter: retryAfter, random: &random)
-                let nextAt = Date().addingTimeInterval(delay.seconds)
-                eventType = "ForwardingAttemptFailed"
+                let nextAt = now.addingTimeInterval(delay.seconds)
+                type = .forwardingAttemptFailed
                 fields += [("reason", .string(reason)), ("next_attempt_at", .string(rfc3339(nextAt))), ("latency_ms", .number(String(latency)))]
-                let milliseconds = delay.milliseconds
-                update = """
-                    UPDATE forwarding.deliveries SET state = 'retrying', attempts = \(attempt), reason = \(reason),
-                           first_attempt_at = coalesce(first_attempt_at, now()),
-                           next_attempt_at = now() + \(milliseconds) * interval '1 millisecond'
-                     WHERE position = \(position)
-                    """
+                row.state = "retrying"
+                row.reason = reason
+                row.nextAttemptAt = nextAt
+                row.finishedAt = nil
+                next = .retry(attempts: attempt, firstAttemptAt: firstAttemptAt, notBefore: nextAt)
             } else {
-                let why = "retry budget spent after \(attempt) attempts: \(reason)"
-                eventType = "NotificationDeadLettered"
-                fields += [("reason", .string(why))]
-                update = deadLetter(why)
+                type = .notificationDeadLettered
+                deadLetter("retry budget spent after \(attempt) attempts: \(reason)")
+                next = .completed(acceptedAt: nil)
             }
         case .deadLetter(let reason):
-            eventType = "NotificationDeadLettered"
-            fields += [("reason", .string(reason))]
-            update = deadLetter(reason)
+            type = .notificationDeadLettered
+            deadLetter(reason)
+            next = .completed(acceptedAt: nil)
         }
-        let data = JSONValue.object(JSONObject(fields)).serialized()
-        _ = try await store.append(to: "delivery-\(due.sessionID)", events: [NewEvent(type: eventType, data: data)])
-        _ = try await store.pool.run { session in try session.query(update) }
+        let event = NewEvent(
+            id: EventIdentity.nameBased("forwarding\u{1F}\(notification.position)\u{1F}\(attempt)"), type: type.rawValue,
+            data: JSONValue.object(JSONObject(fields)).serialized()
+        )
+        return (DeliveryRecord(append: AppendRequest(stream: StreamName.delivery(delivery.session), events: [event]), row: row), next)
+    }
+
+    /// The records of Progress notifications a newer one replaced.
+    private func supersededRecords(_ connection: PostgresConnection, _ superseded: [PendingNotification]) async throws -> [DeliveryRecord] {
+        let positions = superseded.map { String($0.position) }
+        let rows = try await connection.run { session in
+            try session.query("SELECT position, session_id, event_id FROM forwarding.deliveries WHERE position = ANY(\(positions)::bigint[])").rows.map {
+                (try $0.decode(Int64.self, column: 0), try $0.decode(String.self, column: 1), try $0.decode(UUID.self, column: 2))
+            }
+        }
+        let now = configuration.clock.now()
+        let reason = "a newer Progress of the session replaced it inside Hubject's 5-minute window; only the newest is sent"
+        return rows.map { position, session, eventID in
+            let fields: [(key: String, value: JSONValue)] = [
+                ("session_id", .string(session)), ("event_id", .string(eventID.uuidString.lowercased())), ("position", .number(String(position))),
+                ("notification_type", .string("Progress")), ("at", .string(rfc3339(now))), ("reason", .string(reason)),
+            ]
+            let event = NewEvent(
+                id: EventIdentity.nameBased("forwarding-superseded\u{1F}\(position)"), type: LedgerEventType.notificationSuperseded.rawValue,
+                data: JSONValue.object(JSONObject(fields)).serialized()
+            )
+            let row = DeliveryRecord.RowUpdate(position: position, state: "superseded", attempts: 0, reason: reason, finishedAt: now)
+            return DeliveryRecord(append: AppendRequest(stream: StreamName.delivery(session), events: [event]), row: row)
+        }
+    }
+}
+
+/// What a forwarder has done since it started (for `/metrics`), and what it holds now.
+public struct ForwardingStatistics: Sendable {
+    /// Upper bounds (seconds) of the latency histograms' buckets.
+    public static let bounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600]
+
+    public struct Histogram: Sendable {
+        public var counts = [Int](repeating: 0, count: ForwardingStatistics.bounds.count)
+        public var sum = 0.0
+        public var count = 0
+
+        mutating func observe(_ seconds: Double) {
+            if let index = ForwardingStatistics.bounds.firstIndex(where: { seconds <= $0 }) { counts[index] += 1 }
+            sum += seconds
+            count += 1
+        }
+    }
+
+    /// Attempts by outcome: `delivered`, `refused_by_emp`, `retryable`, `dead_letter`.
+    public var attempts: [String: Int] = [:]
+    public var superseded = 0
+    /// Hubject's answer time per attempt that got an HTTP response.
+    public var requestSeconds = Histogram()
+    /// From the notification's commit to Hubject's acknowledgement, per delivered notification.
+    public var deliverySeconds = Histogram()
+    /// Open deliveries held in memory, and in flight, now.
+    public var held = 0
+    public var inFlight = 0
+    public var role = Forwarder.Role.stopped
+
+    mutating func count(_ outcome: DeliveryOutcome, result: TransportResult, committedAt: Date, answeredAt: Date) {
+        let name =
+            switch outcome {
+            case .delivered: "delivered"
+            case .refusedByEMP: "refused_by_emp"
+            case .retryable: "retryable"
+            case .deadLetter: "dead_letter"
+            }
+        attempts[name, default: 0] += 1
+        if case .response(_, _, _, let elapsed) = result { requestSeconds.observe(elapsed.seconds) }
+        if case .delivered = outcome { deliverySeconds.observe(max(0, answeredAt.timeIntervalSince(committedAt))) }
     }
 }

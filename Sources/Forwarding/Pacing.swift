@@ -1,32 +1,57 @@
+public import Foundation
+
 /// When a notification may go to Hubject, by its rules (REFERENCE §5.3, §9) and the ledger's:
 /// pure values over instants the caller passes, so they are tested under a manual clock.
+///
+/// Instants are wall-clock `Date`s, the same clock the delivery rows keep (`next_attempt_at`,
+/// `finished_at`), so what the forwarder decides from memory and from the database agrees.
+
+/// The forwarder's notion of now. `WallClock` in production; tests pass a clock they move.
+public protocol ForwardingClock: Sendable {
+    func now() -> Date
+}
+
+/// The system's wall clock.
+public struct WallClock: ForwardingClock {
+    public init() {}
+    public func now() -> Date { Date() }
+}
 
 /// A notification waiting to be forwarded, in its session's order.
 public struct PendingNotification: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
         case start = "Start", progress = "Progress", end = "End", error = "Error"
     }
 
     /// The event's global position: its identity, and the order within the session.
     public var position: Int64
     public var kind: Kind
+    /// Attempts made so far (after a restart: as the delivery row has them).
+    public var attempts: Int
+    public var firstAttemptAt: Date?
+    /// Not before this instant (a retry's delay); `.distantPast` when it may go at once.
+    public var notBefore: Date
 
-    public init(position: Int64, kind: Kind) {
+    public init(position: Int64, kind: Kind, attempts: Int = 0, firstAttemptAt: Date? = nil, notBefore: Date = .distantPast) {
         self.position = position
         self.kind = kind
+        self.attempts = attempts
+        self.firstAttemptAt = firstAttemptAt
+        self.notBefore = notBefore
     }
 }
 
 /// What a session's outbox lets go next.
 public enum OutboxDecision: Sendable, Equatable {
-    /// Send `next`; `superseded` are older Progress notifications it replaces (recorded, not sent).
+    /// Send this one; `superseded` are older Progress notifications it replaces (recorded, not sent).
     case send(PendingNotification, superseded: [PendingNotification])
-    /// The head is a Progress inside the 5-minute window of the last Progress Hubject accepted.
-    case hold(until: ContinuousClock.Instant, superseded: [PendingNotification])
+    /// The head may not go before `until`: a retry's delay, or a Progress inside the 5-minute
+    /// window of the last Progress Hubject accepted.
+    case hold(until: Date, superseded: [PendingNotification])
     case empty
 }
 
-/// One session's notifications not yet forwarded, oldest first, sent one at a time.
+/// One session's notifications not yet forwarded, in store order, sent one at a time.
 ///
 /// Hubject rejects a Progress sent less than `progressInterval` (5 minutes) after the previous one
 /// of the session. A Progress inside that window is held; while held, a newer Progress that
@@ -35,46 +60,61 @@ public enum OutboxDecision: Sendable, Equatable {
 public struct SessionOutbox: Sendable {
     public private(set) var pending: [PendingNotification] = []
     /// When Hubject last accepted a Progress of this session.
-    public private(set) var lastProgressSent: ContinuousClock.Instant?
-    public let progressInterval: Duration
+    public private(set) var lastProgressAccepted: Date?
+    public let progressInterval: TimeInterval
 
-    public init(progressInterval: Duration = .seconds(300)) {
+    public init(progressInterval: TimeInterval = 300, lastProgressAccepted: Date? = nil) {
         self.progressInterval = progressInterval
+        self.lastProgressAccepted = lastProgressAccepted
     }
 
     /// Hubject accepted a Progress of this session at `instant` (known from before this outbox).
-    public mutating func progressAccepted(at instant: ContinuousClock.Instant) {
-        lastProgressSent = instant
+    public mutating func progressAccepted(at instant: Date) {
+        if lastProgressAccepted.map({ $0 < instant }) ?? true { lastProgressAccepted = instant }
     }
 
+    /// Adds a notification in store order (one taken up again by an operator may be older than
+    /// those waiting). A position already here is ignored.
     public mutating func append(_ notification: PendingNotification) {
-        pending.append(notification)
+        guard !pending.contains(where: { $0.position == notification.position }) else { return }
+        let index = pending.lastIndex { $0.position < notification.position }.map { $0 + 1 } ?? 0
+        pending.insert(notification, at: index)
     }
 
     public var isEmpty: Bool { pending.isEmpty }
+    public var head: PendingNotification? { pending.first }
 
     /// What may go now. Superseded Progress notifications are removed from the outbox and
     /// returned, so the caller records them.
-    public mutating func next(now: ContinuousClock.Instant) -> OutboxDecision {
-        guard let head = pending.first else { return .empty }
+    public mutating func next(now: Date) -> OutboxDecision {
+        guard let first = pending.first else { return .empty }
         var superseded: [PendingNotification] = []
-        if head.kind == .progress {
+        var due = first.notBefore
+        if first.kind == .progress {
             // Progress directly followed by Progress: only the newest of the run matters.
             while pending.count > 1, pending[0].kind == .progress, pending[1].kind == .progress {
                 superseded.append(pending.removeFirst())
             }
-            if let last = lastProgressSent, now < last + progressInterval {
-                return .hold(until: last + progressInterval, superseded: superseded)
-            }
+            due = pending[0].notBefore
+            if let last = lastProgressAccepted { due = max(due, last.addingTimeInterval(progressInterval)) }
         }
-        return .send(pending[0], superseded: superseded)
+        return now < due ? .hold(until: due, superseded: superseded) : .send(pending[0], superseded: superseded)
     }
 
-    /// The head was answered (delivered, refused or dead-lettered): the next may go.
-    public mutating func completed(_ notification: PendingNotification, acceptedAt: ContinuousClock.Instant?) {
-        guard pending.first == notification else { return }
+    /// The head was answered for good (delivered, refused or dead-lettered): the next may go.
+    /// `acceptedAt` is when Hubject accepted it, for a delivered Progress.
+    public mutating func completed(_ position: Int64, acceptedAt: Date?) {
+        guard let head = pending.first, head.position == position else { return }
         pending.removeFirst()
-        if notification.kind == .progress, let acceptedAt { lastProgressSent = acceptedAt }
+        if head.kind == .progress, let acceptedAt { progressAccepted(at: acceptedAt) }
+    }
+
+    /// The head's attempt failed and it goes again at `notBefore`.
+    public mutating func retry(_ position: Int64, attempts: Int, firstAttemptAt: Date, notBefore: Date) {
+        guard pending.first?.position == position else { return }
+        pending[0].attempts = attempts
+        pending[0].firstAttemptAt = firstAttemptAt
+        pending[0].notBefore = notBefore
     }
 }
 
@@ -86,9 +126,9 @@ public struct RateLimiter: Sendable {
     /// Sends allowed at once after a quiet spell.
     public let burst: Int
     private var tokens: Double
-    private var updated: ContinuousClock.Instant
+    private var updated: Date
 
-    public init(perMinute: Int = 100, burst: Int = 1, now: ContinuousClock.Instant) {
+    public init(perMinute: Int = 100, burst: Int = 1, now: Date) {
         self.perMinute = max(1, perMinute)
         self.burst = max(1, burst)
         self.tokens = Double(self.burst)
@@ -97,20 +137,23 @@ public struct RateLimiter: Sendable {
 
     private var interval: Double { 60.0 / Double(perMinute) }
 
-    private mutating func refill(_ now: ContinuousClock.Instant) {
+    private mutating func refill(_ now: Date) {
         guard now > updated else { return }
-        tokens = min(Double(burst), tokens + (now - updated).seconds / interval)
+        tokens = min(Double(burst), tokens + now.timeIntervalSince(updated) / interval)
         updated = now
     }
 
-    /// Takes a token if one is there; else says when the next one comes.
-    public mutating func acquire(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+    /// When the next token is there: nil when one is there now (it is not taken).
+    public mutating func nextToken(now: Date) -> Date? {
         refill(now)
-        if tokens >= 1 {
-            tokens -= 1
-            return nil
-        }
-        return now + .milliseconds(Int64(((1 - tokens) * interval * 1000).rounded(.up)))
+        return tokens >= 1 ? nil : now.addingTimeInterval(((1 - tokens) * interval * 1000).rounded(.up) / 1000)
+    }
+
+    /// Takes a token if one is there; else says when the next one comes.
+    public mutating func acquire(now: Date) -> Date? {
+        if let later = nextToken(now: now) { return later }
+        tokens -= 1
+        return nil
     }
 }
 
@@ -141,8 +184,8 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// Whether another attempt is allowed after `attempts` failed ones, the first at `firstAttempt`.
-    public func allowsRetry(attempts: Int, firstAttempt: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool {
-        attempts < maxAttempts && now - firstAttempt < maxAge
+    public func allowsRetry(attempts: Int, firstAttempt: Date, now: Date) -> Bool {
+        attempts < maxAttempts && now.timeIntervalSince(firstAttempt) < maxAge.seconds
     }
 }
 

@@ -57,6 +57,10 @@ public enum NotificationDecision {
         ]
         if let errorType = notification.errorType { fields.append(("error_type", .string(errorType.rawValue))) }
         fields.append(("anomalies", .array(anomalies.map(\.json))))
+        // `notification` is the body as a JSON value (PostgreSQL's jsonb normalises its key order,
+        // whitespace and number spelling); `body` keeps the bytes as received, so the forwarder
+        // sends Hubject the original notification, byte for byte.
+        fields.append(("body", .string(rawBody)))
         let data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
         let digest = contentDigest(validated.body)
         var id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)

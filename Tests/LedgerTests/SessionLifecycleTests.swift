@@ -201,6 +201,8 @@ struct LedgerEventTypeTests {
             LedgerEventType.allCases.map(\.rawValue) == [
                 "ChargingStarted", "ChargingProgressed", "ChargingEnded", "ChargingErrorReported",
                 "NotificationRejected", "RejectionsDropped",
+                "NotificationForwarded", "ForwardingAttemptFailed", "NotificationDeadLettered", "NotificationSuperseded",
+                "DeliveryRetryRequested",
             ])
     }
 
