@@ -249,8 +249,9 @@ public final class Forwarder: Sendable {
 
     // MARK: - Loading into memory
 
-    /// Where loading from the table stands: every open delivery at or below `loadedThrough` is
-    /// in memory (or in flight, or finished).
+    /// Where loading from the table stands: every open delivery taken in at or before
+    /// `loadedThrough` (its `intake_seq`: intake order, which positions are not) is in memory,
+    /// in flight, or finished.
     struct Loader {
         var loadedThrough: Int64 = 0
         var moreInTable = true
@@ -260,10 +261,11 @@ public final class Forwarder: Sendable {
         d.position, d.session_id, d.notification_type, d.attempts, d.first_attempt_at, d.next_attempt_at,
         CASE WHEN d.notification_type = 'Progress' THEN
             (SELECT max(p.finished_at) FROM forwarding.deliveries p
-              WHERE p.session_id = d.session_id AND p.notification_type = 'Progress' AND p.state = 'delivered') END
+              WHERE p.session_id = d.session_id AND p.notification_type = 'Progress' AND p.state = 'delivered') END,
+        d.intake_seq
         """
 
-    /// Loads the next open deliveries in position order, while the window has room.
+    /// Loads the next open deliveries in intake order, while the window has room.
     private func refill(_ connection: PostgresConnection, _ loader: inout Loader) async throws {
         guard loader.moreInTable else { return }
         let room = configuration.window - state.withLock { $0.backlog.count }
@@ -275,8 +277,8 @@ public final class Forwarder: Sendable {
                 """
                 SELECT \(unsafeRaw: Self.openRowColumns)
                   FROM forwarding.deliveries d
-                 WHERE d.state IN ('pending', 'retrying') AND d.position > \(after)
-                 ORDER BY d.position LIMIT \(limit)
+                 WHERE d.state IN ('pending', 'retrying') AND d.intake_seq > \(after)
+                 ORDER BY d.intake_seq LIMIT \(limit)
                 """
             )
         }
@@ -296,22 +298,28 @@ public final class Forwarder: Sendable {
         _ = try add(result)
     }
 
-    /// Adds rows of `openRowColumns` to the backlog; returns the last position.
+    /// Adds rows of `openRowColumns` to the backlog; returns the last row's `intake_seq`.
     private func add(_ result: PostgresResult) throws -> Int64? {
         var rows: [(String, PendingNotification, Date?)] = []
+        var last: Int64?
         for row in result.rows {
+            let attempts = try row.decode(Int.self, column: 3)
+            // Not tried yet: due at once (the stored time is rounded to microseconds, which could
+            // put it a hair after the clock that wrote it).
+            let notBefore = attempts == 0 ? Date.distantPast : try row.decode(Date.self, column: 5)
             let notification = PendingNotification(
                 position: try row.decode(column: 0), kind: PendingNotification.Kind(rawValue: try row.decode(column: 2)) ?? .error,
-                attempts: try row.decode(column: 3), firstAttemptAt: try row.decode(Date?.self, column: 4), notBefore: try row.decode(column: 5)
+                attempts: attempts, firstAttemptAt: try row.decode(Date?.self, column: 4), notBefore: notBefore
             )
             rows.append((try row.decode(column: 1), notification, try row.decode(Date?.self, column: 6)))
+            last = try row.decode(Int64.self, column: 7)
         }
         state.withLock { state in
             for (session, notification, lastProgress) in rows where !state.backlog.contains(session: session, position: notification.position) {
                 state.backlog.add(notification, session: session, lastProgressAccepted: lastProgress)
             }
         }
-        return rows.last?.1.position
+        return last
     }
 
     // MARK: - Dispatch

@@ -4,8 +4,20 @@ import Foundation
 import Ingestion
 import Ledger
 import Postgres
+import Synchronization
 import Testing
 import TestSupport
+
+/// A clock the test moves: the forwarder's pacing decisions follow it, not real time.
+final class ManualClock: ForwardingClock {
+    private let instant: Mutex<Date>
+
+    init(_ start: Date = Date()) { instant = Mutex(start) }
+
+    func now() -> Date { instant.withLock { $0 } }
+
+    func advance(seconds: Double) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
 
 /// The forwarder end to end: notifications ingested into a real store, forwarded over mutual
 /// TLS to the fake Hubject, outcomes recorded as events and delivery rows.
@@ -84,6 +96,98 @@ struct ForwarderTests {
             let events = try await store.readStream("delivery-\(sessions[0])")
             #expect(events.map(\.eventType) == ["NotificationForwarded", "NotificationForwarded", "NotificationForwarded"])
             #expect(events.first?.data.contains(#""status_code": "000""#) == true || events.first?.data.contains(#""status_code":"000""#) == true)
+        }
+    }
+
+    private func progress(_ id: String, minute: Int) -> String {
+        let evse = "DE*A36*E1*1"
+        return #"{"Type":"Progress","SessionID":"\#(id)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","EventOccurred":"2026-11-20T10:\#(String(format: "%02d", minute)):00+01:00","ConsumedEnergyProgress":\#(minute).5,"OperatorID":"DE*A36"}"#
+    }
+
+    @Test("Hubject gets the notification's bytes as they were received, not a re-serialisation")
+    func originalBytes() async throws {
+        try await withForwarder { fake, ingestor, store in
+            let id = UUID().uuidString.lowercased()
+            // Key order, whitespace and number spelling that PostgreSQL's jsonb would normalise.
+            let body = "{ \"SessionID\" : \"\(id)\",\n  \"Type\":\"End\", \"EvseID\":\"DE*A36*E1*1\", \"ChargingEnd\":\"2026-11-20T10:59:00+01:00\",\n"
+                + "  \"ConsumedEnergy\": 8.250, \"MeterValueEnd\": 1.2345E3, \"OperatorID\":\"DE*A36\" }"
+            try await ingest(ingestor, [body])
+            try await eventually(timeout: .seconds(30), "delivered") { try await deliveryStates(store)["delivered"] == 1 }
+            #expect(try fake.requests().first?["body"] as? String == body)
+        }
+    }
+
+    @Test("pacing through the forwarder under a manual clock: a Progress waits its 5 minutes, only the newest held one goes")
+    func progressPacedByClock() async throws {
+        let clock = ManualClock()
+        let configuration = Forwarder.Configuration(perMinute: nil, pollInterval: .milliseconds(50), clock: clock)
+        try await withForwarder(configuration) { fake, ingestor, store in
+            let id = UUID().uuidString.lowercased()
+            try await ingest(ingestor, [session(id)[0], progress(id, minute: 5)])
+            try await eventually(timeout: .seconds(30), "the Start and the first Progress delivered") { try await deliveryStates(store)["delivered"] == 2 }
+            clock.advance(seconds: 60)
+            try await ingest(ingestor, [progress(id, minute: 6), progress(id, minute: 7)])
+            try await Task.sleep(for: .seconds(1))
+            #expect(try fake.requests().count == 2, "nothing more inside the window")
+            clock.advance(seconds: 239.5)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try fake.requests().count == 2, "still nothing half a second before the window opens")
+            clock.advance(seconds: 1)
+            try await eventually(timeout: .seconds(30), "the newest Progress delivered") { try await deliveryStates(store)["delivered"] == 3 }
+            let requests = try fake.requests()
+            #expect(requests.count == 3)
+            #expect((requests.last?["body"] as? String)?.contains("10:07:00") == true, "the newest held Progress went")
+            #expect(try await deliveryStates(store)["superseded"] == 1)
+            let types = try await store.readStream("delivery-\(id)").map(\.eventType)
+            #expect(types == ["NotificationForwarded", "NotificationForwarded", "NotificationForwarded", "NotificationSuperseded"])
+        }
+    }
+
+    @Test("the rate limit through the forwarder under a manual clock: one per 0.6 s at 100/min, a backlog is not a burst")
+    func rateLimitedByClock() async throws {
+        let clock = ManualClock()
+        let configuration = Forwarder.Configuration(perMinute: 100, pollInterval: .milliseconds(50), clock: clock)
+        try await withForwarder(configuration) { fake, ingestor, store in
+            let sessions = (0..<5).map { _ in UUID().uuidString.lowercased() }
+            for id in sessions { try await ingest(ingestor, [session(id)[1]]) }
+            try await eventually(timeout: .seconds(30), "the first delivered") { try await deliveryStates(store)["delivered"] == 1 }
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(try await deliveryStates(store)["delivered"] == 1, "no second token before 0.6 s on the clock")
+            for sent in 2...5 {
+                clock.advance(seconds: 0.6)
+                try await eventually(timeout: .seconds(30), "\(sent) delivered") { try await deliveryStates(store)["delivered"] == sent }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await deliveryStates(store)["delivered"] == sent, "one token per 0.6 s")
+            }
+        }
+    }
+
+    @Test("a notification committed late with a lower position than ones taken in before it is still delivered")
+    func lateCommitLowerPosition() async throws {
+        var configuration = Forwarder.Configuration(perMinute: nil, pollInterval: .milliseconds(50))
+        configuration.batchSize = 1
+        try await withForwarder(configuration) { fake, ingestor, store in
+            // Transaction A gets its transaction id first, B appends (a lower position) and
+            // commits, then A appends and commits: the gap-safe order is A, B; positions B < A.
+            let early = try await PostgresConnection.connect(store.pool.configuration.url, applicationName: "test-late-commit")
+            let a = UUID().uuidString.lowercased()
+            let b = UUID().uuidString.lowercased()
+            try await early.run { session in
+                _ = try session.query("BEGIN")
+                _ = try session.query("SELECT pg_current_xact_id()")
+            }
+            try await ingest(ingestor, [session(b)[1]])
+            let data = #"{"session_id":"\#(a)","body":"{\"Type\":\"Error\",\"SessionID\":\"\#(a)\",\"EvseID\":\"DE*A36*E1*1\",\"ErrorType\":\"ConnectorError\",\"OperatorID\":\"DE*A36\"}"}"#
+            let events = #"[{"id":"\#(UUID().uuidString.lowercased())","type":"ChargingErrorReported","data":\#(data),"metadata":{}}]"#
+            try await early.run { session in
+                _ = try session.query("SELECT * FROM ledger.append_one(\("session-" + a), NULL::integer, \(events)::jsonb)")
+                _ = try session.query("COMMIT")
+            }
+            try await eventually(timeout: .seconds(30), "both delivered") { try await deliveryStates(store)["delivered"] == 2 }
+            let positions = try await store.pool.run { session in
+                try session.query("SELECT session_id, position FROM forwarding.deliveries ORDER BY intake_seq").rows.map { try $0.decode(String.self, column: 0) }
+            }
+            #expect(positions == [a, b], "taken in as A, B (so the test made the case it means to)")
         }
     }
 
