@@ -73,6 +73,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
+                "Forwarding",
                 "HTTPServer", "Postgres", "EventStore", "Projections", "Ingestion", "Ledger", "OICP",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
             ],
@@ -93,13 +94,13 @@ let package = Package(
             swiftSettings: strict
         ),
         // Test-only helpers: a fresh database per suite, cloned from the migrated template.
-        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Forwarding"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "OICPTests", dependencies: ["OICP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "APITests",
-            dependencies: ["API", "HTTPServer", "Ingestion", "Projections", "EventStore", "Postgres", "OICP", "TestSupport"],
+            dependencies: ["API", "Forwarding", "HTTPServer", "Ingestion", "Projections", "EventStore", "Postgres", "OICP", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),

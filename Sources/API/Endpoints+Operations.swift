@@ -1,4 +1,5 @@
 import EventStore
+import Forwarding
 import Foundation
 import HTTPServer
 import OICP
@@ -18,6 +19,9 @@ extension Endpoints {
 
     /// Ready to serve: the database answers, and no projection's oldest pending event is older
     /// than `readyMaxLag` (so what the read endpoints show is current).
+    ///
+    /// The forwarder's state is reported, not judged: a Hubject outage must not take ingest out
+    /// of a load balancer (notifications keep being accepted, and go once Hubject is back).
     func readyz(_ match: RouteMatch) async throws -> HTTPResponse {
         _ = try QueryParameters(match.target, allowed: [])
         let bound = Double(configuration.readyMaxLag.components.seconds)
@@ -28,7 +32,7 @@ extension Endpoints {
             let body = JSONValue.object(
                 JSONObject([
                     ("status", .string("not_ready")), ("database", .string("unreachable: \(error)")),
-                    ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array([])),
+                    ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array([])), ("forwarder", forwarderState),
                 ])
             )
             return .json(503, body.serialized())
@@ -48,7 +52,7 @@ extension Endpoints {
         let body = JSONValue.object(
             JSONObject([
                 ("status", .string(ready ? "ready" : "not_ready")), ("database", .string("ok")),
-                ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array(projections)),
+                ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array(projections)), ("forwarder", forwarderState),
             ])
         )
         return .json(ready ? 200 : 503, body.serialized())
@@ -88,8 +92,42 @@ extension Endpoints {
                 out.sample("ledger_projection_lag_seconds", [("projection", lag.projection)], String(lag.oldestPendingAge ?? 0))
             }
         }
+        await renderForwarding(into: &out)
         return HTTPResponse(
             status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]), body: .bytes(Array(out.text.utf8))
         )
+    }
+
+    /// Forwarding: this process's forwarder's counts, and the backlog as the database has it.
+    private func renderForwarding(into out: inout Exposition) async {
+        if let forwarder {
+            let statistics = forwarder.currentStatistics
+            out.family("ledger_forwarding_attempts_total", "counter", "Forwarding attempts answered or failed, by outcome, since this process started.")
+            for outcome in ["delivered", "refused_by_emp", "retryable", "dead_letter"] {
+                out.sample("ledger_forwarding_attempts_total", [("outcome", outcome)], String(statistics.attempts[outcome] ?? 0))
+            }
+            out.single("ledger_forwarding_superseded_total", "counter", "Held Progress notifications a newer one replaced.", statistics.superseded)
+            histogram(&out, "ledger_forwarding_request_seconds", "Hubject's answer time per attempt that got an HTTP response.", statistics.requestSeconds)
+            histogram(&out, "ledger_forwarding_delivery_seconds", "From a notification's commit to Hubject's acknowledgement.", statistics.deliverySeconds)
+            out.single("ledger_forwarding_active", "gauge", "1 while this process holds the forwarder lock.", statistics.role == .active ? 1 : 0)
+            out.single("ledger_forwarding_held", "gauge", "Open deliveries the active forwarder holds in memory.", statistics.held)
+            out.single("ledger_forwarding_in_flight", "gauge", "Notifications sent and not yet answered.", statistics.inFlight)
+        }
+        if let backlog = try? await deliveryQueries.backlog() {
+            out.single("ledger_forwarding_backlog", "gauge", "Deliveries pending or retrying.", backlog.open)
+            out.single("ledger_forwarding_oldest_pending_seconds", "gauge", "Age of the oldest open delivery (0 when none).", backlog.oldestAge ?? 0)
+        }
+    }
+
+    private func histogram(_ out: inout Exposition, _ name: String, _ help: String, _ histogram: ForwardingStatistics.Histogram) {
+        out.family(name, "histogram", help)
+        var cumulative = 0
+        for (bound, count) in zip(ForwardingStatistics.bounds, histogram.counts) {
+            cumulative += count
+            out.sample(name + "_bucket", [("le", String(bound))], String(cumulative))
+        }
+        out.sample(name + "_bucket", [("le", "+Inf")], String(histogram.count))
+        out.sample(name + "_sum", [], String(histogram.sum))
+        out.sample(name + "_count", [], String(histogram.count))
     }
 }

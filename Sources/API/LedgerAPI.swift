@@ -1,4 +1,5 @@
 public import EventStore
+public import Forwarding
 public import HTTPServer
 public import Ingestion
 import Ledger
@@ -47,9 +48,14 @@ public final class LedgerAPI: Sendable {
     private let listener: PostgresListener
     private let router: Router
 
-    public init(store: EventStore, ingestor: Ingestor, url: String, configuration: Configuration = .init(), logger: Logger = Logger(label: "api")) {
+    /// - Parameter forwarder: this process's forwarder, if it runs one (for `/readyz`,
+    ///   `/metrics` and the delivery summary).
+    public init(
+        store: EventStore, ingestor: Ingestor, url: String, forwarder: Forwarder? = nil, configuration: Configuration = .init(),
+        logger: Logger = Logger(label: "api")
+    ) {
         self.configuration = configuration
-        let endpoints = Endpoints(store: store, ingestor: ingestor, configuration: configuration, logger: logger)
+        let endpoints = Endpoints(store: store, ingestor: ingestor, forwarder: forwarder, configuration: configuration, logger: logger)
         self.endpoints = endpoints
         self.listener = PostgresListener(url: url, channels: ["ledger_events"], logger: logger)
         let metrics = endpoints.metrics
@@ -100,6 +106,11 @@ public final class LedgerAPI: Sendable {
         ("GET", "/v1/errors", { endpoints, request, match in try await endpoints.errors(request, match) }),
         ("GET", "/v1/errors/top-evses", { endpoints, request, match in try await endpoints.topEvses(request, match) }),
         ("GET", "/v1/errors/stream", { endpoints, request, match in try await endpoints.errorStream(request, match) }),
+        ("GET", "/v1/deliveries", { endpoints, request, match in try await endpoints.deliveries(request, match) }),
+        // Before `{id}`: the first matching route answers.
+        ("GET", "/v1/deliveries/summary", { endpoints, request, match in try await endpoints.deliverySummary(request, match) }),
+        ("GET", "/v1/deliveries/{id}", { endpoints, request, match in try await endpoints.delivery(request, match) }),
+        ("POST", "/v1/deliveries/{id}/retry", { endpoints, request, match in try await endpoints.retryDelivery(request, match) }),
         ("GET", "/healthz", { endpoints, _, match in try endpoints.healthz(match) }),
         ("GET", "/readyz", { endpoints, _, match in try await endpoints.readyz(match) }),
         ("GET", "/metrics", { endpoints, _, match in try await endpoints.metricsText(match) }),
@@ -122,15 +133,19 @@ final class Endpoints: Sendable {
     let store: EventStore
     let ingestor: Ingestor
     let queries: TimelineQueries
+    let deliveryQueries: DeliveryQueries
+    let forwarder: Forwarder?
     let authenticator: Authenticator
     let liveFeed: LiveFeed
     let logger: Logger
 
-    init(store: EventStore, ingestor: Ingestor, configuration: LedgerAPI.Configuration, logger: Logger) {
+    init(store: EventStore, ingestor: Ingestor, forwarder: Forwarder?, configuration: LedgerAPI.Configuration, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.ingestor = ingestor
         self.queries = TimelineQueries(store: store)
+        self.deliveryQueries = DeliveryQueries(store: store)
+        self.forwarder = forwarder
         self.authenticator = Authenticator(tokens: TokenStore(pool: store.pool), ttl: configuration.tokenCacheTTL)
         self.liveFeed = LiveFeed(store: store, signal: ChangeSignal(), heartbeat: configuration.heartbeat)
         self.logger = logger

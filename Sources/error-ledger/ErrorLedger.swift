@@ -9,7 +9,7 @@ struct ErrorLedger: AsyncParsableCommand {
         abstract: "Session Error Ledger: the CPO's system of record for OICP 2.3 charging notifications.",
         subcommands: [
             MigrateCommand.self, IngestCommand.self, ImportCommand.self, StreamCommand.self, StatusCommand.self,
-            ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, TokenCommand.self, BenchCommand.self,
+            ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, DeliveriesCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, TokenCommand.self, BenchCommand.self,
         ]
     )
 }

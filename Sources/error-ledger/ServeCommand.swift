@@ -67,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Before listening: bad certificate files stop the start-up, not the first send.
         let forwarderToRun = try forwarder(store: store, url: url, logger: logger)
         let api = LedgerAPI(
-            store: store, ingestor: Ingestor(store: store, logger: logger), url: url,
+            store: store, ingestor: Ingestor(store: store, logger: logger), url: url, forwarder: forwarderToRun,
             configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat)), logger: logger
         )
         api.start()
@@ -105,13 +105,14 @@ struct ServeCommand: AsyncParsableCommand {
             return nil
         }
         let inFlight = try integer(nil, "LEDGER_FORWARD_MAX_IN_FLIGHT", default: 16, in: 1...256)
+        let timeout = try integer(nil, "LEDGER_FORWARD_TIMEOUT_SECONDS", default: 30, in: 1...600)
         let transport: HubjectTransport
         do {
             transport = try HubjectTransport(
                 configuration: .init(
                     baseURL: base, clientCertificate: environment("LEDGER_HUBJECT_CLIENT_CERT") ?? "",
                     clientKey: environment("LEDGER_HUBJECT_CLIENT_KEY") ?? "", caBundle: environment("LEDGER_HUBJECT_CA_BUNDLE") ?? "",
-                    connections: inFlight
+                    timeout: .seconds(timeout), connections: inFlight
                 ),
                 logger: logger
             )
@@ -129,6 +130,9 @@ struct ServeCommand: AsyncParsableCommand {
             }
             configuration.types = types
         }
+        configuration.retry.maxAttempts = try integer(nil, "LEDGER_FORWARD_RETRY_ATTEMPTS", default: 12, in: 1...1000)
+        configuration.retry.maxAge = .seconds(try integer(nil, "LEDGER_FORWARD_RETRY_MAX_AGE_SECONDS", default: 86_400, in: 1...2_592_000))
+        configuration.retry.cap = .seconds(try integer(nil, "LEDGER_FORWARD_RETRY_CAP_SECONDS", default: 300, in: 1...86_400))
         let perMinute = try integer(nil, "LEDGER_FORWARD_PER_MINUTE", default: 100, in: 0...100_000)
         configuration.perMinute = perMinute == 0 ? nil : perMinute
         logger.info("forwarding to Hubject", metadata: ["url": "\(transport.configuration.notificationURL)", "per_minute": "\(perMinute)"])

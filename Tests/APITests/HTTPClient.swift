@@ -20,10 +20,6 @@ struct Reply: Sendable {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// A blocking HTTP/1.1 client on loopback, one connection per request (`Connection: close`).
 /// Socket calls run on threads of their own, never on the cooperative pool.

@@ -57,6 +57,34 @@ struct TimelineFoldTests {
         #expect(changes.skipped == 0)
     }
 
+    @Test("a forwarding outcome is an entry of its session's timeline and leaves the session's summary as it was")
+    func deliveryEntry() throws {
+        var recorder = Recorder()
+        var fold = FoldState()
+        _ = fold.fold([try recorder.record(.error)])
+        let before = try #require(fold.sessions[Body.sessionID])
+        let data = #"{"session_id":"\#(Body.sessionID)","event_id":"e","position":1,"notification_type":"Error","attempt":1,"at":"2026-11-27T10:00:01.500Z","outcome":"delivered","result":true,"status_code":"000","latency_ms":42}"#
+        let forwarded = PreparedEvent(
+            FoldEvent(position: 2, streamID: "delivery-\(Body.sessionID)", eventID: UUID(), type: "NotificationForwarded", data: data)
+        )
+        let stranger = PreparedEvent(
+            FoldEvent(position: 3, streamID: "delivery-nobody", eventID: UUID(), type: "NotificationForwarded", data: data.replacingOccurrences(of: Body.sessionID, with: "nobody"))
+        )
+
+        let changes = fold.fold([forwarded, stranger])
+
+        let entry = try #require(changes.timeline.first)
+        #expect(changes.timeline.count == 1)
+        #expect(entry.seq == 2 && entry.eventType == "NotificationForwarded" && entry.notificationType == "Error")
+        #expect(entry.receivedAt == (try stamp("2026-11-27T10:00:01.500Z")))
+        #expect(entry.details == #"{"outcome":"delivered","attempt":1,"status_code":"000","latency_ms":42,"event_id":"e","position":1}"#)
+        var after = before
+        after.eventCount = 2
+        #expect(fold.sessions[Body.sessionID] == after, "only the entry count moves")
+        #expect(changes.skipped == 1, "a delivery of a session the ledger does not know is skipped")
+        #expect(changes.errors.isEmpty && changes.touchedEvses.isEmpty)
+    }
+
     @Test("each event adds one timeline entry, numbered 1, 2, 3 … with its event's identity")
     func timelineEntries() throws {
         var recorder = Recorder()

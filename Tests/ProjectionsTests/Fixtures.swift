@@ -85,10 +85,6 @@ func expectSameModel(_ live: [String: [String]], _ rebuilt: [String: [String]], 
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// Runs `projector` in a task until the returned handle is cancelled.
 func start(_ projector: Projector) -> Task<Void, Never> {

@@ -102,6 +102,25 @@ public enum TimelineFold {
         var batchTimelineIndex: [Int64: Int] = [:]
         var batchErrorIndex: [Int64: Int] = [:]
         for prepared in events {
+            if let delivery = prepared.delivery {
+                // Forwarding to Hubject: an entry in the session's timeline; the session's
+                // summary (status, errors, energy) is the notifications' alone.
+                guard var state = sessions[delivery.sessionID] else {
+                    changes.skipped += 1
+                    continue
+                }
+                state.eventCount += 1
+                changes.timeline.append(
+                    TimelineEntry(
+                        sessionID: delivery.sessionID, seq: state.eventCount, position: prepared.event.position, eventID: prepared.event.eventID,
+                        eventType: prepared.event.type, notificationType: delivery.notificationType, evseID: state.evseID,
+                        receivedAt: delivery.at, occurredAt: nil, anomalies: "[]", details: delivery.details
+                    )
+                )
+                sessions[delivery.sessionID] = state
+                changes.touchedSessions.insert(delivery.sessionID)
+                continue
+            }
             guard let fact = prepared.fact else {
                 changes.skipped += 1
                 continue
@@ -234,14 +253,16 @@ public enum TimelineFold {
 public struct PreparedEvent: Sendable {
     public let event: FoldEvent
     let fact: Fact?
+    let delivery: DeliveryFact?
 
     public init(_ event: FoldEvent) {
         self.event = event
         self.fact = Fact(event)
+        self.delivery = fact == nil ? DeliveryFact(event) : nil
     }
 
-    /// The session a lifecycle event belongs to; nil for events the timelines do not show.
-    public var sessionID: String? { fact?.sessionID }
+    /// The session a lifecycle or delivery event belongs to; nil for events the timelines do not show.
+    public var sessionID: String? { fact?.sessionID ?? delivery?.sessionID }
     /// The EVSE the notification names.
     public var evseID: String? { fact?.evseID }
 }
@@ -291,5 +312,34 @@ struct Fact: Sendable {
     /// The named members of the notification that are present, as a JSON object.
     func details(_ fields: [String]) -> String {
         JSONValue.object(JSONObject(fields.compactMap { field in notification[field].map { (field, $0) } })).serialized()
+    }
+}
+
+/// The fields of a delivery event (forwarding to Hubject) the session timeline shows.
+struct DeliveryFact: Sendable {
+    let sessionID: String
+    /// The type of the notification forwarded.
+    let notificationType: String
+    /// When the forwarder recorded the outcome (or the operator asked for a retry).
+    let at: Timestamp
+    /// The delivery's figures, a JSON object.
+    let details: String
+
+    static let detailFields = [
+        "outcome", "attempt", "status_code", "status_description", "latency_ms", "reason", "next_attempt_at", "requested_by", "event_id",
+        "position",
+    ]
+
+    init?(_ event: FoldEvent) {
+        guard let type = LedgerEventType(rawValue: event.type), LedgerEventType.delivery.contains(type),
+            case .object(let data)? = try? JSONParser.parse(Array(event.data.utf8), maxDepth: TimelineFold.maxDepth, maxBytes: .max),
+            let sessionID = data["session_id"]?.stringValue,
+            let notificationType = data["notification_type"]?.stringValue,
+            let at = data["at"]?.stringValue.flatMap(Timestamp.init)
+        else { return nil }
+        self.sessionID = sessionID
+        self.notificationType = notificationType
+        self.at = at
+        self.details = JSONValue.object(JSONObject(Self.detailFields.compactMap { field in data[field].map { (field, $0) } })).serialized()
     }
 }

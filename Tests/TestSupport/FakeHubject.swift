@@ -1,26 +1,26 @@
-import Forwarding
-import Foundation
+public import Forwarding
+public import Foundation
 import Glibc
-import TestSupport
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+/// A test's own failure, with what went wrong.
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A throwaway PKI (`Tests/fakes/make-test-pki.sh`) and the fake Hubject
 /// (`Tests/fakes/fake_hubject.py`) on a free loopback port, demanding a client certificate.
-final class FakeHubject: Sendable {
-    let directory: URL
-    let port: Int
+public final class FakeHubject: Sendable {
+    public let directory: URL
+    public let port: Int
     private let process: Process
 
     /// Where the fake reads its scenario, per request.
-    var scenarioFile: URL { directory.appendingPathComponent("scenario.json") }
+    public var scenarioFile: URL { directory.appendingPathComponent("scenario.json") }
     /// One JSON line per request it received.
-    var logFile: URL { directory.appendingPathComponent("requests.jsonl") }
+    public var logFile: URL { directory.appendingPathComponent("requests.jsonl") }
 
-    static func start() async throws -> FakeHubject {
+    public static func start() async throws -> FakeHubject {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fake-hubject-\(UUID().uuidString.prefix(8))")
         let fakes = repositoryRoot().appendingPathComponent("Tests/fakes")
         try await run("/bin/bash", [fakes.appendingPathComponent("make-test-pki.sh").path, directory.path])
@@ -53,24 +53,24 @@ final class FakeHubject: Sendable {
 
     /// Kills the fake (no wait: `waitUntilExit` would block a cooperative thread; Foundation
     /// reaps the child).
-    func stop() {
+    public func stop() {
         kill(process.processIdentifier, SIGKILL)
         try? FileManager.default.removeItem(at: directory)
     }
 
     /// Sets how the fake answers from the next request on.
-    func answer(_ scenario: [String: any Sendable]) throws {
+    public func answer(_ scenario: [String: any Sendable]) throws {
         try JSONSerialization.data(withJSONObject: scenario).write(to: scenarioFile)
     }
 
     /// The requests received so far.
-    func requests() throws -> [[String: Any]] {
+    public func requests() throws -> [[String: Any]] {
         guard let text = try? String(contentsOf: logFile, encoding: .utf8) else { return [] }
         return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
     }
 
     /// Transport settings for this fake, with the given client certificate (`client` or `stranger`).
-    func configuration(client: String = "client", timeout: Duration = .seconds(5)) -> HubjectTransportConfiguration {
+    public func configuration(client: String = "client", timeout: Duration = .seconds(5)) -> HubjectTransportConfiguration {
         HubjectTransportConfiguration(
             baseURL: "https://localhost:\(port)/api/oicp", clientCertificate: directory.appendingPathComponent("\(client).pem").path,
             clientKey: directory.appendingPathComponent("\(client).key").path, caBundle: directory.appendingPathComponent("ca.pem").path,
@@ -79,7 +79,7 @@ final class FakeHubject: Sendable {
     }
 
     /// Runs a command to completion on a thread of its own.
-    static func run(_ executable: String, _ arguments: [String]) async throws {
+    public static func run(_ executable: String, _ arguments: [String]) async throws {
         let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
             Thread {
                 do {
