@@ -434,6 +434,10 @@ public final class Forwarder: Sendable {
             ("attempt", .number(String(attempt))), ("at", .string(rfc3339(now))),
         ]
         var row = DeliveryRecord.RowUpdate(position: notification.position, state: "", attempts: attempt, firstAttemptAt: firstAttemptAt, finishedAt: now)
+        // Hubject's code, when a failed attempt's answer was an acknowledgement.
+        if case .response(_, let body, _, _) = result, let ack = try? JSONDecoder().decode(Acknowledgement.self, from: Data(body)) {
+            row.statusCode = ack.statusCode.code
+        }
         let type: LedgerEventType
         let next: Next
         func deadLetter(_ reason: String) {
@@ -475,8 +479,11 @@ public final class Forwarder: Sendable {
             deadLetter(reason)
             next = .completed(acceptedAt: nil)
         }
+        // One id per attempt, so a commit tried again after its connection broke is not recorded
+        // twice. The round's first attempt is in it: an operator's retry starts counting afresh.
+        let round = Int64((firstAttemptAt.timeIntervalSince1970 * 1_000_000).rounded())
         let event = NewEvent(
-            id: EventIdentity.nameBased("forwarding\u{1F}\(notification.position)\u{1F}\(attempt)"), type: type.rawValue,
+            id: EventIdentity.nameBased("forwarding\u{1F}\(notification.position)\u{1F}\(round)\u{1F}\(attempt)"), type: type.rawValue,
             data: JSONValue.object(JSONObject(fields)).serialized()
         )
         return (DeliveryRecord(append: AppendRequest(stream: StreamName.delivery(delivery.session), events: [event]), row: row), next)

@@ -1,5 +1,6 @@
 import API
 import EventStore
+import Forwarding
 import Foundation
 import HTTPServer
 import Ingestion
@@ -18,11 +19,27 @@ struct Harness: Sendable {
     let client: HTTPClient
     let projector: Task<Void, Never>?
     let tokens: TokenStore
+    /// With `forwarding`: the fake Hubject and the running forwarder.
+    let fake: FakeHubject?
+    let forwarding: Task<Void, Never>?
 
-    static func start(configuration: LedgerAPI.Configuration = .init(tokenCacheTTL: .milliseconds(100)), projector: Bool = true) async throws -> Harness {
+    static func start(
+        configuration: LedgerAPI.Configuration = .init(tokenCacheTTL: .milliseconds(100)), projector: Bool = true, forwarding: Bool = false
+    ) async throws -> Harness {
         let url = try await TestDatabase.create()
         let store = try await EventStore.open(configuration: .init(url: url, poolSize: 6))
-        let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), url: url, configuration: configuration)
+        var fake: FakeHubject?
+        var forwarder: Forwarder?
+        if forwarding {
+            let started = try await FakeHubject.start()
+            fake = started
+            let transport = try HubjectTransport(configuration: started.configuration(timeout: .seconds(2)))
+            forwarder = Forwarder(
+                store: store, url: url, transport: transport,
+                configuration: .init(perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200)), pollInterval: .milliseconds(50))
+            )
+        }
+        let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), url: url, forwarder: forwarder, configuration: configuration)
         api.start()
         var limits = HTTPLimits()
         limits.body = 131_072  // as serve sets it
@@ -30,18 +47,19 @@ struct Harness: Sendable {
         let port = try server.start()
         let runner = projector
             ? Task { await ProjectionRunner(url: url, configuration: .init(pollInterval: .milliseconds(100))).run() } : nil
+        let forwarding = forwarder.map { forwarder in Task { await forwarder.run() } }
         return Harness(
             url: url, store: store, api: api, server: server, client: HTTPClient(port: port), projector: runner,
-            tokens: TokenStore(pool: store.pool)
+            tokens: TokenStore(pool: store.pool), fake: fake, forwarding: forwarding
         )
     }
 
     /// Runs `body` against a fresh harness and stops it afterwards, whatever `body` did.
     static func with(
-        configuration: LedgerAPI.Configuration = .init(tokenCacheTTL: .milliseconds(100)), projector: Bool = true,
+        configuration: LedgerAPI.Configuration = .init(tokenCacheTTL: .milliseconds(100)), projector: Bool = true, forwarding: Bool = false,
         _ body: (Harness) async throws -> Void
     ) async throws {
-        let harness = try await start(configuration: configuration, projector: projector)
+        let harness = try await start(configuration: configuration, projector: projector, forwarding: forwarding)
         do {
             try await body(harness)
         } catch {
@@ -56,6 +74,9 @@ struct Harness: Sendable {
         await server.shutdown()
         projector?.cancel()
         await projector?.value
+        forwarding?.cancel()
+        await forwarding?.value
+        fake?.stop()
         store.close()
     }
 
