@@ -87,11 +87,7 @@ public struct DeliveryBacklog: Sendable {
             case .hold(let until, let superseded):
                 collect(superseded, from: &outbox)
                 sessions[top.session] = outbox
-                if let head = outbox.head {
-                    if Scheduled(due: until, position: head.position, session: top.session) != top {
-                        schedule.insert(Scheduled(due: until, position: head.position, session: top.session))
-                    }
-                }
+                if let head = outbox.head { schedule.insert(Scheduled(due: until, position: head.position, session: top.session)) }
             case .empty:
                 sessions[top.session] = nil
             }

@@ -40,10 +40,11 @@ struct DeliveryRecord: Sendable {
 /// one transaction for the events and the rows (group commit for the forwarder's outcomes).
 ///
 /// A record is durable when `record` returns; only then may its session's next notification go,
-/// so a crash can resend at most the notification that was in flight. A failed commit is tried
-/// again, with a pause, until it succeeds or the recorder is closed; event ids are derived from
-/// the delivery and attempt, so a commit that did land before its connection broke is not
-/// recorded twice.
+/// so a crash can resend at most the notification that was in flight. A failed batch is tried
+/// record by record (one bad record holds up only its session), and what still fails is tried
+/// again, with a growing pause, until it succeeds or the recorder is closed. Event ids are derived
+/// from the delivery, its round and its attempt, so a commit that did land before its connection
+/// broke is not recorded twice.
 final class OutcomeRecorder: Sendable {
     private struct Waiting {
         let record: DeliveryRecord
@@ -95,18 +96,33 @@ final class OutcomeRecorder: Sendable {
                 await doorbell.wait(timeout: .seconds(1))
                 continue
             }
+            var pending = batch
             var pause = Duration.milliseconds(100)
-            while true {
+            while !pending.isEmpty {
                 do {
-                    try await commit(batch.map(\.record))
-                    for waiting in batch { waiting.continuation.resume() }
-                    break
+                    try await commit(pending.map(\.record))
+                    for waiting in pending { waiting.continuation.resume() }
+                    pending = []
                 } catch {
                     if state.withLock({ $0.closed }) {
-                        for waiting in batch { waiting.continuation.resume(throwing: error) }
+                        for waiting in pending { waiting.continuation.resume(throwing: error) }
                         break
                     }
-                    logger.warning("could not record forwarding outcomes; trying again", metadata: ["error": "\(error)", "records": "\(batch.count)"])
+                    if pending.count > 1 {
+                        // One by one, so a record that cannot commit holds up only its own session.
+                        var failed: [Waiting] = []
+                        for waiting in pending {
+                            do {
+                                try await commit([waiting.record])
+                                waiting.continuation.resume()
+                            } catch {
+                                failed.append(waiting)
+                            }
+                        }
+                        pending = failed
+                        if pending.isEmpty { break }
+                    }
+                    logger.warning("could not record forwarding outcomes; trying again", metadata: ["error": "\(error)", "records": "\(pending.count)"])
                     try? await Task.sleep(for: pause)
                     pause = min(pause * 2, .seconds(5))
                 }

@@ -101,20 +101,21 @@ public struct SessionOutbox: Sendable {
         return now < due ? .hold(until: due, superseded: superseded) : .send(pending[0], superseded: superseded)
     }
 
-    /// The head was answered for good (delivered, refused or dead-lettered): the next may go.
-    /// `acceptedAt` is when Hubject accepted it, for a delivered Progress.
+    /// The notification sent was answered for good (delivered, refused or dead-lettered): the
+    /// next may go. `acceptedAt` is when Hubject accepted it, for a delivered Progress. Found by
+    /// position: an older one may have been added ahead of it while it was in flight.
     public mutating func completed(_ position: Int64, acceptedAt: Date?) {
-        guard let head = pending.first, head.position == position else { return }
-        pending.removeFirst()
-        if head.kind == .progress, let acceptedAt { progressAccepted(at: acceptedAt) }
+        guard let index = pending.firstIndex(where: { $0.position == position }) else { return }
+        let done = pending.remove(at: index)
+        if done.kind == .progress, let acceptedAt { progressAccepted(at: acceptedAt) }
     }
 
-    /// The head's attempt failed and it goes again at `notBefore`.
+    /// The notification's attempt failed and it goes again at `notBefore`.
     public mutating func retry(_ position: Int64, attempts: Int, firstAttemptAt: Date, notBefore: Date) {
-        guard pending.first?.position == position else { return }
-        pending[0].attempts = attempts
-        pending[0].firstAttemptAt = firstAttemptAt
-        pending[0].notBefore = notBefore
+        guard let index = pending.firstIndex(where: { $0.position == position }) else { return }
+        pending[index].attempts = attempts
+        pending[index].firstAttemptAt = firstAttemptAt
+        pending[index].notBefore = notBefore
     }
 }
 

@@ -192,6 +192,55 @@ struct ForwarderTests {
         }
     }
 
+    @Test("one forwarder is active across instances; when its connection dies the standby takes over and delivers")
+    func takeover() async throws {
+        let fake = try await FakeHubject.start()
+        defer { fake.stop() }
+        let url = try await TestDatabase.create()
+        let store = try await EventStore.open(configuration: .init(url: url, poolSize: 6))
+        defer { store.close() }
+        let transport = try HubjectTransport(configuration: fake.configuration(timeout: .seconds(2)))
+        defer { transport.close() }
+        let configuration = Forwarder.Configuration(perMinute: nil, pollInterval: .milliseconds(50), standbyRetry: .milliseconds(100))
+        let first = Forwarder(store: store, url: url, transport: transport, configuration: configuration)
+        let second = Forwarder(store: store, url: url, transport: transport, configuration: configuration)
+        let runFirst = Task { await first.run() }
+        try await eventually(timeout: .seconds(20), "the first active") { first.role == .active }
+        let runSecond = Task { await second.run() }
+        defer {
+            runFirst.cancel()
+            runSecond.cancel()
+        }
+        try await eventually(timeout: .seconds(20), "the second standing by") { second.role == .standby }
+        let ingestor = Ingestor(store: store)
+        let before = UUID().uuidString.lowercased()
+        try await ingest(ingestor, session(before))
+        try await eventually(timeout: .seconds(30), "delivered by the first") { try await deliveryStates(store)["delivered"] == 3 }
+        #expect(second.role == .standby, "never two active")
+
+        // The active forwarder's connection dies (its process would have): the lock goes with it.
+        try await store.pool.run { session in
+            _ = try session.query(
+                """
+                SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                 WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'error-ledger-forwarder'
+                   AND a.datname = current_database()
+                """
+            )
+        }
+        try await eventually(timeout: .seconds(20), "the second took over") { second.role == .active }
+        try await eventually(timeout: .seconds(20), "the first stands by") { first.role == .standby }
+        let after = UUID().uuidString.lowercased()
+        try await ingest(ingestor, session(after))
+        try await eventually(timeout: .seconds(30), "delivered by the second") { try await deliveryStates(store)["delivered"] == 6 }
+        let got = try delivered(fake)
+        #expect(got[before] == ["Start", "Error", "End"] && got[after] == ["Start", "Error", "End"], "each once, in order: \(got)")
+        runFirst.cancel()
+        runSecond.cancel()
+        await runFirst.value
+        await runSecond.value
+    }
+
     @Test("one at a time per session: while Hubject takes its time, nothing of the session is sent twice or ahead")
     func oneAtATime() async throws {
         try await withForwarder { fake, ingestor, store in

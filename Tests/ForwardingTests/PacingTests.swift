@@ -54,7 +54,7 @@ struct PacingTests {
         #expect(outbox.next(now: at(600)) == .send(notification(5, .progress), superseded: []))
         outbox.completed(5, acceptedAt: at(600))
         #expect(outbox.next(now: at(600)) == .send(notification(6, .end), superseded: []))
-        // Completing anything but the head changes nothing.
+        // Completing a position the outbox does not hold changes nothing.
         outbox.completed(99, acceptedAt: at(601))
         #expect(outbox.pending == [notification(6, .end)])
     }
@@ -178,6 +178,20 @@ struct DeliveryBacklogTests {
         backlog.add(PendingNotification(position: 5, kind: .start), session: "a")
         #expect(backlog.count == 2, "a position held already is not added twice")
         #expect(try #require(sent(backlog.next(now: at(0)))) == ("a", 5))
+    }
+
+    @Test("a dead letter opened again while a younger one of its session is in flight goes next, and the one in flight is not sent twice")
+    func reopenedWhileInFlight() throws {
+        var backlog = DeliveryBacklog()
+        backlog.add(PendingNotification(position: 20, kind: .end), session: "a")
+        #expect(try #require(sent(backlog.next(now: at(0)))) == ("a", 20))
+        backlog.add(PendingNotification(position: 5, kind: .start), session: "a")
+        #expect(backlog.next(now: at(1)) == .idle(until: nil), "the session is in flight")
+        backlog.completed(session: "a", position: 20, acceptedAt: nil)
+        #expect(try #require(sent(backlog.next(now: at(2)))) == ("a", 5))
+        backlog.completed(session: "a", position: 5, acceptedAt: nil)
+        #expect(backlog.next(now: at(3)) == .idle(until: nil), "the End that was answered does not go again")
+        #expect(backlog.count == 0)
     }
 
     @Test("a backlog after an outage drains at the configured rate, not as a burst")
