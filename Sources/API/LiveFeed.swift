@@ -52,15 +52,7 @@ final class LiveFeed: Sendable {
 
     /// The cursor of the newest event every reader can see now.
     func tail() async throws -> ReadCursor {
-        let query: PostgresQuery = """
-            SELECT transaction_id, global_position FROM ledger.events
-             WHERE transaction_id < ledger.read_horizon()
-             ORDER BY transaction_id DESC, global_position DESC LIMIT 1
-            """
-        return try await store.pool.run { session in
-            guard let row = try session.prepared(query).rows.first else { return .start }
-            return ReadCursor(transactionID: try row.decode(column: 0), position: try row.decode(column: 1))
-        }
+        try await store.tailCursor()
     }
 
     /// The SSE text of the matching errors among the next `pageSize` events after `cursor`, the

@@ -170,6 +170,20 @@ public final class EventStore: Sendable {
         """
     }
 
+    /// The cursor after the newest event the gap-safe order can read now (`.start` for an empty
+    /// store): reading after it yields only what commits from now on.
+    public func tailCursor() async throws -> ReadCursor {
+        let query: PostgresQuery = """
+            SELECT transaction_id, global_position FROM ledger.events
+             WHERE transaction_id < ledger.read_horizon()
+             ORDER BY transaction_id DESC, global_position DESC LIMIT 1
+            """
+        return try await pool.run { session in
+            guard let row = try session.prepared(query).rows.first else { return .start }
+            return ReadCursor(transactionID: try row.decode(column: 0), position: try row.decode(column: 1))
+        }
+    }
+
     /// The newest stored position, or nil for an empty store.
     public func headPosition() async throws -> Int64? {
         try await pool.run { try $0.query("SELECT max(global_position) FROM ledger.events").decode(Int64?.self, row: 0, column: 0) }

@@ -60,7 +60,8 @@ public struct DeliverySummary: Sendable {
     /// Open retries and dead letters of the last 24 hours, by reason: the OICP code, or the
     /// kind of failure (`timeout`, `connection`, `HTTP 502, not an eRoamingAcknowledgement`, …).
     public var failures: [(reason: String, state: String, count: Int)]
-    /// Committed events the forwarder has not taken in yet.
+    /// Stored events after the forwarder's intake checkpoint (in the gap-safe order): not taken
+    /// in yet, whether or not they are of a forwarded type.
     public var notTakenIn: Int64
 
     public var json: JSONValue {
@@ -189,7 +190,8 @@ public struct DeliveryQueries: Sendable {
                          WHERE state IN ('pending', 'retrying') ORDER BY position LIMIT 1),
                        count(*) FILTER (WHERE state = 'delivered' AND finished_at > now() - interval '5 minutes'),
                        count(*) FILTER (WHERE state = 'delivered'),
-                       (SELECT count(*) FROM ledger.events, forwarding.checkpoint c WHERE global_position > c.position)
+                       (SELECT count(*) FROM ledger.events e, forwarding.checkpoint c
+                         WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.position))
                   FROM forwarding.deliveries WHERE finished_at > now() - interval '1 hour'
                 """
             )
@@ -209,6 +211,27 @@ public struct DeliveryQueries: Sendable {
                 deliveryRate: Double(try recent.decode(Int.self, row: 0, column: 1)) / 300, deliveredLastHour: try recent.decode(row: 0, column: 2),
                 failures: failures, notTakenIn: try recent.decode(row: 0, column: 3)
             )
+        }
+    }
+
+    /// Moves the forwarder's intake to the store's current end, so notifications committed
+    /// before now are never forwarded: for turning forwarding on over a ledger that already
+    /// holds history (the forwarder otherwise starts at the beginning of the store). Never moves
+    /// it back. Returns the intake cursor before, and after (nil when it did not move).
+    public func skipToHead() async throws -> (from: ReadCursor, to: ReadCursor?) {
+        let tail = try await store.tailCursor()
+        return try await store.pool.run { session in
+            try session.transaction {
+                let row = try session.query("SELECT transaction_id, position FROM forwarding.checkpoint FOR UPDATE")
+                let before = ReadCursor(transactionID: try row.decode(row: 0, column: 0), position: try row.decode(row: 0, column: 1))
+                let moved = try session.query(
+                    """
+                    UPDATE forwarding.checkpoint SET transaction_id = \(tail.transactionID)::xid8, position = \(tail.position), updated_at = now()
+                     WHERE (transaction_id, position) < (\(tail.transactionID)::xid8, \(tail.position))
+                    """
+                ).affectedRows
+                return (before, moved == 1 ? tail : nil)
+            }
         }
     }
 

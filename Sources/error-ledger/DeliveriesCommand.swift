@@ -9,7 +9,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deliveries",
         abstract: "Forwarding to Hubject: deliveries by state or session, the backlog, and retrying a dead letter.",
-        subcommands: [List.self, Summary.self, Show.self, Retry.self]
+        subcommands: [List.self, Summary.self, Show.self, Retry.self, SkipToHead.self]
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -112,6 +112,26 @@ struct DeliveriesCommand: AsyncParsableCommand {
             case .notDead(let delivery):
                 printError("only a dead letter can be sent again; this delivery is \(delivery.state)")
                 throw ExitCode(1)
+            }
+        }
+    }
+
+    struct SkipToHead: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "skip-to-head",
+            abstract: "Forward only what is committed from now on: move the forwarder's intake to the store's end (for a ledger that already holds history)."
+        )
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let (store, queries) = try await DeliveriesCommand.open(database)
+            defer { store.close() }
+            let moved = try await queries.skipToHead()
+            if let to = moved.to {
+                printError("the forwarder's intake moved from \(moved.from) to the store's end, \(to) (transaction-position): nothing stored before is forwarded")
+            } else {
+                printError("the forwarder's intake is at the store's end already (\(moved.from)); nothing skipped")
             }
         }
     }

@@ -42,7 +42,7 @@ struct TimelineCommand: AsyncParsableCommand {
                 print(#"{"session":\#(summary.json),"timeline":\#(OutputFormat.json.render(page.items).dropLast()),"next":\#(page.next.map { "\"\($0)\"" } ?? "null")}"#)
             case .table:
                 print(format.render(single: summary))
-                print(format.render(page.items, columns: ["seq", "received_at", "notification_type", "occurred_at", "error_type", "phase", "anomalies", "details"]), terminator: "")
+                print(format.render(page.items, columns: ["seq", "received_at", "event_type", "notification_type", "occurred_at", "error_type", "phase", "anomalies", "details"]), terminator: "")
                 printNextCursor(page.next)
             case .csv, .ndjson:
                 print(format.render(page.items), terminator: "")

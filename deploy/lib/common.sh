@@ -75,6 +75,14 @@ ledger_start_cluster() {
     ledger_log "PostgreSQL running on 127.0.0.1:$port (data $data)"
 }
 
+# Whether the cluster in DATA is running (a postmaster.pid left by a crash or a reboot is not).
+ledger_cluster_running() {
+    local data=$1 bin
+    [ -f "$data/postmaster.pid" ] || return 1
+    bin=$(ledger_pg_bin) || return 1
+    ledger_as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
+}
+
 ledger_stop_cluster() {
     local data=$1 bin
     bin=$(ledger_pg_bin) || return 0
