@@ -7,7 +7,7 @@ import OICP
 /// the mutual-TLS settings before forwarding relies on them.
 struct HubjectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "hubject", abstract: "Talk to Hubject directly (issue #5, begun).", subcommands: [Send.self]
+        commandName: "hubject", abstract: "Talk to Hubject directly: one send, to check the mutual-TLS settings.", subcommands: [Send.self]
     )
 
     struct Send: AsyncParsableCommand {
