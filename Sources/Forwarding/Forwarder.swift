@@ -16,7 +16,9 @@ import Synchronization
 /// - **Dispatch.** The active forwarder holds the open deliveries in memory (`DeliveryBacklog`,
 ///   up to `window` of them; the rest wait in the table, in order). Per session, the oldest goes
 ///   when it is due, when no other of the session is in flight, within `maxInFlight` and the
-///   rate limit; a Progress waits out its 5-minute window.
+///   rate limit; a Progress waits out its 5-minute window. A 429 from Hubject pauses every
+///   session until its `Retry-After` (1 s when absent): the limit is the partner's, not the
+///   notification's.
 /// - **Outcomes** (`DeliveryOutcome`) are events in the session's delivery stream
 ///   (`delivery-<SessionID>`), committed with the delivery's row (`OutcomeRecorder`):
 ///   `NotificationForwarded` (delivered, or refused by the EMP, with Hubject's code and the
@@ -94,6 +96,8 @@ public final class Forwarder: Sendable {
     private struct State {
         var role = Role.connecting
         var backlog = DeliveryBacklog()
+        /// Hubject answered 429: its limit is per partner, so nothing goes before this instant.
+        var pausedUntil: Date?
     }
 
     public init(store: EventStore, url: String, transport: HubjectTransport, configuration: Configuration = .init(), logger: Logger = Logger(label: "forwarder")) {
@@ -340,6 +344,7 @@ public final class Forwarder: Sendable {
         let now = configuration.clock.now()
         let maxInFlight = configuration.maxInFlight
         return state.withLock { state in
+            if let paused = state.pausedUntil, now < paused { return ([], paused) }
             var due: [(session: String, notification: PendingNotification)] = []
             while state.backlog.inFlightCount < maxInFlight {
                 if let later = limiter?.nextToken(now: now) { return (due, later) }
@@ -389,6 +394,12 @@ public final class Forwarder: Sendable {
         let result = await transport.send(Array(delivery.body.utf8))
         let outcome = DeliveryOutcome.classify(result)
         let now = configuration.clock.now()
+        if case .response(429, _, let retryAfter, _) = result {
+            // Too many requests is about the partner, not this notification: every session waits.
+            let until = now.addingTimeInterval(Double(max(retryAfter ?? 1, 1)))
+            state.withLock { $0.pausedUntil = max($0.pausedUntil ?? until, until) }
+            logger.warning("Hubject answered 429: forwarding pauses", metadata: ["until": "\(rfc3339(until))"])
+        }
         let decided = decide(delivery, result: result, outcome: outcome, now: now)
         do {
             try await recorder.record(decided.record)

@@ -272,6 +272,25 @@ struct ForwarderTests {
         }
     }
 
+    @Test("a 429 pauses every session until its Retry-After, not just the one that got it")
+    func rateLimitedByHubject() async throws {
+        let configuration = Forwarder.Configuration(
+            maxInFlight: 1, perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200)), pollInterval: .milliseconds(50)
+        )
+        try await withForwarder(configuration) { fake, ingestor, store in
+            try fake.answer(["mode": "rate429", "retry_after": 2])
+            let sessions = (0..<3).map { _ in UUID().uuidString.lowercased() }
+            for id in sessions { try await ingest(ingestor, [session(id)[1]]) }
+            try await eventually(timeout: .seconds(30), "the first 429") { try fake.requests().count >= 1 }
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(try fake.requests().count == 1, "nothing else went during the pause")
+            try fake.answer(["mode": "success"])
+            try await eventually(timeout: .seconds(30), "all delivered after the pause") { try await deliveryStates(store)["delivered"] == 3 }
+            let times = try fake.requests().compactMap { $0["time"] as? Double }
+            #expect(times.count == 4 && times[1] - times[0] >= 1.9, "the next request waited out Retry-After: \(times)")
+        }
+    }
+
     @Test("a closed session (400) is dead-lettered at once and the session's next notification still goes")
     func deadLetter() async throws {
         try await withForwarder { fake, ingestor, store in
