@@ -125,7 +125,7 @@ extension Endpoints {
             }
             cursor = parsed
         } else {
-            cursor = try await liveFeed.tail()
+            cursor = try await store.tailCursor()
         }
         let body = liveFeed.stream(after: cursor, filter: LiveFeed.Filter(operatorIDs: operatorIDs, errorTypes: types))
         return HTTPResponse(

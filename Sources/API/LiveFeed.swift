@@ -50,11 +50,6 @@ final class LiveFeed: Sendable {
 
     private var isStopping: Bool { stopping.withLock { $0 } }
 
-    /// The cursor of the newest event every reader can see now.
-    func tail() async throws -> ReadCursor {
-        try await store.tailCursor()
-    }
-
     /// The SSE text of the matching errors among the next `pageSize` events after `cursor`, the
     /// cursor after the last event scanned, and whether the page was full (more may follow).
     func read(after cursor: ReadCursor, filter: Filter) async throws -> (text: String, next: ReadCursor, full: Bool) {

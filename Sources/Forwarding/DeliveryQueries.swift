@@ -164,14 +164,18 @@ public struct DeliveryQueries: Sendable {
         }
     }
 
+    /// Seconds since the oldest open delivery was taken in; NULL when none is open.
+    private static let oldestOpenAge = """
+        (SELECT extract(epoch FROM now() - created_at)::float8 FROM forwarding.deliveries
+          WHERE state IN ('pending', 'retrying') ORDER BY position LIMIT 1)
+        """
+
     /// Open deliveries, and the age of the oldest (for `/metrics`).
     public func backlog() async throws -> (open: Int, oldestAge: Double?) {
         try await store.pool.run { session in
             let result = try session.query(
                 """
-                SELECT (SELECT count(*) FROM forwarding.deliveries WHERE state IN ('pending', 'retrying')),
-                       (SELECT extract(epoch FROM now() - created_at)::float8 FROM forwarding.deliveries
-                         WHERE state IN ('pending', 'retrying') ORDER BY position LIMIT 1)
+                SELECT (SELECT count(*) FROM forwarding.deliveries WHERE state IN ('pending', 'retrying')), \(unsafeRaw: Self.oldestOpenAge)
                 """
             )
             return (try result.decode(Int.self, row: 0, column: 0), try result.decode(Double?.self, row: 0, column: 1))
@@ -186,8 +190,7 @@ public struct DeliveryQueries: Sendable {
             }
             let recent = try session.query(
                 """
-                SELECT (SELECT extract(epoch FROM now() - created_at)::float8 FROM forwarding.deliveries
-                         WHERE state IN ('pending', 'retrying') ORDER BY position LIMIT 1),
+                SELECT \(unsafeRaw: Self.oldestOpenAge),
                        count(*) FILTER (WHERE state = 'delivered' AND finished_at > now() - interval '5 minutes'),
                        count(*) FILTER (WHERE state = 'delivered'),
                        (SELECT count(*) FROM ledger.events e, forwarding.checkpoint c

@@ -17,8 +17,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
     }
 
     static func open(_ database: DatabaseOptions) async throws -> (EventStore, DeliveryQueries) {
-        let logger = database.bootstrapLogging()
-        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
+        let store = try await openStore(database)
         return (store, DeliveryQueries(store: store))
     }
 

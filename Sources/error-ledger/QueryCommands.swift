@@ -3,10 +3,15 @@ import EventStore
 import Foundation
 import Projections
 
+/// Opens the store for a one-shot command: one connection, one commit lane.
+func openStore(_ database: DatabaseOptions) async throws -> EventStore {
+    let logger = database.bootstrapLogging()
+    return try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
+}
+
 /// Opens the store for a one-shot query.
 func openQueries(_ database: DatabaseOptions) async throws -> (EventStore, TimelineQueries) {
-    let logger = database.bootstrapLogging()
-    let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
+    let store = try await openStore(database)
     return (store, TimelineQueries(store: store))
 }
 

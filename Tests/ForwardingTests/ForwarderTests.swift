@@ -23,12 +23,8 @@ final class ManualClock: ForwardingClock {
 /// TLS to the fake Hubject, outcomes recorded as events and delivery rows.
 @Suite("Forwarder against the fake Hubject", .serialized)
 struct ForwarderTests {
-    /// A fresh database, a store, an ingestor, the fake, and a forwarder with fast retries and no
-    /// rate limit, running.
-    private func withForwarder(
-        _ configuration: Forwarder.Configuration = .init(perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200), maxAttempts: 50)),
-        _ body: (FakeHubject, Ingestor, EventStore) async throws -> Void
-    ) async throws {
+    /// The fake, a fresh database and its store, and a transport to the fake.
+    private func withStore(_ body: (FakeHubject, String, EventStore, HubjectTransport) async throws -> Void) async throws {
         let fake = try await FakeHubject.start()
         defer { fake.stop() }
         let url = try await TestDatabase.create()
@@ -36,10 +32,25 @@ struct ForwarderTests {
         defer { store.close() }
         let transport = try HubjectTransport(configuration: fake.configuration(timeout: .seconds(2)))
         defer { transport.close() }
-        let forwarder = Forwarder(store: store, url: url, transport: transport, configuration: configuration)
+        try await body(fake, url, store, transport)
+    }
+
+    /// As `withStore`, with an ingestor and a forwarder (fast retries, no rate limit) running.
+    private func withForwarder(
+        _ configuration: Forwarder.Configuration = .init(perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200), maxAttempts: 50)),
+        _ body: (FakeHubject, Ingestor, EventStore) async throws -> Void
+    ) async throws {
+        try await withStore { fake, url, store, transport in
+            try await run(Forwarder(store: store, url: url, transport: transport, configuration: configuration)) {
+                try await body(fake, Ingestor(store: store), store)
+            }
+        }
+    }
+
+    private func run(_ forwarder: Forwarder, _ body: () async throws -> Void) async throws {
         let running = Task { await forwarder.run() }
         do {
-            try await body(fake, Ingestor(store: store), store)
+            try await body()
         } catch {
             running.cancel()
             await running.value
@@ -194,51 +205,40 @@ struct ForwarderTests {
 
     @Test("one forwarder is active across instances; when its connection dies the standby takes over and delivers")
     func takeover() async throws {
-        let fake = try await FakeHubject.start()
-        defer { fake.stop() }
-        let url = try await TestDatabase.create()
-        let store = try await EventStore.open(configuration: .init(url: url, poolSize: 6))
-        defer { store.close() }
-        let transport = try HubjectTransport(configuration: fake.configuration(timeout: .seconds(2)))
-        defer { transport.close() }
-        let configuration = Forwarder.Configuration(perMinute: nil, pollInterval: .milliseconds(50), standbyRetry: .milliseconds(100))
-        let first = Forwarder(store: store, url: url, transport: transport, configuration: configuration)
-        let second = Forwarder(store: store, url: url, transport: transport, configuration: configuration)
-        let runFirst = Task { await first.run() }
-        try await eventually(timeout: .seconds(20), "the first active") { first.role == .active }
-        let runSecond = Task { await second.run() }
-        defer {
-            runFirst.cancel()
-            runSecond.cancel()
-        }
-        try await eventually(timeout: .seconds(20), "the second standing by") { second.role == .standby }
-        let ingestor = Ingestor(store: store)
-        let before = UUID().uuidString.lowercased()
-        try await ingest(ingestor, session(before))
-        try await eventually(timeout: .seconds(30), "delivered by the first") { try await deliveryStates(store)["delivered"] == 3 }
-        #expect(second.role == .standby, "never two active")
+        try await withStore { fake, url, store, transport in
+            let configuration = Forwarder.Configuration(perMinute: nil, pollInterval: .milliseconds(50), standbyRetry: .milliseconds(100))
+            let first = Forwarder(store: store, url: url, transport: transport, configuration: configuration)
+            let second = Forwarder(store: store, url: url, transport: transport, configuration: configuration)
+            try await run(first) {
+                try await eventually(timeout: .seconds(20), "the first active") { first.role == .active }
+                try await run(second) {
+                    try await eventually(timeout: .seconds(20), "the second standing by") { second.role == .standby }
+                    let ingestor = Ingestor(store: store)
+                    let before = UUID().uuidString.lowercased()
+                    try await ingest(ingestor, session(before))
+                    try await eventually(timeout: .seconds(30), "delivered by the first") { try await deliveryStates(store)["delivered"] == 3 }
+                    #expect(second.role == .standby, "never two active")
 
-        // The active forwarder's connection dies (its process would have): the lock goes with it.
-        try await store.pool.run { session in
-            _ = try session.query(
-                """
-                SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                 WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'error-ledger-forwarder'
-                   AND a.datname = current_database()
-                """
-            )
+                    // The active forwarder's connection dies (its process would have): the lock goes with it.
+                    try await store.pool.run { session in
+                        _ = try session.query(
+                            """
+                            SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'error-ledger-forwarder'
+                               AND a.datname = current_database()
+                            """
+                        )
+                    }
+                    try await eventually(timeout: .seconds(20), "the second took over") { second.role == .active }
+                    try await eventually(timeout: .seconds(20), "the first stands by") { first.role == .standby }
+                    let after = UUID().uuidString.lowercased()
+                    try await ingest(ingestor, session(after))
+                    try await eventually(timeout: .seconds(30), "delivered by the second") { try await deliveryStates(store)["delivered"] == 6 }
+                    let got = try delivered(fake)
+                    #expect(got[before] == ["Start", "Error", "End"] && got[after] == ["Start", "Error", "End"], "each once, in order: \(got)")
+                }
+            }
         }
-        try await eventually(timeout: .seconds(20), "the second took over") { second.role == .active }
-        try await eventually(timeout: .seconds(20), "the first stands by") { first.role == .standby }
-        let after = UUID().uuidString.lowercased()
-        try await ingest(ingestor, session(after))
-        try await eventually(timeout: .seconds(30), "delivered by the second") { try await deliveryStates(store)["delivered"] == 6 }
-        let got = try delivered(fake)
-        #expect(got[before] == ["Start", "Error", "End"] && got[after] == ["Start", "Error", "End"], "each once, in order: \(got)")
-        runFirst.cancel()
-        runSecond.cancel()
-        await runFirst.value
-        await runSecond.value
     }
 
     @Test("one at a time per session: while Hubject takes its time, nothing of the session is sent twice or ahead")
