@@ -71,7 +71,9 @@ public final class EventStore: Sendable {
     /// Appends `events` to `stream`, all or nothing, through group commit.
     ///
     /// - Returns: `.appended` once the commit returned; `.alreadyAppended` with the original
-    ///   positions when every event id was stored before (nothing is stored again);
+    ///   positions when every event id was stored before (nothing is stored again; after a
+    ///   connection lost mid-commit this may be the lost commit's own events, or another
+    ///   append's with the same ids: the caller decides by content);
     ///   `.conflict` when `expected` did not hold.
     /// - Throws: `EventStoreError` `.eventIDReused` when only some ids exist; `PostgresError`
     ///   when the database failed (`isRetryable` says whether trying again can help, and it is

@@ -104,9 +104,13 @@ final class GroupCommitter: Sendable {
     /// Runs a batch on the lane's connection, reconnecting when it broke.
     ///
     /// When the connection breaks mid-batch nobody knows whether the commit happened, so the
-    /// batch runs once more on a fresh connection. Event ids make that safe: events the first
-    /// attempt stored come back as replays, and since it was this same append that stored
-    /// them, they are reported as `.appended` with their positions.
+    /// batch runs once more on a fresh connection, and each append lost that way gets the
+    /// retry's outcome as it is. Event ids make the retry safe, but they cannot say *who*
+    /// stored an id that the retry finds: the lost commit, or an earlier request with the same
+    /// id and other content (a corrected Start, an `Idempotency-Key` reused for another body).
+    /// So a found id stays `.alreadyAppended`, and the caller decides by content (the ingestor
+    /// compares content digests); turning it into `.appended` acknowledged notifications that
+    /// were never stored.
     private func commit(_ requests: [AppendRequest], on lane: Lane) -> [Result<AppendResult, any Error>] {
         var results = attempt(requests, on: lane)
         let lost = results.contains { result in
@@ -118,10 +122,7 @@ final class GroupCommitter: Sendable {
         let retried = attempt(requests, on: lane)
         for index in results.indices {
             guard case .failure(let error as PostgresError) = results[index], error.code == .connectionLost else { continue }
-            switch retried[index] {
-            case .success(.alreadyAppended(let range)): results[index] = .success(.appended(range))
-            default: results[index] = retried[index]
-            }
+            results[index] = retried[index]
         }
         return results
     }

@@ -23,22 +23,30 @@ public final class Ingestor: Sendable {
     /// | `quarantineRawBytes` | bytes of a refused body kept | 8192 |
     /// | `conflictRetries` | re-reads of a session after a concurrent append to it | 25 |
     /// | `lifecycleCacheSize` | sessions whose lifecycle is kept for the next notification | 100,000 |
+    /// | `undigestedEventsAreReplays` | an id found on an event without `metadata.content_digest` counts as a replay | false |
     public struct Configuration: Sendable {
         public var quarantinePerWindow: Int
         public var quarantineWindow: Duration
         public var quarantineRawBytes: Int
         public var conflictRetries: Int
         public var lifecycleCacheSize: Int
+        /// Whether an event found under a notification's id but stored without a content digest
+        /// (by a ledger older than content digests) counts as the same notification. Off: the
+        /// content cannot be compared, and acknowledging a notification that may differ from
+        /// what is stored would lose it; the notification is then recorded as a second one
+        /// (or, under an `Idempotency-Key`, refused as a reused key).
+        public var undigestedEventsAreReplays: Bool
 
         public init(
             quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 25,
-            lifecycleCacheSize: Int = 100_000
+            lifecycleCacheSize: Int = 100_000, undigestedEventsAreReplays: Bool = false
         ) {
             self.quarantinePerWindow = quarantinePerWindow
             self.quarantineWindow = quarantineWindow
             self.quarantineRawBytes = quarantineRawBytes
             self.conflictRetries = conflictRetries
             self.lifecycleCacheSize = lifecycleCacheSize
+            self.undigestedEventsAreReplays = undigestedEventsAreReplays
         }
     }
 
@@ -110,8 +118,11 @@ public final class Ingestor: Sendable {
                 remember(stream, next)
                 return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
             case .alreadyAppended(let range):
+                // Found under this id: the same notification again, or another one with the same
+                // identity. Only the content says which, also when the append was retried after a
+                // lost connection (the store then reports what it found, whoever stored it).
                 let stored = try await contentDigests(atPositions: [range.firstPosition])[range.firstPosition]
-                if stored == nil || stored == decided.contentDigest {
+                if isReplay(storedDigest: stored, of: decided) {
                     // A replay. Nothing was stored: the anomalies just computed describe no event.
                     return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification))
                 }
@@ -135,6 +146,16 @@ public final class Ingestor: Sendable {
                 remember(stream, lifecycle)
             }
         }
+    }
+
+    /// Whether a stored event with `storedDigest` records the same notification as `decided`.
+    func isReplay(storedDigest: String?, of decided: DecidedEvent) -> Bool {
+        isReplay(storedDigest: storedDigest, digest: decided.contentDigest)
+    }
+
+    func isReplay(storedDigest: String?, digest: String?) -> Bool {
+        guard let storedDigest else { return configuration.undigestedEventsAreReplays }
+        return storedDigest == digest
     }
 
     /// Keeps a session's lifecycle for the next notification of it (bounded: when full, the
@@ -219,7 +240,7 @@ public final class Ingestor: Sendable {
         // A replay is the same notification again; one with other content under the same natural
         // identity is a second notification and is recorded on its own.
         let stored = try await contentDigests(atPositions: replays.map(\.position))
-        for replay in replays where stored[replay.position].map({ $0 != digests[replay.index] }) ?? false {
+        for replay in replays where !isReplay(storedDigest: stored[replay.position], digest: digests[replay.index]) {
             retry.append(replay.index)
         }
         let validatedByIndex = Dictionary(uniqueKeysWithValues: valid.map { ($0.index, $0.validated) })

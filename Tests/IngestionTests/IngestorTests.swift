@@ -130,6 +130,73 @@ struct IngestorTests {
         #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 1)
     }
 
+    /// Ends the store's commit connections from the server side, so that the next commit finds
+    /// its connection gone and group commit retries the batch on a fresh one.
+    private func killCommitConnections(_ store: EventStore) async throws {
+        let killed = try await store.pool.run { session in
+            try session.query(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = 'error-ledger-commit' AND datname = current_database()"
+            ).rows.first?.decode(Int.self, column: 0) ?? 0
+        }
+        #expect(killed > 0, "no commit connection to end")
+    }
+
+    @Test("after a lost connection, a corrected Start with the Start's identity is stored, not taken for the stored one")
+    func correctedStartAfterLostConnection() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("start"), context: context())
+        try await killCommitConnections(store)
+        let corrected = Array(String(decoding: try example("start"), as: UTF8.self).replacingOccurrences(of: "09:32:10", with: "09:33:00").utf8)
+        let second = try await ingestor.ingest(corrected, context: context())
+        guard case .appended = second.disposition else {
+            Issue.record("the corrected Start was acknowledged as \(second.disposition)")
+            return
+        }
+        #expect(try await store.readStream(StreamName.session(session)).count == 2, "acknowledged with 000 and not stored")
+    }
+
+    @Test("after a lost connection, an Idempotency-Key reused for another body is still refused")
+    func keyReusedAfterLostConnection() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("error"), context: context(key: "k-lost"))
+        try await killCommitConnections(store)
+        let other = Array(String(decoding: try example("error"), as: UTF8.self).replacingOccurrences(of: "CriticalError", with: "ConnectorError").utf8)
+        let error = try await #require(throws: IngestError.self) { try await ingestor.ingest(other, context: context(key: "k-lost")) }
+        #expect(error.code == .idempotencyKeyReused)
+    }
+
+    @Test("an event found without a content digest is no replay unless configured so")
+    func undigestedEventIsNoReplay() async throws {
+        for acceptUndigested in [false, true] {
+            let (ingestor, store) = try await makeIngestor(.init(undigestedEventsAreReplays: acceptUndigested))
+            defer { store.close() }
+            // A Start stored under the Start's natural id by a ledger that kept no digest.
+            let validated = try #require(try? ingestor.validator.validate(try example("start")).get())
+            let decided = NotificationDecision.decide(validated, rawBody: "{}", lifecycle: SessionLifecycle(), context: context())
+            _ = try await store.append(
+                to: decided.stream, expected: .noStream,
+                events: [NewEvent(id: decided.id, type: decided.type.rawValue, data: decided.data, metadata: #"{"client":"old"}"#)]
+            )
+            let outcome = try await ingestor.ingest(try example("start"), context: context())
+            let count = try await store.readStream(StreamName.session(session)).count
+            if acceptUndigested {
+                guard case .alreadyAppended = outcome.disposition else {
+                    Issue.record("configured to accept undigested replays, got \(outcome.disposition)")
+                    continue
+                }
+                #expect(count == 1)
+            } else {
+                guard case .appended = outcome.disposition else {
+                    Issue.record("an undigested event was taken for a replay: \(outcome.disposition)")
+                    continue
+                }
+                #expect(count == 2)
+            }
+        }
+    }
+
     @Test("an Error without a key is a new fact each time; with an Idempotency-Key it is stored once")
     func errorIdempotency() async throws {
         let (ingestor, store) = try await makeIngestor()
