@@ -24,7 +24,8 @@ extension Endpoints {
         let representation = try Representation.negotiate(request.head.headers["accept"])
         let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
         let cursor = try parameters.string("cursor", maxLength: 20)
-        if let cursor, Int(cursor).map({ $0 < 0 }) ?? true {
+        // A timeline cursor is the last entry's sequence number in the session (an int4 column).
+        if let cursor, QueryParameters.decimal(cursor).map({ $0 > Int(Int32.max) }) ?? true {
             throw APIProblem.invalid("cursor", "\"\(cursor)\" is not a cursor this timeline handed out")
         }
         let sessionID = try await visibleSession(match.parameters["sessionID"] ?? "", token).sessionID

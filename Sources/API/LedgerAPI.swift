@@ -162,6 +162,14 @@ final class Endpoints: Sendable {
             response = problem.response
         } catch let error as QueryError {
             response = APIProblem.invalid("cursor", error.description).response
+        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true {
+            // SQLSTATE class 22 (data exception): a value from the request that PostgreSQL cannot
+            // take. The endpoints check their input first, so this is a gap in a check: the
+            // client's fault all the same, not a reason to send it again.
+            logger.warning(
+                "request input reached the database and was refused", metadata: ["route": "\(match.pattern)", "error": "\(String(reflecting: error))"]
+            )
+            response = APIProblem(status: 400, code: "invalid_parameter", message: "a value in the request is out of the range the ledger stores").response
         } catch {
             logger.error("request failed", metadata: ["route": "\(match.pattern)", "error": "\(error)"])
             response = APIProblem.unavailable("the database did not answer; nothing was changed, try again").response

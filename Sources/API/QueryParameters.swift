@@ -35,13 +35,20 @@ struct QueryParameters {
         return Date(timeIntervalSince1970: Double(timestamp.epochMilliseconds) / 1000)
     }
 
-    /// An integer in `range`.
+    /// An integer in `range`, written in plain decimal digits (no sign, no spaces).
     func integer(_ name: String, in range: ClosedRange<Int>) throws(APIProblem) -> Int? {
         guard let text = try string(name, maxLength: 20) else { return nil }
-        guard let value = Int(text), range.contains(value) else {
+        guard let value = Self.decimal(text), range.contains(value) else {
             throw .invalid(name, "must be an integer from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
         }
         return value
+    }
+
+    /// `text` as a non-negative integer if it is 1…18 ASCII digits, else nil. Swift's `Int(_:)`
+    /// also takes a leading `+` or `-`; a value taken that way reached PostgreSQL out of range.
+    static func decimal(_ text: some StringProtocol) -> Int? {
+        guard (1...18).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int(text)
     }
 
     /// `ErrorType` values: the parameter repeated, or comma-separated.

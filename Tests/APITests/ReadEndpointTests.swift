@@ -109,6 +109,14 @@ struct ReadEndpointTests {
                 ("/v1/errors?type=Connector%20Error", 400, "invalid_parameter", "type"),
                 ("/v1/errors?operator_id=DE%2AA36", 400, "invalid_parameter", "operator_id"),
                 ("/v1/errors?cursor=garbage", 400, "invalid_parameter", "cursor"),
+                // Values Swift parses but PostgreSQL cannot take were a 503 once ("the database
+                // did not answer"), and a client was told to send them again.
+                ("/v1/sessions/00000000-0000-4000-8000-000000000000/timeline?cursor=%2B49324105091", 400, "invalid_parameter", "cursor"),
+                ("/v1/sessions/00000000-0000-4000-8000-000000000000/timeline?cursor=4294967296", 400, "invalid_parameter", "cursor"),
+                ("/v1/errors?cursor=9223372036854775807-1", 400, "invalid_parameter", "cursor"),
+                ("/v1/errors?cursor=%2B1-1", 400, "invalid_parameter", "cursor"),
+                ("/v1/evses/DE*A36*E1*1/errors?cursor=9223372036854775807-1", 400, "invalid_parameter", "cursor"),
+                ("/v1/errors?limit=%2B5", 400, "invalid_parameter", "limit"),
                 ("/v1/errors?limit=1&limit=2", 400, "invalid_parameter", "limit"),
                 ("/v1/sessions/00000000-0000-4000-8000-000000000000", 404, "not_found", nil),
                 ("/v1/sessions/00000000-0000-4000-8000-000000000000/timeline", 404, "not_found", nil),
