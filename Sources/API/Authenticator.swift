@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTPServer
+import OICP
 import Synchronization
 
 /// Checks `Authorization: Bearer` tokens, with a short cache in front of `TokenStore`.
@@ -64,9 +65,47 @@ public final class Authenticator: Sendable {
     }
 }
 
+/// What an operator-limited token may write and read. Operators are compared as OICP compares
+/// them (`DE*A36` = `DEA36` = `de*a36`), and an EVSE belongs to the operator its EvseID begins
+/// with: a limited token writes and reads only notifications whose OperatorID *and* EVSE
+/// operator are both among its operators. A hub partner sends its own OperatorID for its sub
+/// partners' EVSEs (REFERENCE §3.3), so its token lists the sub partners too. A token without
+/// limits sees everything.
 extension APIToken {
-    /// Whether the token may see `operatorID`'s data.
-    func sees(_ operatorID: String) -> Bool {
-        operatorIDs.map { $0.contains(operatorID) } ?? true
+    private var operators: OperatorIdentity.Set? { operatorIDs.map(OperatorIdentity.Set.init) }
+
+    /// Whether the token may see data of the operator `operatorID` (as an `operator` filter).
+    func sees(operator operatorID: String) -> Bool {
+        operators?.contains(operatorID: operatorID) ?? true
+    }
+
+    /// Whether the token may see the EVSE `evseID`: its EvseID's operator is the token's.
+    func sees(evse evseID: String) -> Bool {
+        operators?.contains(evseOf: evseID) ?? true
+    }
+
+    /// Whether the token may see a record of `operatorID` at `evseID` (a session, a delivery).
+    func sees(operator operatorID: String, evse evseID: String) -> Bool {
+        sees(operator: operatorID) && sees(evse: evseID)
+    }
+
+    /// What in `notification` this token may not send: its OperatorID, or its EvseID's operator,
+    /// not among the token's operators. Empty when it may.
+    func writeProblems(_ notification: ChargingNotification) -> [ValidationProblem] {
+        guard let operators, let listed = operatorIDs?.joined(separator: ", ") else { return [] }
+        var problems: [ValidationProblem] = []
+        if !operators.contains(operatorID: notification.operatorID) {
+            problems.append(
+                ValidationProblem(pointer: "/OperatorID", message: "OperatorID \(notification.operatorID): this token may send for \(listed) only")
+            )
+        }
+        if !operators.contains(evseOf: notification.evseID) {
+            problems.append(
+                ValidationProblem(
+                    pointer: "/EvseID",
+                    message: "EvseID \(notification.evseID) belongs to another operator: this token may send for EVSEs of \(listed) only"
+                ))
+        }
+        return problems
     }
 }

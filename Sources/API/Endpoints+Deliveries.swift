@@ -77,11 +77,17 @@ extension Endpoints {
         )
     }
 
+    private func visible(_ delivery: DeliveryView, to token: APIToken) -> Bool {
+        guard token.operatorIDs != nil else { return true }
+        guard let operatorID = delivery.operatorID, let evseID = delivery.evseID else { return false }
+        return token.sees(operator: operatorID, evse: evseID)
+    }
+
     private func visibleDelivery(_ text: String, _ token: APIToken) async throws -> DeliveryView {
         guard let id = UUID(uuidString: text), text.count == 36 else {
             throw APIProblem.invalid("id", "\"\(text.prefix(64))\" is not a delivery id (the notification's event id, a UUID)")
         }
-        guard let delivery = try await deliveryQueries.find(id), delivery.operatorID.map(token.sees) ?? (token.operatorIDs == nil) else {
+        guard let delivery = try await deliveryQueries.find(id), visible(delivery, to: token) else {
             throw APIProblem.notFound("no delivery \(id.uuidString.lowercased()) in the ledger")
         }
         return delivery

@@ -1,8 +1,10 @@
+import EventStore
 import Foundation
 import HTTPServer
 import Ingestion
 import Ledger
 import OICP
+import Postgres
 
 /// `POST /api/oicp/notificationmgmt/v11/charging-notifications`: Hubject's path and body; the
 /// answer is always an OICP `eRoamingAcknowledgement`, whatever went wrong.
@@ -40,23 +42,22 @@ extension Endpoints {
                 400, .failure(.dataError, "Idempotency-Key: give one header of 1 to \(Self.maxIdempotencyKey) visible ASCII characters")
             )
         }
-        if let operators = token.operatorIDs, case .success(let validated) = ingestor.validator.validate(request.body),
-            !operators.contains(validated.notification.operatorID)
-        {
-            metrics.countIngest("rejected")
-            return acknowledge(
-                403,
-                .failure(
-                    .unauthorizedAccess,
-                    "OperatorID \(validated.notification.operatorID): this token may send notifications for \(operators.joined(separator: ", ")) only",
-                    sessionID: validated.notification.sessionID
-                )
-            )
-        }
         let context = IngestContext(
-            receivedAt: receivedAt, client: token.name, idempotencyKey: keys.first, requestID: request.head.headers["x-request-id"],
+            receivedAt: receivedAt, client: token.name, idempotencyKey: keys.first, requestID: Self.requestID(request.head.headers["x-request-id"]),
             source: "http"
         )
+        // An operator-limited token sends only its operators' notifications at its operators'
+        // EVSEs; anything else is refused (403 / 017, naming the field) and quarantined.
+        if token.operatorIDs != nil, case .success(let validated) = ingestor.validator.validate(request.body) {
+            let problems = token.writeProblems(validated.notification)
+            if !problems.isEmpty {
+                metrics.countIngest("rejected")
+                await ingestor.quarantine(request.body, problems: problems, context: context)
+                return acknowledge(
+                    403, .failure(.unauthorizedAccess, problems.map(\.description).joined(separator: "; "), sessionID: validated.notification.sessionID)
+                )
+            }
+        }
         do {
             let outcome = try await ingestor.ingest(request.body, context: context)
             switch outcome.disposition {
@@ -76,14 +77,37 @@ extension Endpoints {
             case .idempotencyKeyReused: return acknowledge(409, .failure(.dataError, error.message))
             case .conflict: return acknowledge(503, .failure(.systemError, error.message), headers: [("Retry-After", "1")])
             }
+        } catch let error as EventStoreError where error.code == .commitTimedOut || error.code == .overloaded {
+            metrics.countIngest("failed")
+            logger.warning("ingest not confirmed", metadata: ["error": "\(error)"])
+            let message =
+                error.code == .commitTimedOut
+                ? "the ledger's database did not confirm the commit in time: the outcome is unknown; send the same notification again (it is stored once)"
+                : "the ledger is taking more notifications than its database commits; nothing was stored; send it again shortly"
+            return acknowledge(503, .failure(.systemError, message), headers: [("Retry-After", "1")])
+        } catch let error as PostgresError where error.sqlState?.hasPrefix("22") == true {
+            // A data exception: something in the body PostgreSQL cannot store that validation
+            // let through. The client's input, so a refusal, never "send it again".
+            metrics.countIngest("rejected")
+            logger.warning("a notification reached the database and was refused", metadata: ["error": "\(String(reflecting: error))"])
+            let problems = [ValidationProblem(pointer: "", message: "the body holds a value the ledger cannot store")]
+            await ingestor.quarantine(request.body, problems: problems, context: context)
+            return acknowledge(400, .failure(.dataError, problems[0].message))
         } catch {
             metrics.countIngest("failed")
-            logger.error("ingest failed", metadata: ["error": "\(error)"])
+            logger.error("ingest failed", metadata: ["error": "\(String(reflecting: error))"])
             return acknowledge(
                 503, .failure(.systemError, "the ledger could not store the notification; nothing was acknowledged; send it again"),
                 headers: [("Retry-After", "1")]
             )
         }
+    }
+
+    /// `X-Request-ID` as stored with the event: at most 128 visible ASCII characters, or none
+    /// (it is a correlation id, kept in every event's metadata; an unbounded one would be too).
+    static func requestID(_ value: String?) -> String? {
+        guard let value, !value.isEmpty, value.utf8.count <= 128, value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
+        return value
     }
 
     /// RFC 9110 token-ish: 1…255 visible ASCII characters.

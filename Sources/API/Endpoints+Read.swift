@@ -60,7 +60,7 @@ extension Endpoints {
         let token = try await authenticator.authenticate(request.head.headers, scope: .read)
         _ = try QueryParameters(match.target, allowed: [])
         let evseID = match.parameters["evseID"] ?? ""
-        guard let summary = try await queries.evseSummary(evseID), token.sees(summary.operatorID) else {
+        guard token.sees(evse: evseID), let summary = try await queries.evseSummary(evseID) else {
             throw APIProblem.notFound("no EVSE \(evseID) in the ledger")
         }
         return .json(200, summary.json)
@@ -154,19 +154,19 @@ extension Endpoints {
     /// The `operator` parameter, if given; 404 when the token may not see that operator.
     private func visibleOperator(_ parameters: QueryParameters, _ token: APIToken) throws(APIProblem) -> String? {
         guard let operatorID = try parameters.string("operator", maxLength: 64) else { return nil }
-        guard token.sees(operatorID) else { throw APIProblem.notFound("no operator \(operatorID) in the ledger") }
+        guard token.sees(operator: operatorID) else { throw APIProblem.notFound("no operator \(operatorID) in the ledger") }
         return operatorID
     }
 
     private func visibleSession(_ sessionID: String, _ token: APIToken) async throws -> SessionSummary {
-        guard let summary = try await queries.session(sessionID), token.sees(summary.operatorID) else {
+        guard let summary = try await queries.session(sessionID), token.sees(operator: summary.operatorID, evse: summary.evseID) else {
             throw APIProblem.notFound("no session \(sessionID) in the ledger")
         }
         return summary
     }
 
     private func requireVisibleEvse(_ evseID: String, _ token: APIToken) async throws {
-        guard let operatorID = try await queries.evseOperator(evseID), token.sees(operatorID) else {
+        guard token.sees(evse: evseID), try await queries.evseExists(evseID) else {
             throw APIProblem.notFound("no EVSE \(evseID) in the ledger")
         }
     }

@@ -19,10 +19,13 @@ import Synchronization
 final class LiveFeed: Sendable {
     /// What a subscriber sees.
     struct Filter: Sendable {
-        /// nil: every operator (a token without operator limits).
+        /// nil: every operator (a token without operator limits). An error is seen when its
+        /// OperatorID and its EVSE's operator are both among them, compared as OICP compares.
         var operatorIDs: [String]?
         /// Empty: both error types.
         var errorTypes: [String]
+
+        var operatorKeys: [String]? { operatorIDs.map { $0.map { OperatorIdentity.normalized(operatorID: $0) } } }
     }
 
     let store: EventStore
@@ -65,7 +68,8 @@ final class LiveFeed: Sendable {
                    data->>'operator_id', data->>'error_type', data->'notification'->>'ErrorAdditionalInfo', NULL::bigint
               FROM page
              WHERE event_type = \(LedgerEventType.chargingErrorReported.rawValue)
-               AND (\(filter.operatorIDs)::text[] IS NULL OR data->>'operator_id' = ANY(\(filter.operatorIDs)))
+               AND (\(filter.operatorKeys)::text[] IS NULL
+                    OR (ledger.operator_key(data->>'operator_id') = ANY(\(filter.operatorKeys)) AND ledger.evse_operator_key(data->>'evse_id') = ANY(\(filter.operatorKeys))))
                AND (cardinality(\(filter.errorTypes)::text[]) = 0 OR data->>'error_type' = ANY(\(filter.errorTypes)))
             UNION ALL
             (SELECT transaction_id, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT count(*) FROM page)

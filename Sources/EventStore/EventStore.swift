@@ -26,17 +26,29 @@ public final class EventStore: Sendable {
     /// | `poolSize` | connections for reads and bulk appends | 8 |
     /// | `commitLanes` | dedicated connections that run group commits | 2 |
     /// | `maxBatch` | appends per group commit at most | 256 |
+    /// | `maxQueuedAppends` | appends waiting for a commit at most; more fail with `.overloaded` | 4096 |
+    /// | `commitTimeout` | longest wait for a commit before `.commitTimedOut` (outcome unknown) | 10 s |
+    /// | `settings` | every connection's statement and network timeouts | `SessionSettings()` |
     public struct Configuration: Sendable {
         public var url: String
         public var poolSize: Int
         public var commitLanes: Int
         public var maxBatch: Int
+        public var maxQueuedAppends: Int
+        public var commitTimeout: Duration
+        public var settings: SessionSettings
 
-        public init(url: String, poolSize: Int = 8, commitLanes: Int = 2, maxBatch: Int = 256) {
+        public init(
+            url: String, poolSize: Int = 8, commitLanes: Int = 2, maxBatch: Int = 256, maxQueuedAppends: Int = 4096,
+            commitTimeout: Duration = .seconds(10), settings: SessionSettings = SessionSettings()
+        ) {
             self.url = url
             self.poolSize = poolSize
             self.commitLanes = commitLanes
             self.maxBatch = maxBatch
+            self.maxQueuedAppends = maxQueuedAppends
+            self.commitTimeout = commitTimeout
+            self.settings = settings
         }
     }
 
@@ -45,8 +57,13 @@ public final class EventStore: Sendable {
     private let logger: Logger
 
     private init(configuration: Configuration, logger: Logger) {
-        self.pool = PostgresPool(configuration: .init(url: configuration.url, maxConnections: configuration.poolSize), logger: logger)
-        self.committer = GroupCommitter(url: configuration.url, lanes: configuration.commitLanes, maxBatch: configuration.maxBatch, logger: logger)
+        self.pool = PostgresPool(
+            configuration: .init(url: configuration.url, maxConnections: configuration.poolSize, settings: configuration.settings), logger: logger
+        )
+        self.committer = GroupCommitter(
+            url: configuration.url, lanes: configuration.commitLanes, maxBatch: configuration.maxBatch, maxQueued: configuration.maxQueuedAppends,
+            commitTimeout: configuration.commitTimeout, settings: configuration.settings, logger: logger
+        )
         self.logger = logger
     }
 
@@ -101,6 +118,9 @@ public final class EventStore: Sendable {
         guard !requests.isEmpty else { return [] }
         return try BatchAppender.run(requests, on: session)
     }
+
+    /// Appends waiting for a commit lane now (at most `maxQueuedAppends`).
+    public var queuedAppends: Int { committer.queued }
 
     /// Group commits run so far and the appends they carried.
     public var groupCommitStatistics: GroupCommitStatistics { committer.batchStatistics }

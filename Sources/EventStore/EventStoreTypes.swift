@@ -57,6 +57,13 @@ public struct AppendedRange: Sendable, Hashable {
     public var lastPosition: Int64
     /// The transaction that stored them, on the ledger's transaction clock.
     public var transactionID: UInt64
+
+    public init(streamVersion: Int, firstPosition: Int64, lastPosition: Int64, transactionID: UInt64) {
+        self.streamVersion = streamVersion
+        self.firstPosition = firstPosition
+        self.lastPosition = lastPosition
+        self.transactionID = transactionID
+    }
 }
 
 /// What an append did.

@@ -14,12 +14,39 @@ import Synchronization
 /// flushed, another can already be running the next batch, so the disk flush and the next
 /// batch's work overlap.
 ///
-/// Every caller is answered only after the commit that holds its events returned:
-/// `synchronous_commit` is left as configured (on), so an `.appended` answer is durable.
+/// Every caller is answered only after the commit that holds its events returned, and each
+/// lane's connection raises `synchronous_commit` to `on` (`SessionSettings`), so an
+/// `.appended` answer is durable.
+///
+/// Bounded, so that a stalled database holds nobody: at most `maxQueued` appends wait for a
+/// lane (beyond that `submit` fails at once with `.overloaded`), and a caller whose commit has
+/// not returned after `commitTimeout` is answered `.commitTimedOut`: the outcome is unknown (the
+/// commit may still land, say once a synchronous standby answers), and sending the same append
+/// again is safe, since event ids make it a replay. An append still queued when its caller gave
+/// up is never run.
 final class GroupCommitter: Sendable {
+    /// A caller's answer, given once: by the commit or by the deadline, whichever comes first.
+    private final class Reply: Sendable {
+        private let continuation: Mutex<CheckedContinuation<AppendResult, any Error>?>
+
+        init(_ continuation: CheckedContinuation<AppendResult, any Error>) {
+            self.continuation = Mutex(continuation)
+        }
+
+        var isAnswered: Bool { continuation.withLock { $0 == nil } }
+
+        func resume(with result: Result<AppendResult, any Error>) {
+            let waiting = continuation.withLock { current -> CheckedContinuation<AppendResult, any Error>? in
+                defer { current = nil }
+                return current
+            }
+            waiting?.resume(with: result)
+        }
+    }
+
     private struct Pending {
         let request: AppendRequest
-        let continuation: CheckedContinuation<AppendResult, any Error>
+        let reply: Reply
     }
 
     private struct State {
@@ -41,38 +68,60 @@ final class GroupCommitter: Sendable {
 
     private let url: String
     private let maxBatch: Int
+    private let maxQueued: Int
+    private let commitTimeout: Duration
+    private let settings: SessionSettings
     private let logger: Logger
     private let lanes: [Lane]
     private let state: Mutex<State>
     private let batchSizes = Mutex(GroupCommitStatistics())
 
-    init(url: String, lanes: Int, maxBatch: Int, logger: Logger) {
-        precondition(lanes > 0 && maxBatch > 0)
+    init(url: String, lanes: Int, maxBatch: Int, maxQueued: Int = 4096, commitTimeout: Duration = .seconds(10), settings: SessionSettings = SessionSettings(), logger: Logger) {
+        precondition(lanes > 0 && maxBatch > 0 && maxQueued > 0)
         self.url = url
         self.maxBatch = maxBatch
+        self.maxQueued = maxQueued
+        self.commitTimeout = commitTimeout
+        self.settings = settings
         self.logger = logger
         self.lanes = (0..<lanes).map(Lane.init)
         self.state = Mutex(State(idleLanes: Array((0..<lanes).reversed())))
     }
+
+    /// Appends waiting for a lane now.
+    var queued: Int { state.withLock { $0.pending.count } }
 
     /// Batches run, appends they carried, and how large they were.
     var batchStatistics: GroupCommitStatistics { batchSizes.withLock { $0 } }
 
     func submit(_ request: AppendRequest) async throws -> AppendResult {
         try await withCheckedThrowingContinuation { continuation in
-            let wake = state.withLock { state -> Int?? in
-                if state.closed { return .none }
-                state.pending.append(Pending(request: request, continuation: continuation))
-                return .some(state.idleLanes.popLast())
+            let reply = Reply(continuation)
+            enum Admission { case closed, full, queued(wake: Int?) }
+            let admission = state.withLock { state -> Admission in
+                if state.closed { return .closed }
+                if state.pending.count >= maxQueued { return .full }
+                state.pending.append(Pending(request: request, reply: reply))
+                return .queued(wake: state.idleLanes.popLast())
             }
-            switch wake {
-            case .none:
-                continuation.resume(throwing: EventStoreError(code: .closed, message: "the event store is shut down"))
-            case .some(.some(let laneIndex)):
-                let lane = lanes[laneIndex]
-                lane.queue.async { self.drain(lane) }
-            case .some(.none):
-                break  // every lane is busy; one of them will take it
+            switch admission {
+            case .closed:
+                reply.resume(with: .failure(EventStoreError(code: .closed, message: "the event store is shut down")))
+            case .full:
+                reply.resume(with: .failure(EventStoreError(code: .overloaded, message: "\(maxQueued) appends are waiting for a commit already")))
+            case .queued(let wake):
+                if let laneIndex = wake {
+                    let lane = lanes[laneIndex]
+                    lane.queue.async { self.drain(lane) }
+                }
+                // A Dispatch timer, not a task: nothing here may wait on the cooperative pool.
+                let timeout = commitTimeout
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout / .milliseconds(1)))) {
+                    reply.resume(
+                        with: .failure(
+                            EventStoreError(code: .commitTimedOut, message: "the commit did not return within \(timeout); its outcome is unknown")
+                        ))
+                }
             }
         }
     }
@@ -90,14 +139,16 @@ final class GroupCommitter: Sendable {
                     return nil
                 }
                 let count = min(maxBatch, state.pending.count)
-                let batch = Array(state.pending.prefix(count))
+                // An append whose caller was answered already (it timed out) is dropped unrun.
+                let batch = state.pending.prefix(count).filter { !$0.reply.isAnswered }
                 state.pending.removeFirst(count)
                 return batch
             }
             guard let batch else { return }
+            guard !batch.isEmpty else { continue }
             batchSizes.withLock { $0.record(batch.count) }
             let results = commit(batch.map(\.request), on: lane)
-            for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+            for (pending, result) in zip(batch, results) { pending.reply.resume(with: result) }
         }
     }
 
@@ -132,7 +183,7 @@ final class GroupCommitter: Sendable {
         do {
             connection = try lane.connection.withLock { current in
                 if let existing = current, !existing.isBroken { return existing }
-                let fresh = try PostgresConnection.connectBlocking(url, applicationName: "error-ledger-commit", logger: logger)
+                let fresh = try PostgresConnection.connectBlocking(url, applicationName: "error-ledger-commit", settings: settings, logger: logger)
                 current = fresh
                 return fresh
             }

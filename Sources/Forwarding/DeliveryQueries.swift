@@ -133,6 +133,7 @@ public struct DeliveryQueries: Sendable {
     ) async throws -> (items: [DeliveryView], next: Int64?) {
         let limit = min(max(1, limit), Self.maxLimit)
         let before = before ?? .max
+        let keys = operatorIDs.map { $0.map { OperatorIdentity.normalized(operatorID: $0) } }
         let rows = try await store.pool.run { session in
             try session.query(
                 """
@@ -141,7 +142,8 @@ public struct DeliveryQueries: Sendable {
                  WHERE d.position < \(before)
                    AND (\(state)::text IS NULL OR d.state = \(state))
                    AND (\(sessionID)::text IS NULL OR d.session_id = \(sessionID))
-                   AND (\(operatorIDs)::text[] IS NULL OR e.data->>'operator_id' = ANY(\(operatorIDs)))
+                   AND (\(keys)::text[] IS NULL
+                        OR (ledger.operator_key(e.data->>'operator_id') = ANY(\(keys)) AND ledger.evse_operator_key(e.data->>'evse_id') = ANY(\(keys))))
                  ORDER BY d.position DESC
                  LIMIT \(limit + 1)
                 """

@@ -396,7 +396,7 @@ public final class Forwarder: Sendable {
         let now = configuration.clock.now()
         if case .response(429, _, let retryAfter, _) = result {
             // Too many requests is about the partner, not this notification: every session waits.
-            let until = now.addingTimeInterval(Double(max(retryAfter ?? 1, 1)))
+            let until = now.addingTimeInterval(configuration.retry.honoured(retryAfter: retryAfter ?? 1).seconds)
             state.withLock { $0.pausedUntil = max($0.pausedUntil ?? until, until) }
             logger.warning("Hubject answered 429: forwarding pauses", metadata: ["until": "\(rfc3339(until))"])
         }

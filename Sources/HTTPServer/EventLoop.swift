@@ -13,27 +13,50 @@ private final class Connection {
         case handling
         /// The response is being written (`complete`: all of it is queued).
         case responding(complete: Bool)
+        /// A refusal was written and our side shut down; what the client still sends is read and
+        /// dropped until it closes too, or until the instant plus `lingerTimeout` (RFC 9112 §9.6).
+        case lingering(ContinuousClock.Instant)
     }
 
     let id: UInt64
     let fd: Int32
+    /// The client's IPv4 address (host byte order), for the per-address cap.
+    let address: UInt32
     var parser: HTTPRequestParser
-    var input: [UInt8] = []
+    var input: InputBuffer
     var output: [UInt8] = []
     var written = 0
+    /// When output was last written, or queued on an empty queue: the write timeout runs from
+    /// here while bytes wait.
+    var lastWriteProgress: ContinuousClock.Instant
     var phase: Phase
     /// The request being answered.
     var head: HTTPRequestHead?
     /// Close once the current response is written.
     var closeAfterResponse = false
+    /// Close by lingering, not at once: input may be left unread (a refusal), and closing a
+    /// socket with unread input sends a reset that can destroy the response on its way.
+    var lingerAfterResponse = false
+    /// The client shut down its sending side (a read returned 0). What it sent before is still
+    /// parsed and answered; the connection closes once no complete request is left.
+    var peerClosed = false
     /// The epoll events currently registered.
     var interest: UInt32 = 0
 
-    init(id: UInt64, fd: Int32, limits: HTTPLimits, now: ContinuousClock.Instant) {
+    init(id: UInt64, fd: Int32, address: UInt32, configuration: HTTPServerConfiguration, now: ContinuousClock.Instant) {
         self.id = id
         self.fd = fd
-        self.parser = HTTPRequestParser(limits: limits)
+        self.address = address
+        self.parser = HTTPRequestParser(limits: configuration.limits)
+        self.input = InputBuffer(limit: configuration.inputLimit)
+        self.lastWriteProgress = now
         self.phase = .idle(now)
+    }
+
+    /// Queues bytes to write.
+    func queue(_ bytes: [UInt8], now: ContinuousClock.Instant) {
+        if written == output.count { lastWriteProgress = now }  // the write timeout starts now
+        output += bytes
     }
 }
 
@@ -47,11 +70,14 @@ struct EventLoop {
     private let clock = ContinuousClock()
     private var connections: [Int32: Connection] = [:]
     private var byID: [UInt64: Connection] = [:]
+    /// Open connections by client address (only while `maxConnectionsPerAddress` is set).
+    private var perAddress: [UInt32: Int] = [:]
     private var nextID: UInt64 = 1
     private var shuttingDown = false
     /// When a shutdown stops waiting for responses still in flight.
     private var shutdownDeadline: ContinuousClock.Instant?
-    private var readBuffer = [UInt8](repeating: 0, count: 65_536)
+    private var acceptBackoff: AcceptBackoff<ContinuousClock.Instant>
+    private var readBuffer = [UInt8](repeating: 0, count: HTTPServerConfiguration.readSize)
 
     private static let readable = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
     /// epoll keys of the listening socket and the wake-up eventfd; connections use their ids.
@@ -65,6 +91,7 @@ struct EventLoop {
         self.epoll = epoll
         self.listener = listener
         self.wake = wake
+        self.acceptBackoff = AcceptBackoff(pause: server.configuration.acceptRetryDelay)
     }
 
     mutating func run() {
@@ -107,6 +134,10 @@ struct EventLoop {
                 for message in server.takeInbox() { handle(message) }
                 rounds += 1
             } while executor.hasPending && rounds < 16
+            if acceptBackoff.resume(at: clock.now), listener >= 0 {
+                register(listener, key: Self.listenerKey, EPOLLIN.rawValue, add: true)
+                acceptAll()
+            }
             if clock.now - lastSweep >= .milliseconds(100) {
                 lastSweep = clock.now
                 sweep()
@@ -119,19 +150,69 @@ struct EventLoop {
     // MARK: - Accepting
 
     private mutating func acceptAll() {
-        while let fd = Socket.accept(listener) {
-            guard !shuttingDown, connections.count < server.configuration.maxConnections else {
-                close(fd)
-                continue
+        // A backlog's worth per wake-up at most: the listener is level-triggered, so the rest are
+        // reported again, after the connections already open had their turn.
+        for _ in 0..<max(1, Int(server.configuration.backlog)) {
+            guard listener >= 0, !acceptBackoff.isPaused else { return }
+            let accepted = server.acceptFault?().map { Socket.Accepted.failed(errno: $0) } ?? Socket.accept(listener)
+            switch accepted {
+            case .wouldBlock:
+                return
+            case .connection(let fd, let address):
+                admit(fd, address: address)
+            case .failed(let error):
+                server.count { $0.acceptFailures += 1 }
+                switch acceptBackoff.failed(errno: error, at: clock.now) {
+                case .acceptNext:
+                    continue
+                case .pause(_, let log):
+                    // The connection stays queued and the listener readable: stop polling it.
+                    _ = epoll_ctl(epoll, EPOLL_CTL_DEL, listener, nil)
+                    if let log {
+                        server.log.error(
+                            "accept failed; not accepting for a while, serving the connections already open",
+                            metadata: [
+                                "error": "\(String(cString: strerror(error)))", "failures": "\(log)",
+                                "pause": "\(server.configuration.acceptRetryDelay)",
+                                "connections": "\(connections.count)",
+                            ])
+                    }
+                    return
+                }
             }
-            let connection = Connection(id: nextID, fd: fd, limits: server.configuration.limits, now: clock.now)
-            nextID += 1
-            connections[fd] = connection
-            byID[connection.id] = connection
-            connection.interest = Self.readable
-            register(fd, key: connection.id, Self.readable, add: true)
         }
     }
+
+    private mutating func admit(_ fd: Int32, address: UInt32) {
+        let configuration = server.configuration
+        guard !shuttingDown, connections.count < configuration.maxConnections else {
+            Glibc.close(fd)
+            return
+        }
+        if let cap = configuration.maxConnectionsPerAddress {
+            guard perAddress[address, default: 0] < cap else {
+                // Best effort, one non-blocking send: a client that has already sent its request
+                // may see a reset instead.
+                _ = Self.tooManyConnections.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                Glibc.close(fd)
+                return
+            }
+            perAddress[address, default: 0] += 1
+        }
+        let connection = Connection(id: nextID, fd: fd, address: address, configuration: configuration, now: clock.now)
+        nextID += 1
+        connections[fd] = connection
+        byID[connection.id] = connection
+        connection.interest = Self.readable
+        register(fd, key: connection.id, Self.readable, add: true)
+    }
+
+    private static let tooManyConnections: [UInt8] = {
+        var response = HTTPResponse.text(503, "too many connections from this address\n")
+        response.headers.append(name: "Retry-After", value: "1")
+        guard case .bytes(let body) = response.body else { return [] }
+        return HTTPResponseWriter.head(response, version: .http1_1, keepAlive: false) + body
+    }()
 
     // MARK: - Reading
 
@@ -140,28 +221,51 @@ struct EventLoop {
     private mutating func receive(_ connection: Connection) {
         switch connection.phase {
         case .idle, .reading: readAvailable(connection)
+        case .lingering: discardAvailable(connection)
         case .handling, .responding: break
         }
     }
 
+    /// Reads what fits in the connection's input buffer and parses after each read, until a
+    /// request is whole (pipelined bytes after it stay in the socket), the socket is drained,
+    /// or the client has shut down its side.
     private mutating func readAvailable(_ connection: Connection) {
-        while true {
-            let received = readBuffer.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, 0) }
+        while !connection.peerClosed, byID[connection.id] === connection {
+            switch connection.phase {
+            case .idle, .reading: break
+            default: return
+            }
+            let room = connection.input.room
+            guard room > 0 else {
+                // Unreachable within the parser's limits (see `HTTPServerConfiguration.inputLimit`).
+                let error = connection.parser.overflow
+                return refuse(connection, status: error.status, reason: error.reason)
+            }
+            let wanted = min(readBuffer.count, room)
+            let received = readBuffer.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, wanted, 0) }
             if received > 0 {
                 if case .idle = connection.phase { connection.phase = .reading(clock.now) }
-                connection.input.append(contentsOf: readBuffer[0..<received])
-                if received < readBuffer.count { break }
+                connection.input.append(readBuffer[0..<received])
+                let buffered = connection.input.count
+                server.count {
+                    $0.bytesReceived += received
+                    $0.peakBufferedInput = max($0.peakBufferedInput, buffered)
+                }
+                process(connection)
+                if received < wanted { return }  // drained
             } else if received == 0 {
-                return drop(connection)  // the peer closed
+                // A request followed by the end of the client's sending side (shutdown(SHUT_WR)):
+                // still answered. RFC 9112 §9.6: a client may half-close after its last request.
+                connection.peerClosed = true
+                return process(connection)
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                break
+                return
             } else if errno == EINTR {
                 continue
             } else {
                 return drop(connection)
             }
         }
-        process(connection)
     }
 
     /// Parses what has arrived and starts the next request, if whole.
@@ -174,23 +278,30 @@ struct EventLoop {
         default: return
         }
         do {
-            while let event = try connection.parser.parse(&connection.input) {
+            while let event = try connection.input.parse(with: &connection.parser) {
                 switch event {
                 case .head(let head):
                     if head.expectsContinue {
-                        connection.output += HTTPResponseWriter.head(HTTPResponse(status: 100), version: .http1_1, keepAlive: true)
+                        let interim = HTTPResponseWriter.head(HTTPResponse(status: 100), version: .http1_1, keepAlive: true)
+                        connection.queue(interim, now: clock.now)
                         flush(connection)
+                        guard byID[connection.id] === connection else { return }
                     }
                 case .request(let request):
                     connection.head = request.head
-                    connection.closeAfterResponse = !request.head.keepAlive || shuttingDown
+                    // After the client's last byte this response is the last one, unless more
+                    // requests were sent before it (those are answered first).
+                    connection.closeAfterResponse =
+                        !request.head.keepAlive || shuttingDown || (connection.peerClosed && connection.input.isEmpty)
                     connection.phase = .handling
                     updateInterest(connection)
                     server.dispatch(request, connection: connection.id)
                     return
                 }
             }
-            if connection.input.isEmpty, case .reading = connection.phase, !connection.parserMidRequest {
+            // Nothing whole is left, and nothing more will come.
+            if connection.peerClosed { return drop(connection) }
+            if connection.input.isEmpty, case .reading = connection.phase, !connection.parser.isMidRequest {
                 connection.phase = .idle(clock.now)
             }
         } catch {
@@ -202,14 +313,27 @@ struct EventLoop {
     /// cannot be trusted).
     private mutating func refuse(_ connection: Connection, status: Int, reason: String) {
         connection.closeAfterResponse = true
+        connection.lingerAfterResponse = true
         connection.head = nil
         connection.phase = .responding(complete: true)
-        connection.input = []
+        connection.input.removeAll()
         let response = HTTPResponse.text(status, reason + "\n")
-        connection.output += HTTPResponseWriter.head(response, version: .http1_1, keepAlive: false)
-        if case .bytes(let body) = response.body { connection.output += body }
+        connection.queue(HTTPResponseWriter.head(response, version: .http1_1, keepAlive: false), now: clock.now)
+        if case .bytes(let body) = response.body { connection.queue(body, now: clock.now) }
         updateInterest(connection)
         flush(connection)
+    }
+
+    /// Reads and drops what a lingering connection's client still sends; closes on its end.
+    private mutating func discardAvailable(_ connection: Connection) {
+        // Bounded per wake-up, so a client that keeps sending cannot hold the loop.
+        for _ in 0..<16 {
+            let received = readBuffer.withUnsafeMutableBytes { recv(connection.fd, $0.baseAddress, $0.count, 0) }
+            if received > 0 { continue }
+            if received < 0, errno == EAGAIN || errno == EWOULDBLOCK { return }
+            if received < 0, errno == EINTR { continue }
+            return drop(connection)  // the client closed (or the socket failed)
+        }
     }
 
     // MARK: - Responses from handlers
@@ -224,7 +348,10 @@ struct EventLoop {
                 listener = -1
             }
             for connection in Array(connections.values) {
-                if case .idle = connection.phase { drop(connection) } else { connection.closeAfterResponse = true }
+                switch connection.phase {
+                case .idle, .lingering: drop(connection)
+                default: connection.closeAfterResponse = true
+                }
             }
         case .response(let id, let response):
             guard let connection = byID[id], case .handling = connection.phase else { return server.connectionClosed(id) }
@@ -234,19 +361,22 @@ struct EventLoop {
             var keepAlive = !connection.closeAfterResponse && !shuttingDown
             if response.body.isStream, version == .http1_0 { keepAlive = false }
             connection.closeAfterResponse = !keepAlive
-            connection.output += HTTPResponseWriter.head(response, version: version, keepAlive: keepAlive, headRequest: headRequest)
-            let bodiless = headRequest || response.status < 200 || response.status == 204 || response.status == 304
+            let responseHead = HTTPResponseWriter.head(response, version: version, keepAlive: keepAlive, headRequest: headRequest)
+            connection.queue(responseHead, now: clock.now)
+            let bodiless = headRequest || !HTTPResponseWriter.hasBody(status: response.status)
             switch response.body {
             case .bytes(let body):
-                if !bodiless { connection.output += body }
+                if !bodiless { connection.queue(body, now: clock.now) }
                 connection.phase = .responding(complete: true)
             case .stream, .failableStream:
+                // Bodiless: `Server.dispatch` released the stream unread.
                 connection.phase = .responding(complete: bodiless)
             }
             flush(connection)
         case .chunk(let id, let piece):
             guard let connection = byID[id], case .responding(complete: false) = connection.phase else { return server.connectionClosed(id) }
-            connection.output += connection.head?.version == .http1_0 ? piece : HTTPResponseWriter.chunk(piece)
+            let framed = connection.head?.version == .http1_0 ? piece : HTTPResponseWriter.chunk(piece)
+            connection.queue(framed, now: clock.now)
             flush(connection)
         case .abort(let id):
             // Whatever is queued goes out, then the connection closes without the last chunk.
@@ -256,7 +386,7 @@ struct EventLoop {
             flush(connection)
         case .end(let id):
             guard let connection = byID[id], case .responding(complete: false) = connection.phase else { return }
-            if connection.head?.version != .http1_0 { connection.output += HTTPResponseWriter.lastChunk }
+            if connection.head?.version != .http1_0 { connection.queue(HTTPResponseWriter.lastChunk, now: clock.now) }
             connection.phase = .responding(complete: true)
             flush(connection)
         }
@@ -271,6 +401,7 @@ struct EventLoop {
             }
             if sent > 0 {
                 connection.written += sent
+                connection.lastWriteProgress = clock.now
             } else if sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 return updateInterest(connection)
             } else if sent < 0 && errno == EINTR {
@@ -283,7 +414,7 @@ struct EventLoop {
         connection.written = 0
         if case .responding(complete: false) = connection.phase { server.outputDrained(connection.id) }
         if case .responding(complete: true) = connection.phase {
-            if connection.closeAfterResponse { return drop(connection) }
+            if connection.closeAfterResponse { return closeAfterLastResponse(connection) }
             connection.head = nil
             connection.phase = .idle(clock.now)
             // A pipelined request may be waiting in the buffer or the socket.
@@ -295,6 +426,17 @@ struct EventLoop {
         updateInterest(connection)
     }
 
+    /// Closes after the last response: at once, or, after a refusal, by lingering (RFC 9112
+    /// §9.6: half-close, then read until the client closes, so the unread rest of its request
+    /// does not turn the close into a reset that destroys the response before it is read).
+    private mutating func closeAfterLastResponse(_ connection: Connection) {
+        guard connection.lingerAfterResponse, !connection.peerClosed, !shuttingDown else { return drop(connection) }
+        Glibc.shutdown(connection.fd, Int32(SHUT_WR))
+        connection.phase = .lingering(clock.now)
+        updateInterest(connection)
+        discardAvailable(connection)
+    }
+
     // MARK: - Deadlines
 
     private mutating func sweep() {
@@ -304,12 +446,19 @@ struct EventLoop {
             for connection in Array(connections.values) { drop(connection) }
             return
         }
+        let configuration = server.configuration
         for connection in Array(connections.values) {
             switch connection.phase {
-            case .idle(let since) where now - since >= server.configuration.idleTimeout || shuttingDown:
+            case .idle(let since) where now - since >= configuration.idleTimeout || shuttingDown:
                 drop(connection)
-            case .reading(let since) where now - since >= server.configuration.readDeadline:
-                refuse(connection, status: 408, reason: "the request was not complete within \(server.configuration.readDeadline)")
+            case .reading(let since) where now - since >= configuration.readDeadline:
+                refuse(connection, status: 408, reason: "the request was not complete within \(configuration.readDeadline)")
+            case .responding
+            where connection.written < connection.output.count && now - connection.lastWriteProgress >= configuration.writeTimeout:
+                // The client stopped reading (a stalled stream or export): its stream is cancelled.
+                drop(connection)
+            case .lingering(let since) where now - since >= configuration.lingerTimeout:
+                drop(connection)
             default:
                 break
             }
@@ -321,8 +470,9 @@ struct EventLoop {
     private mutating func updateInterest(_ connection: Connection) {
         var wanted: UInt32 = 0
         switch connection.phase {
-        case .idle, .reading: wanted |= Self.readable
-        default: break
+        case .idle, .reading: if !connection.peerClosed { wanted |= Self.readable }
+        case .lingering: wanted |= Self.readable
+        case .handling, .responding: break
         }
         if connection.written < connection.output.count { wanted |= Self.writable }
         guard wanted != connection.interest else { return }
@@ -340,13 +490,14 @@ struct EventLoop {
     private mutating func drop(_ connection: Connection) {
         guard connections.removeValue(forKey: connection.fd) != nil else { return }
         byID[connection.id] = nil
+        let moved = connection.input.bytesMoved
+        server.count { $0.bytesMoved += moved }
+        if server.configuration.maxConnectionsPerAddress != nil {
+            let left = perAddress[connection.address, default: 1] - 1
+            perAddress[connection.address] = left > 0 ? left : nil
+        }
         server.connectionClosed(connection.id)
         _ = epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nil)
-        close(connection.fd)
+        Glibc.close(connection.fd)
     }
-}
-
-extension Connection {
-    /// Whether the parser holds part of a request (bytes consumed, request not complete).
-    fileprivate var parserMidRequest: Bool { parser.isMidRequest }
 }

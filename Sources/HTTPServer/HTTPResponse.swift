@@ -17,6 +17,16 @@ public struct HTTPResponse: Sendable {
             case .stream, .failableStream: true
             }
         }
+
+        /// A finished stream of the same kind (so the head is written the same), in place of one
+        /// that will not be read.
+        var emptyStream: Body {
+            switch self {
+            case .bytes: .bytes([])
+            case .stream: .stream(AsyncStream { $0.finish() })
+            case .failableStream: .failableStream(AsyncThrowingStream { $0.finish() })
+            }
+        }
     }
 
     public var status: Int
@@ -53,8 +63,7 @@ public enum HTTPResponseWriter {
             text += "\(field.name): \(field.value)\r\n"
         }
         if let date { text += "Date: \(date)\r\n" }
-        let bodiless = response.status < 200 || response.status == 204 || response.status == 304
-        if !bodiless {
+        if hasBody(status: response.status) {
             switch response.body {
             case .bytes(let bytes):
                 text += "Content-Length: \(bytes.count)\r\n"
@@ -69,6 +78,11 @@ public enum HTTPResponseWriter {
         }
         text += "\r\n"
         return Array(text.utf8)
+    }
+
+    /// Whether a response with `status` may have a body: not a 1xx, 204 or 304 (RFC 9110 §6.4.1).
+    public static func hasBody(status: Int) -> Bool {
+        status >= 200 && status != 204 && status != 304
     }
 
     /// One chunk of a chunked body; an empty piece is skipped (it would end the body).

@@ -5,14 +5,23 @@ public struct RequestTarget: Sendable, Hashable {
     /// Query parameters in order, percent-decoded, `+` as a space (HTML form encoding).
     public var query: [(name: String, value: String)]
 
-    /// Parses an origin-form target; nil when it is not one or its percent-encoding is broken.
+    /// Parses an origin-form target; nil when `init(validating:)` would refuse it.
     public init?(_ target: String) {
-        guard target.hasPrefix("/") else { return nil }
+        guard let parsed = try? RequestTarget(validating: target) else { return nil }
+        self = parsed
+    }
+
+    /// Parses an origin-form target (RFC 9112 §3.2.1), percent-decoding each path segment and
+    /// query parameter (RFC 3986 §2.1).
+    /// - Throws: `HTTPParseError` (400) naming the problem: not origin form, a malformed escape,
+    ///   decoded bytes that are not UTF-8, or a NUL (`%00`), which C strings downstream (libpq)
+    ///   would silently cut at.
+    public init(validating target: String) throws(HTTPParseError) {
+        guard target.hasPrefix("/") else { throw HTTPParseError(400, "the request target is not an origin-form path") }
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         var segments: [String] = []
         for raw in parts[0].split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
-            guard let segment = Self.decode(raw, plusIsSpace: false) else { return nil }
-            segments.append(segment)
+            segments.append(try Self.decode(raw, plusIsSpace: false, what: "the path"))
         }
         if segments.last == "" { segments.removeLast() }  // a trailing slash
         self.segments = segments
@@ -20,9 +29,8 @@ public struct RequestTarget: Sendable, Hashable {
         if parts.count == 2 {
             for pair in parts[1].split(separator: "&") where !pair.isEmpty {
                 let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let name = Self.decode(halves[0], plusIsSpace: true),
-                    let value = Self.decode(halves.count == 2 ? halves[1] : "", plusIsSpace: true)
-                else { return nil }
+                let name = try Self.decode(halves[0], plusIsSpace: true, what: "a query parameter name")
+                let value = try Self.decode(halves.count == 2 ? halves[1] : "", plusIsSpace: true, what: "the query parameter \(name)")
                 query.append((name, value))
             }
         }
@@ -35,15 +43,17 @@ public struct RequestTarget: Sendable, Hashable {
     /// The first value of the parameter `name`.
     public subscript(name: String) -> String? { values(name).first }
 
-    /// Percent-decoding (RFC 3986 §2.1); nil for a malformed escape or bytes that are not UTF-8.
-    static func decode(_ text: Substring, plusIsSpace: Bool) -> String? {
+    /// Percent-decoding (RFC 3986 §2.1) of one segment, name or value; `what` names it in the error.
+    static func decode(_ text: Substring, plusIsSpace: Bool, what: String) throws(HTTPParseError) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
             switch byte {
             case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(hexDigit), let low = iterator.next().flatMap(hexDigit) else { return nil }
+                guard let high = iterator.next().flatMap(hexDigit), let low = iterator.next().flatMap(hexDigit) else {
+                    throw HTTPParseError(400, "a malformed percent-escape in \(what)")
+                }
                 bytes.append(high << 4 | low)
             case UInt8(ascii: "+") where plusIsSpace:
                 bytes.append(UInt8(ascii: " "))
@@ -51,7 +61,13 @@ public struct RequestTarget: Sendable, Hashable {
                 bytes.append(byte)
             }
         }
-        return String(validating: bytes, as: UTF8.self)
+        guard !bytes.contains(0) else { throw HTTPParseError(400, "a NUL byte (%00) in \(what)") }
+        // Strict UTF-8: overlong forms, surrogates and truncated sequences are refused, so two
+        // spellings never decode to one string.
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw HTTPParseError(400, "\(what) is not UTF-8 once percent-decoded")
+        }
+        return decoded
     }
 
     public static func == (a: RequestTarget, b: RequestTarget) -> Bool {
@@ -106,8 +122,11 @@ public struct Router: Sendable {
 
     /// Answers `request` with the matching route's handler, or 400/404/405.
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
-        guard let target = RequestTarget(request.head.target) else {
-            return problem(400, "the request target is not an origin-form path with valid percent-encoding")
+        let target: RequestTarget
+        do {
+            target = try RequestTarget(validating: request.head.target)
+        } catch {
+            return problem(400, error.reason)
         }
         var allowed: [String] = []
         for route in routes {

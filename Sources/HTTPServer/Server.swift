@@ -16,8 +16,14 @@ public typealias HTTPHandler = @Sendable (HTTPRequest) async -> HTTPResponse
 ///   the connection is not read while its response is pending (which also bounds what a client
 ///   can make the server buffer).
 /// - Writes try `send` first and wait for `EPOLLOUT` only on `EAGAIN`; `TCP_NODELAY` is on.
-/// - Limits (`HTTPServerConfiguration`): request sizes, read deadline (408), idle timeout,
-///   connection cap. A request that breaks the protocol gets its 4xx/5xx and `Connection: close`.
+/// - Limits (`HTTPServerConfiguration`): request sizes, unparsed input per connection, read
+///   deadline (408), idle timeout, write timeout, connection caps (in all and per address), a
+///   pause after `accept` runs out of file descriptors. A request that breaks the protocol gets
+///   its 4xx/5xx and `Connection: close`.
+/// - A client that sends its request and then shuts down its sending side gets its answer
+///   before the connection closes.
+/// - A HEAD request (or a 204/304) to a streamed route gets the head only; its stream is never
+///   read, and released at once, which cancels it.
 /// - `shutdown()` stops accepting, lets in-flight responses finish, closes every connection.
 ///
 /// ```swift
@@ -59,18 +65,52 @@ public final class Server: Sendable {
     /// A feeder stops taking pieces from its stream while this many bytes wait to be written.
     static let streamHighWater = 256 * 1024
 
+    /// What the loop counted: for tests (the bounds that no response shows) and diagnostics.
+    package struct Statistics: Sendable, Equatable {
+        /// Bytes received, on all connections.
+        package var bytesReceived = 0
+        /// Bytes moved to compact the input buffers of closed connections (stays below
+        /// `bytesReceived`: consuming a request does not shift the bytes after it).
+        package var bytesMoved = 0
+        /// The most unparsed bytes one connection held at once (at most `inputLimit`).
+        package var peakBufferedInput = 0
+        /// `accept` calls that failed.
+        package var acceptFailures = 0
+    }
+
     public let configuration: HTTPServerConfiguration
     private let handler: HTTPHandler
     private let logger: Logger
     private let shared = Mutex(Shared())
     /// Runs handlers on the loop thread; set by `start`.
     private let executor = Mutex<LoopExecutor?>(nil)
+    private let counters = Mutex(Statistics())
+    /// Tests only: an errno for `accept` to fail with instead of accepting (nil: accept).
+    let acceptFault: (@Sendable () -> Int32?)?
 
     public init(configuration: HTTPServerConfiguration = .init(), logger: Logger = Logger(label: "http"), handler: @escaping HTTPHandler) {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
+        self.acceptFault = nil
     }
+
+    /// A server whose `accept` fails with the errno `acceptFault` returns, while it returns one:
+    /// running out of file descriptors, without lowering the limit of a process other tests share.
+    package init(
+        configuration: HTTPServerConfiguration, logger: Logger = Logger(label: "http"),
+        acceptFault: @escaping @Sendable () -> Int32?, handler: @escaping HTTPHandler
+    ) {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        self.acceptFault = acceptFault
+    }
+
+    /// What the loop counted so far.
+    package var statistics: Statistics { counters.withLock { $0 } }
+
+    func count(_ update: (inout Statistics) -> Void) { counters.withLock { update(&$0) } }
 
     /// Binds, listens and starts the event loop thread.
     /// - Returns: the port it listens on (the chosen one when the configuration says 0).
@@ -146,9 +186,19 @@ public final class Server: Sendable {
     /// streamed body.
     func dispatch(_ request: HTTPRequest, connection id: UInt64) {
         let handler = handler
+        let headRequest = request.head.method == "HEAD"
         Task(executorPreference: executor.withLock { $0 }) { [self] in
-            let response = await handler(request)
+            var response = await handler(request)
             guard response.body.isStream else { return post(.response(id, response)) }
+            if headRequest || !HTTPResponseWriter.hasBody(status: response.status) {
+                // RFC 9110 §9.3.2: HEAD gets GET's head and no body (nor does a 1xx, 204 or 304,
+                // RFC 9110 §6.4.1). The stream is not read: reading it would start its producer
+                // (a database read, a live feed's wait). Replacing it drops the last reference,
+                // which cancels it (`onTermination` runs with `.cancelled`, a later `yield` is
+                // `.terminated`); an unfolding stream is never asked for an element.
+                response.body = response.body.emptyStream
+                return post(.response(id, response))
+            }
             shared.withLock { $0.streams[id] = StreamRecord() }
             post(.response(id, response))
             // Backpressure: the next piece is taken from the stream only when what was handed to

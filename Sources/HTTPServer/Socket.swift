@@ -43,13 +43,32 @@ enum Socket {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// What `accept` found.
+    enum Accepted: Equatable {
+        /// A connection, non-blocking, from `address` (IPv4, host byte order).
+        case connection(fd: Int32, address: UInt32)
+        /// None is pending.
+        case wouldBlock
+        /// `accept4` failed with this errno (`AcceptBackoff` decides what next).
+        case failed(errno: Int32)
+    }
+
     /// Accepts one pending connection, non-blocking, with Nagle off (a response goes out whole
-    /// at once rather than waiting for the client's delayed ACK); nil when none is pending.
-    static func accept(_ listener: Int32) -> Int32? {
-        let fd = cepoll_accept(listener)
-        guard fd >= 0 else { return nil }
+    /// at once rather than waiting for the client's delayed ACK).
+    static func accept(_ listener: Int32) -> Accepted {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var fd: Int32
+        repeat {
+            fd = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept4(listener, $0, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+        } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { return errno == EAGAIN || errno == EWOULDBLOCK ? .wouldBlock : .failed(errno: errno) }
         var yes: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-        return fd
+        return .connection(fd: fd, address: UInt32(bigEndian: address.sin_addr.s_addr))
     }
 }

@@ -24,6 +24,7 @@ public final class Ingestor: Sendable {
     /// | `conflictRetries` | re-reads of a session after a concurrent append to it | 25 |
     /// | `lifecycleCacheSize` | sessions whose lifecycle is kept for the next notification | 100,000 |
     /// | `undigestedEventsAreReplays` | an id found on an event without `metadata.content_digest` counts as a replay | false |
+    /// | `errorReplayWindow` | a keyless Error equal to one of its session's within this is a replay (zero: never) | 10 min |
     public struct Configuration: Sendable {
         public var quarantinePerWindow: Int
         public var quarantineWindow: Duration
@@ -36,10 +37,16 @@ public final class Ingestor: Sendable {
         /// what is stored would lose it; the notification is then recorded as a second one
         /// (or, under an `Idempotency-Key`, refused as a reused key).
         public var undigestedEventsAreReplays: Bool
+        /// An Error has no natural identity (no timestamp, REFERENCE §1.6). Sent without an
+        /// `Idempotency-Key`, one with the same content as an Error recorded for the same
+        /// session within this window is taken for a retry of it (a client that timed out and
+        /// sent again) and answered as a replay; after the window it is a new fact. Zero turns
+        /// this off: every keyless Error is then recorded.
+        public var errorReplayWindow: Duration
 
         public init(
             quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 25,
-            lifecycleCacheSize: Int = 100_000, undigestedEventsAreReplays: Bool = false
+            lifecycleCacheSize: Int = 100_000, undigestedEventsAreReplays: Bool = false, errorReplayWindow: Duration = .seconds(600)
         ) {
             self.quarantinePerWindow = quarantinePerWindow
             self.quarantineWindow = quarantineWindow
@@ -47,6 +54,7 @@ public final class Ingestor: Sendable {
             self.conflictRetries = conflictRetries
             self.lifecycleCacheSize = lifecycleCacheSize
             self.undigestedEventsAreReplays = undigestedEventsAreReplays
+            self.errorReplayWindow = errorReplayWindow
         }
     }
 
@@ -89,11 +97,7 @@ public final class Ingestor: Sendable {
     public func ingest(_ body: [UInt8], context: IngestContext) async throws -> IngestOutcome {
         switch validator.validate(body) {
         case .failure(let failure):
-            await quarantine(body, problems: failure.problems, context: context)
-            return IngestOutcome(
-                disposition: .rejected(failure.problems), eventID: nil, anomalies: [],
-                acknowledgement: .rejected(failure, sessionID: Self.sessionID(in: body))
-            )
+            return await refuse(body, problems: failure.problems, context: context)
         case .success(let validated):
             return try await record(validated, rawBody: String(decoding: body, as: UTF8.self), context: context)
         }
@@ -106,8 +110,22 @@ public final class Ingestor: Sendable {
         // Optimistic: what this process last saw of the session, or a new session. The append's
         // expected version makes a stale guess a conflict, answered by reading the stream.
         var lifecycle = recentLifecycles.withLock { $0[stream] } ?? SessionLifecycle()
+        let notification = validated.notification
+        let keylessError = notification.type == .error && context.idempotencyKey == nil
         while true {
+            // Checked against the lifecycle the append's expected version vouches for: a stale
+            // one makes the append a conflict, and the loop checks again against the stream.
+            if let owner = lifecycle.owner {
+                let problems = owner.problems(receiving: notification)
+                if !problems.isEmpty { return await refuse(Array(rawBody.utf8), problems: problems, context: context) }
+            }
             let decided = NotificationDecision.decide(validated, rawBody: rawBody, lifecycle: lifecycle, context: context, variant: variant)
+            if keylessError, let earlier = lifecycle.replayedError(digest: decided.contentDigest, receivedAt: context.receivedAt, window: configuration.errorReplayWindow) {
+                let range = AppendedRange(
+                    streamVersion: earlier.streamVersion, firstPosition: earlier.position, lastPosition: earlier.position, transactionID: earlier.transactionID
+                )
+                return IngestOutcome(disposition: .alreadyAppended(range), eventID: nil, anomalies: [], acknowledgement: .accepted(notification))
+            }
             let result = try await store.append(
                 to: stream, expected: lifecycle.version == 0 ? .noStream : .exact(lifecycle.version), events: [NewEvent(decided)]
             )
@@ -115,6 +133,14 @@ public final class Ingestor: Sendable {
             case .appended(let range):
                 var next = lifecycle
                 next.apply(eventType: decided.type.rawValue)
+                if next.owner == nil { next.owner = SessionOwner(evseID: notification.evseID, operatorID: notification.operatorID) }
+                if keylessError {
+                    next.remember(
+                        SessionLifecycle.RecordedError(
+                            digest: decided.contentDigest, receivedAt: context.receivedAt, position: range.firstPosition, streamVersion: range.streamVersion,
+                            transactionID: range.transactionID
+                        ))
+                }
                 remember(stream, next)
                 return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
             case .alreadyAppended(let range):
@@ -158,12 +184,37 @@ public final class Ingestor: Sendable {
         return storedDigest == digest
     }
 
+    /// Quarantines a refused body and answers `022` with every problem.
+    private func refuse(_ body: [UInt8], problems: [ValidationProblem], context: IngestContext) async -> IngestOutcome {
+        await quarantine(body, problems: problems, context: context)
+        return IngestOutcome(
+            disposition: .rejected(problems), eventID: nil, anomalies: [],
+            acknowledgement: .rejected(ValidationFailure(problems: problems), sessionID: Self.sessionID(in: body))
+        )
+    }
+
     /// Keeps a session's lifecycle for the next notification of it (bounded: when full, the
     /// cache starts over; a miss costs one read).
     private func remember(_ stream: String, _ lifecycle: SessionLifecycle) {
         recentLifecycles.withLock { cache in
             if cache.count >= configuration.lifecycleCacheSize { cache.removeAll(keepingCapacity: true) }
             cache[stream] = lifecycle
+        }
+    }
+
+    /// The events stored under these ids, each with its `metadata.content_digest` (nil inside
+    /// when it has none).
+    func storedDigests(ofEventIDs ids: [UUID]) async throws -> [UUID: String?] {
+        guard !ids.isEmpty else { return [:] }
+        let list = ids.map { $0.uuidString }
+        let query: PostgresQuery = "SELECT event_id::text, metadata->>'content_digest' FROM ledger.events WHERE event_id = ANY (\(list)::uuid[])"
+        return try await store.pool.run { session in
+            var found: [UUID: String?] = [:]
+            for row in try session.query(query).rows {
+                guard let id = UUID(uuidString: try row.decode(String.self, column: 0)) else { continue }
+                found[id] = .some(try row.decode(String?.self, column: 1))
+            }
+            return found
         }
     }
 
@@ -206,20 +257,56 @@ public final class Ingestor: Sendable {
         let streams = Array(Set(valid.map { StreamName.session($0.validated.notification.sessionID) }))
         var states = try await lifecycles(of: streams)
 
+        // Replays are found before the batch is built. A replay stores nothing, so deciding it as
+        // if it were appended would shift the versions its session's later lines expect; those
+        // lines would then conflict and be recorded after the batch, out of the file's order
+        // (and an archive's line order is its receipt order).
+        var identities: [Int: (id: UUID, variantID: UUID, digest: String)] = [:]
+        for (index, validated) in valid {
+            let lineContext = Self.context(context, for: lines[index], validated)
+            let id = EventIdentity.eventID(for: validated.notification, idempotencyKey: lineContext.idempotencyKey, client: lineContext.client)
+            let digest = NotificationDecision.contentDigest(validated.body)
+            identities[index] = (id, NotificationDecision.variantID(of: id, digest: digest), digest)
+        }
+        var known = try await storedDigests(ofEventIDs: identities.values.flatMap { [$0.id, $0.variantID] })
+
         var requests: [AppendRequest] = []
         var requestLine: [Int] = []
         var digests: [Int: String] = [:]
         for (index, validated) in valid {
             let stream = StreamName.session(validated.notification.sessionID)
             let state = states[stream] ?? SessionLifecycle()
+            if let problems = state.owner?.problems(receiving: validated.notification), !problems.isEmpty {
+                outcomes[index] = .rejected(problems)
+                continue
+            }
+            var variant = false
+            if let identity = identities[index], let found = known[identity.id] {
+                if isReplay(storedDigest: found, digest: identity.digest) {
+                    outcomes[index] = .alreadyAppended
+                    continue
+                }
+                // Same natural identity, other content: a second notification, unless that one
+                // is stored (or earlier in this batch) already.
+                if let variantFound = known[identity.variantID] {
+                    outcomes[index] = isReplay(storedDigest: variantFound, digest: identity.digest)
+                        ? .alreadyAppended : .failed("a second notification with this identity collided with a stored event")
+                    continue
+                }
+                variant = true
+            }
             let decided = NotificationDecision.decide(
                 validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), lifecycle: state,
-                context: Self.context(context, for: lines[index], validated)
+                context: Self.context(context, for: lines[index], validated), variant: variant
             )
+            known[decided.id] = .some(decided.contentDigest)
             requests.append(AppendRequest(stream: stream, expected: state.version == 0 ? .noStream : .exact(state.version), events: [NewEvent(decided)]))
             requestLine.append(index)
             digests[index] = decided.contentDigest
             states[stream, default: SessionLifecycle()].apply(eventType: decided.type.rawValue)
+            if state.owner == nil {
+                states[stream]?.owner = SessionOwner(evseID: validated.notification.evseID, operatorID: validated.notification.operatorID)
+            }
         }
 
         let results = try await store.appendBatch(requests)
@@ -282,8 +369,10 @@ public final class Ingestor: Sendable {
         // One index probe per stream. Written as `stream_id = ANY (…) GROUP BY`, the planner turns
         // to a (parallel) scan of the whole table once it is large, and every batch of an import
         // would then cost more than the last.
+        // The session's owner comes from its first event; its recent keyless Errors (newest
+        // `recentErrorLimit`) from the stream's tail, both by the (stream_id, stream_version) key.
         let query: PostgresQuery = """
-            SELECT s.stream, m.version, m.started, m.ended
+            SELECT s.stream, m.version, m.started, m.ended, f.evse_id, f.operator_id, r.errors
               FROM unnest(\(streams)::text[]) AS s(stream)
              CROSS JOIN LATERAL (
                     SELECT max(e.stream_version) AS version,
@@ -292,16 +381,51 @@ public final class Ingestor: Sendable {
                       FROM ledger.events AS e
                      WHERE e.stream_id = s.stream
                    ) AS m
+              LEFT JOIN LATERAL (
+                    SELECT e.data->>'evse_id' AS evse_id, e.data->>'operator_id' AS operator_id
+                      FROM ledger.events AS e
+                     WHERE e.stream_id = s.stream
+                     ORDER BY e.stream_version
+                     LIMIT 1
+                   ) AS f ON true
+              LEFT JOIN LATERAL (
+                    SELECT jsonb_agg(jsonb_build_array(x.digest, x.received_at, x.position, x.version, x.tx) ORDER BY x.version) AS errors
+                      FROM (SELECT e.metadata->>'content_digest' AS digest, e.metadata->>'received_at' AS received_at,
+                                   e.global_position AS position, e.stream_version AS version, e.transaction_id::text AS tx
+                              FROM ledger.events AS e
+                             WHERE e.stream_id = s.stream AND e.event_type = 'ChargingErrorReported' AND NOT e.metadata ? 'idempotency_key'
+                             ORDER BY e.stream_version DESC
+                             LIMIT \(SessionLifecycle.recentErrorLimit)) AS x
+                   ) AS r ON true
              WHERE m.version IS NOT NULL
             """
         return try await store.pool.run { session in
             var states: [String: SessionLifecycle] = [:]
             for row in try session.query(query).rows {
+                let evseID = try row.decode(String?.self, column: 4), operatorID = try row.decode(String?.self, column: 5)
                 states[try row.decode(String.self, column: 0)] = SessionLifecycle(
-                    version: try row.decode(Int.self, column: 1), started: try row.decode(Bool.self, column: 2), ended: try row.decode(Bool.self, column: 3)
+                    version: try row.decode(Int.self, column: 1), started: try row.decode(Bool.self, column: 2), ended: try row.decode(Bool.self, column: 3),
+                    owner: evseID.flatMap { evse in operatorID.map { SessionOwner(evseID: evse, operatorID: $0) } },
+                    recentErrors: Self.recordedErrors(try row.decode(String?.self, column: 6))
                 )
             }
             return states
+        }
+    }
+
+    /// `[[digest, received_at, position, version, transaction], …]` as the lifecycle query
+    /// aggregates them; entries without a digest or a readable time are left out.
+    static func recordedErrors(_ json: String?) -> [SessionLifecycle.RecordedError] {
+        guard let json, let value = try? JSONParser.parse(Array(json.utf8), maxDepth: 4, maxBytes: 1 << 20), let rows = value.arrayValue else { return [] }
+        return rows.compactMap { row in
+            guard let fields = row.arrayValue, fields.count == 5, let digest = fields[0].stringValue,
+                let receivedAt = fields[1].stringValue.flatMap(Timestamp.init), let position = fields[2].numberText.flatMap({ Int64($0) }),
+                let version = fields[3].numberText.flatMap({ Int($0) }), let transaction = fields[4].stringValue.flatMap({ UInt64($0) })
+            else { return nil }
+            return SessionLifecycle.RecordedError(
+                digest: digest, receivedAt: Date(timeIntervalSince1970: Double(receivedAt.epochMilliseconds) / 1000), position: position,
+                streamVersion: version, transactionID: transaction
+            )
         }
     }
 
@@ -309,7 +433,7 @@ public final class Ingestor: Sendable {
 
     /// Records a refused body, unless this window's cap is reached; then it is only counted,
     /// and the count is recorded as `RejectionsDropped` when the window closes.
-    private func quarantine(_ body: [UInt8], problems: [ValidationProblem], context: IngestContext) async {
+    public func quarantine(_ body: [UInt8], problems: [ValidationProblem], context: IngestContext) async {
         let windowLength = Double(configuration.quarantineWindow.components.seconds)
         let (store, closedWindow) = quarantine.withLock { window -> (Bool, (count: Int, start: Date)?) in
             var closed: (Int, Date)?

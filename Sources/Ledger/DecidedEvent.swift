@@ -64,7 +64,7 @@ public enum NotificationDecision {
         let data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
         let digest = contentDigest(validated.body)
         var id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)
-        if variant { id = EventIdentity.nameBased("variant\u{1F}\(id.uuidString)\u{1F}\(digest)") }
+        if variant { id = variantID(of: id, digest: digest) }
         return DecidedEvent(
             id: id,
             type: LedgerEventType(recording: notification.type),
@@ -125,6 +125,11 @@ public enum NotificationDecision {
             id: UUID(), type: .rejectionsDropped, stream: StreamName.quarantine(day: windowEnd),
             data: JSONValue.object(JSONObject(fields)).serialized(), metadata: metadata(context), anomalies: [], contentDigest: ""
         )
+    }
+
+    /// The id of a second, different notification under the natural id `id` (see `decide`).
+    public static func variantID(of id: UUID, digest: String) -> UUID {
+        EventIdentity.nameBased("variant\u{1F}\(id.uuidString)\u{1F}\(digest)")
     }
 
     /// A name-based UUID of the notification's compact serialization: equal for the same

@@ -1,3 +1,4 @@
+public import Foundation
 public import OICP
 
 /// What the ledger knows of a session's lifecycle: enough to spot notifications that arrive
@@ -10,11 +11,54 @@ public struct SessionLifecycle: Sendable, Hashable {
     public var version: Int
     public var started: Bool
     public var ended: Bool
+    /// The EvseID and OperatorID of the session's first notification: every later one must
+    /// carry the same (a session happens at one EVSE, for one operator).
+    public var owner: SessionOwner?
+    /// Errors recorded without an `Idempotency-Key`, newest last (at most `recentErrorLimit`):
+    /// what a keyless retry of an Error is recognised by.
+    public var recentErrors: [RecordedError]
 
-    public init(version: Int = 0, started: Bool = false, ended: Bool = false) {
+    /// Keyless Errors remembered per session.
+    public static let recentErrorLimit = 16
+
+    public init(version: Int = 0, started: Bool = false, ended: Bool = false, owner: SessionOwner? = nil, recentErrors: [RecordedError] = []) {
         self.version = version
         self.started = started
         self.ended = ended
+        self.owner = owner
+        self.recentErrors = recentErrors
+    }
+
+    /// An Error notification recorded without an `Idempotency-Key`, and where it is stored.
+    public struct RecordedError: Sendable, Hashable {
+        /// `NotificationDecision.contentDigest` of its body.
+        public var digest: String
+        public var receivedAt: Date
+        public var position: Int64
+        public var streamVersion: Int
+        public var transactionID: UInt64
+
+        public init(digest: String, receivedAt: Date, position: Int64, streamVersion: Int, transactionID: UInt64) {
+            self.digest = digest
+            self.receivedAt = receivedAt
+            self.position = position
+            self.streamVersion = streamVersion
+            self.transactionID = transactionID
+        }
+    }
+
+    /// The Error with content `digest` recorded within `window` before `receivedAt`, if any: a
+    /// keyless Error sent again (a client retrying after a timeout) is that one, not a new fact.
+    public func replayedError(digest: String, receivedAt: Date, window: Duration) -> RecordedError? {
+        guard window > .zero else { return nil }
+        let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        return recentErrors.last { $0.digest == digest && receivedAt.timeIntervalSince($0.receivedAt) <= seconds && $0.receivedAt.timeIntervalSince(receivedAt) <= seconds }
+    }
+
+    /// Remembers a keyless Error just recorded.
+    public mutating func remember(_ error: RecordedError) {
+        recentErrors.append(error)
+        if recentErrors.count > Self.recentErrorLimit { recentErrors.removeFirst(recentErrors.count - Self.recentErrorLimit) }
     }
 
     /// Folds events in stream order.

@@ -82,11 +82,30 @@ public struct NotificationValidator: Sendable {
 
         var check = NotificationCheck(root: root, maxProblems: limits.maxProblems)
         let notification = Self.decode(&check)
+        Self.checkStorableNumbers(body, pointer: "", &check)
         guard check.problems.isEmpty, let notification else {
             return .failure(ValidationFailure(problems: check.reportedProblems))
         }
         check.recordAnomalies(of: notification)
         return .success(ValidatedNotification(notification: notification, body: body, anomalies: check.anomalies))
+    }
+
+    /// Every number anywhere in the body, unknown properties included, must fit PostgreSQL's
+    /// `numeric`: the body is stored as `jsonb`, and one number it cannot hold would fail the
+    /// commit of every notification in the same group-commit batch.
+    private static func checkStorableNumbers(_ value: JSONValue, pointer: String, _ check: inout NotificationCheck) {
+        switch value {
+        case .number(let text) where !StorableNumber.fits(text):
+            check.problem(
+                pointer,
+                "the number \(text.count > 40 ? text.prefix(40) + "…" : text) is beyond what the ledger stores (at most \(StorableNumber.maxWeight + 1) digits before the decimal point and \(StorableNumber.maxScale) after it)"
+            )
+        case .array(let elements):
+            for (index, element) in elements.enumerated() { checkStorableNumbers(element, pointer: "\(pointer)/\(index)", &check) }
+        case .object(let object):
+            for (key, member) in object { checkStorableNumbers(member, pointer: pointer + "/" + JSONPointer.escape(key), &check) }
+        default: break
+        }
     }
 
     private static func problem(for error: JSONParseError) -> ValidationProblem {

@@ -43,12 +43,13 @@ public final class PostgresConnection: @unchecked Sendable {
     /// everywhere, and names itself by `application_name` in `pg_stat_activity`.
     /// - Throws: `PostgresError` `.connectionFailed`; `PQfinish` runs on the failed handle too.
     public static func connect(
-        _ conninfo: String, applicationName: String = "error-ledger", logger: Logger = Logger(label: "postgres")
+        _ conninfo: String, applicationName: String = "error-ledger", settings: SessionSettings = SessionSettings(),
+        logger: Logger = Logger(label: "postgres")
     ) async throws -> PostgresConnection {
         let queue = DispatchQueue(label: "postgres.connection")
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result { try open(conninfo, applicationName, queue, logger) })
+                continuation.resume(with: Result { try open(conninfo, applicationName, settings, queue, logger) })
             }
         }
     }
@@ -56,18 +57,20 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Opens a connection from a thread the caller owns (a dedicated `Thread`, never the
     /// cooperative pool). See `connect`.
     public static func connectBlocking(
-        _ conninfo: String, applicationName: String = "error-ledger", logger: Logger = Logger(label: "postgres")
+        _ conninfo: String, applicationName: String = "error-ledger", settings: SessionSettings = SessionSettings(),
+        logger: Logger = Logger(label: "postgres")
     ) throws(PostgresError) -> PostgresConnection {
-        try open(conninfo, applicationName, DispatchQueue(label: "postgres.connection"), logger)
+        try open(conninfo, applicationName, settings, DispatchQueue(label: "postgres.connection"), logger)
     }
 
     private static func open(
-        _ conninfo: String, _ applicationName: String, _ queue: DispatchQueue, _ logger: Logger
+        _ conninfo: String, _ applicationName: String, _ settings: SessionSettings, _ queue: DispatchQueue, _ logger: Logger
     ) throws(PostgresError) -> PostgresConnection {
         // libpq keeps the last value of a repeated key word, so the caller's URL (expanded from
         // "dbname", last) wins over these defaults.
-        let keys = ["application_name", "connect_timeout", "dbname"]
-        let values = [applicationName, "10", conninfo]
+        let parameters = [("application_name", applicationName), ("connect_timeout", "10")] + settings.connectionParameters + [("dbname", conninfo)]
+        let keys = parameters.map(\.0)
+        let values = parameters.map(\.1)
         let handle = withCStrings(keys) { keyPointers in
             withCStrings(values) { valuePointers in
                 // expand_dbname=1: the "dbname" value may be a URL or conninfo string.
@@ -89,10 +92,11 @@ public final class PostgresConnection: @unchecked Sendable {
         // libpq's default notice processor prints NOTICEs ("schema already exists, skipping") to
         // stderr; they are not errors, and the service logs through swift-log.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
-        // Decoding relies on these, whatever the URL's `options` said.
+        // Decoding relies on the time zone and date style, whatever the URL's `options` said;
+        // durability and timeouts on `settings`.
         let session = PostgresSession(conn: handle, statements: nil)
         do {
-            try session.execute(unsafeSQL: "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'")
+            try session.execute(unsafeSQL: settings.setupSQL)
         } catch {
             PQfinish(handle)
             throw PostgresError(code: .connectionFailed, message: error.message, sqlState: error.sqlState)

@@ -26,18 +26,24 @@ public final class PostgresPool: Sendable {
     /// | `maxConnections` | `Int` | 8 |
     /// | `acquireTimeout` | `Duration` | 30 s |
     /// | `applicationName` | `String` | `error-ledger` |
+    /// | `settings` | `SessionSettings` (statement timeout, network timeout) | `SessionSettings()` |
     public struct Configuration: Sendable {
         public var url: String
         public var maxConnections: Int
         public var acquireTimeout: Duration
         public var applicationName: String
+        public var settings: SessionSettings
 
-        public init(url: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(30), applicationName: String = "error-ledger") {
+        public init(
+            url: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(30), applicationName: String = "error-ledger",
+            settings: SessionSettings = SessionSettings()
+        ) {
             precondition(maxConnections > 0, "a pool needs at least one connection")
             self.url = url
             self.maxConnections = maxConnections
             self.acquireTimeout = acquireTimeout
             self.applicationName = applicationName
+            self.settings = settings
         }
     }
 
@@ -179,7 +185,7 @@ public final class PostgresPool: Sendable {
         Task {
             do {
                 let connection = try await PostgresConnection.connect(
-                    configuration.url, applicationName: configuration.applicationName, logger: logger
+                    configuration.url, applicationName: configuration.applicationName, settings: configuration.settings, logger: logger
                 )
                 continuation.resume(returning: connection)
             } catch {

@@ -1,6 +1,7 @@
 public import EventStore
 public import Foundation
 import Ledger
+import OICP
 import Postgres
 
 /// The read side of the timelines: typed queries over the projections, for the CLI and the
@@ -69,8 +70,13 @@ public struct TimelineQueries: Sendable {
         var builder = QueryBuilder()
         var conditions: [String] = []
         if let evse = filter.evseID { conditions.append("evse_id = \(builder.bind(evse))") }
-        if let operatorID = filter.operatorID { conditions.append("operator_id = \(builder.bind(operatorID))") }
-        if let operatorIDs = filter.operatorIDs { conditions.append("operator_id = ANY(\(builder.bind(operatorIDs)))") }
+        if let operatorID = filter.operatorID {
+            conditions.append("ledger.operator_key(operator_id) = \(builder.bind(OperatorIdentity.normalized(operatorID: operatorID)))")
+        }
+        if let operatorIDs = filter.operatorIDs {
+            let keys = builder.bind(operatorIDs.map { OperatorIdentity.normalized(operatorID: $0) })
+            conditions.append("ledger.operator_key(operator_id) = ANY(\(keys)) AND ledger.evse_operator_key(evse_id) = ANY(\(keys))")
+        }
         if !filter.errorTypes.isEmpty { conditions.append("error_type = ANY(\(builder.bind(filter.errorTypes)))") }
         if let from = filter.from { conditions.append("received_at >= \(builder.bind(from))") }
         if let to = filter.to { conditions.append("received_at < \(builder.bind(to))") }
@@ -91,15 +97,17 @@ public struct TimelineQueries: Sendable {
         return Page(items, limit: limit) { ErrorCursor(receivedAtMicros: $0.receivedAtMicros, position: $0.position).description }
     }
 
-    /// The EVSEs with the most errors in `[from, to)`, optionally only those of `operatorIDs`.
+    /// The EVSEs with the most errors in `[from, to)`, optionally only errors whose OperatorID
+    /// and EVSE operator are both among `operatorIDs` (compared as OICP compares them).
     public func topEvses(from: Date, to: Date, operatorIDs: [String]? = nil, limit: Int = 10) async throws -> [EvseErrorCount] {
+        let keys = operatorIDs.map { $0.map { OperatorIdentity.normalized(operatorID: $0) } }
         let query: PostgresQuery = """
             SELECT evse_id, min(operator_id), count(*),
                    count(*) FILTER (WHERE error_type = 'ConnectorError'), count(*) FILTER (WHERE error_type = 'CriticalError'),
                    max(received_at)
               FROM projection_evse_errors.evse_errors
              WHERE received_at >= \(from) AND received_at < \(to)
-               AND (\(operatorIDs)::text[] IS NULL OR operator_id = ANY(\(operatorIDs)))
+               AND (\(keys)::text[] IS NULL OR (ledger.operator_key(operator_id) = ANY(\(keys)) AND ledger.evse_operator_key(evse_id) = ANY(\(keys))))
              GROUP BY evse_id
              ORDER BY count(*) DESC, evse_id
              LIMIT \(Self.clamp(limit))
@@ -117,10 +125,10 @@ public struct TimelineQueries: Sendable {
 
     // MARK: - EVSE summary
 
-    /// The OperatorID of an EVSE the ledger has seen, or nil (access checks, 404s).
-    public func evseOperator(_ evseID: String) async throws -> String? {
-        let query: PostgresQuery = "SELECT operator_id FROM projection_evse_errors.evse_summary WHERE evse_id = \(evseID)"
-        return try await store.pool.run { session in try session.prepared(query).rows.first.map { try $0.decode(String.self, column: 0) } }
+    /// Whether the ledger has seen the EVSE (for 404s; who may see it is read from its id).
+    public func evseExists(_ evseID: String) async throws -> Bool {
+        let query: PostgresQuery = "SELECT 1 FROM projection_evse_errors.evse_summary WHERE evse_id = \(evseID)"
+        return try await store.pool.run { session in try !session.prepared(query).rows.isEmpty }
     }
 
     /// One EVSE's summary, with error counts over the 24 h, 7 d and 30 d before `now`.

@@ -25,7 +25,7 @@ struct ImportCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Lines per append statement.")
     var batchSize: Int = 1000
 
-    @Option(help: "Parallel database workers; a session's lines always go to the same one.")
+    @Option(help: "Parallel database workers; an EVSE's lines (and so a session's) always go to the same one, in file order.")
     var workers: Int = 3
 
     @Flag(name: .customLong("quiet"), help: "No progress line.")
@@ -65,8 +65,8 @@ struct ImportCommand: AsyncParsableCommand {
             return counts
         }
 
-        // Lines are routed to workers by SessionID, so one session's notifications stay in one
-        // worker, in file order. Each worker takes batches from a queue of its own (at most two
+        // Lines are routed to workers by EvseID, so one EVSE's notifications (and so each
+        // session's) stay in one worker, in file order. Each worker takes batches from a queue of its own (at most two
         // waiting, so memory stays bounded), and runs independently of the others; the reader
         // validates the next lines meanwhile. Refused lines go to worker 0.
         typealias Item = (line: ImportLine, validation: Result<ValidatedNotification, ValidationFailure>)
@@ -111,9 +111,12 @@ struct ImportCommand: AsyncParsableCommand {
                         errorKey = "import-\(digest.uuidString.lowercased())-\(occurrence)"
                     }
                     let item = ImportLine(number: line.number, bytes: line.bytes, errorKey: errorKey)
+                    // By EVSE: a session happens at one EVSE, so one worker gets all of a session's
+                    // lines and all of an EVSE's, each in file order, and every EVSE timeline comes
+                    // out as ingesting the lines one by one would make it.
                     var worker = 0
                     if case .success(let validated) = validation {
-                        worker = Int(stableHash(validated.notification.sessionID) % UInt64(workers))
+                        worker = Int(stableHash(OperatorIdentity.normalized(operatorID: validated.notification.evseID)) % UInt64(workers))
                     }
                     batches[worker].append((item, validation))
                     if batches[worker].count >= batchSize {

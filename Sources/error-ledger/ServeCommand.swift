@@ -6,6 +6,7 @@ import Foundation
 import HTTPServer
 import Ingestion
 import Logging
+import Postgres
 import Projections
 
 /// `error-ledger serve`: the REST API on the project's HTTP server, with the projector embedded.
@@ -18,6 +19,12 @@ import Projections
 /// | `--ready-max-lag` | `LEDGER_READY_MAX_LAG_SECONDS` | 30 |
 /// | `--heartbeat` | `LEDGER_SSE_HEARTBEAT_SECONDS` | 15 |
 /// | `--no-projector` | `LEDGER_PROJECTOR=off` | projector on |
+/// | — | `LEDGER_ERROR_REPLAY_WINDOW_SECONDS` | 600 (0: every keyless Error is a new fact) |
+/// | — | `LEDGER_DB_STATEMENT_TIMEOUT_SECONDS` | 30 (request and commit connections) |
+/// | — | `LEDGER_DB_NETWORK_TIMEOUT_SECONDS` | 20 (keepalives, `tcp_user_timeout`) |
+/// | — | `LEDGER_COMMIT_TIMEOUT_SECONDS` | 10 (then 503, outcome unknown) |
+/// | — | `LEDGER_APPEND_QUEUE` | 4096 appends waiting for a commit (then 503) |
+/// | — | `LEDGER_INGEST_UNDIGESTED_REPLAYS` | off |
 ///
 /// Forwarding to Hubject runs when `LEDGER_HUBJECT_URL` is set (with `LEDGER_HUBJECT_CLIENT_CERT`,
 /// `LEDGER_HUBJECT_CLIENT_KEY`, `LEDGER_HUBJECT_CA_BUNDLE`), unless `LEDGER_FORWARDING=off`;
@@ -62,12 +69,24 @@ struct ServeCommand: AsyncParsableCommand {
             logger.warning("open-file limit is below --max-connections", metadata: ["limit": "\(files)", "max_connections": "\(connections)"])
         }
 
-        let store = try await EventStore.open(configuration: .init(url: url, poolSize: pool, commitLanes: 2), logger: logger)
+        let settings = SessionSettings(
+            statementTimeout: .seconds(try integer(nil, "LEDGER_DB_STATEMENT_TIMEOUT_SECONDS", default: 30, in: 1...3600)),
+            networkTimeout: .seconds(try integer(nil, "LEDGER_DB_NETWORK_TIMEOUT_SECONDS", default: 20, in: 2...600))
+        )
+        let store = try await EventStore.open(
+            configuration: .init(
+                url: url, poolSize: pool, commitLanes: 2, maxQueuedAppends: try integer(nil, "LEDGER_APPEND_QUEUE", default: 4096, in: 1...1_000_000),
+                commitTimeout: .seconds(try integer(nil, "LEDGER_COMMIT_TIMEOUT_SECONDS", default: 10, in: 1...600)), settings: settings
+            ), logger: logger)
         defer { store.close() }
         // Before listening: bad certificate files stop the start-up, not the first send.
         let forwarderToRun = try forwarder(store: store, url: url, logger: logger)
+        let ingest = Ingestor.Configuration(
+            undigestedEventsAreReplays: try onOff("LEDGER_INGEST_UNDIGESTED_REPLAYS", default: false),
+            errorReplayWindow: .seconds(try integer(nil, "LEDGER_ERROR_REPLAY_WINDOW_SECONDS", default: 600, in: 0...86_400))
+        )
         let api = LedgerAPI(
-            store: store, ingestor: Ingestor(store: store, logger: logger), url: url, forwarder: forwarderToRun,
+            store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), url: url, forwarder: forwarderToRun,
             configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat)), logger: logger
         )
         api.start()
@@ -159,6 +178,16 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard range.contains(chosen) else { throw ValidationError("\(variable) must be \(range.lowerBound)…\(range.upperBound), not \(chosen)") }
         return chosen
+    }
+
+    /// An `on` / `off` variable; anything else is refused, naming it.
+    private func onOff(_ variable: String, default value: Bool) throws -> Bool {
+        switch environment(variable) {
+        case nil: return value
+        case "on": return true
+        case "off": return false
+        case let other?: throw ValidationError("\(variable)=\(other): use on or off")
+        }
     }
 
     private func environment(_ name: String) -> String? {

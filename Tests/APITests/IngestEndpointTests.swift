@@ -1,6 +1,7 @@
 import API
 import EventStore
 import Foundation
+import Ledger
 import Testing
 import TestSupport
 
@@ -92,7 +93,8 @@ struct IngestEndpointTests {
             let otherOperator = try await harness.ingest(body, token: limited)
             #expect(otherOperator.status == 403)
             #expect(try code(otherOperator) == "017")
-            #expect(try await harness.store.headPosition() == nil, "nothing was stored for refused tokens")
+            let refusedSession = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])["SessionID"] as! String
+            #expect(try await harness.store.readStream(StreamName.session(refusedSession)).isEmpty, "nothing was recorded for refused tokens")
             let own = try await harness.ingest(Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36"), token: limited)
             #expect(own.status == 200)
 
@@ -100,6 +102,73 @@ struct IngestEndpointTests {
             let badKey = try await harness.ingest(body, token: writer, headers: [("Idempotency-Key", "has space")])
             #expect(badKey.status == 400)
             #expect(try code(badKey) == "022")
+        }
+    }
+
+    @Test("operators stay sealed off: a limited token writes only its operators' notifications at its operators' EVSEs, never joins another's session, and reads only its own")
+    func crossOperatorWrites() async throws {
+        try await Harness.with { harness in
+            func code(_ reply: Reply) throws -> String? { (try reply.json["StatusCode"] as? [String: Any])?["Code"] as? String }
+            func info(_ reply: Reply) throws -> String { (try reply.json["StatusCode"] as? [String: Any])?["AdditionalInfo"] as? String ?? "" }
+            let a = try await harness.token([.ingest, .read], operators: ["DE*A36"])
+            let b = try await harness.token([.ingest, .read], operators: ["DE*B12"])
+            let hub = try await harness.token([.ingest, .read], operators: ["DE*HUB", "DE*SUB"])
+            let evseA = Notification.newEvse("DE*A36"), evseB = Notification.newEvse("DE*B12")
+            let sessionA = Notification.newSession(), sessionB = Notification.newSession()
+            try await harness.ingestAll([Notification.start(sessionB, evse: evseB, operator: "DE*B12")], token: b)
+            try await harness.ingestAll([Notification.start(sessionA, evse: evseA, operator: "DE*A36")], token: a)
+
+            // A's own OperatorID at B's (public) EvseID: the token is the problem.
+            let atOtherEvse = try await harness.ingest(Notification.error(Notification.newSession(), evse: evseB, operator: "DE*A36"), token: a)
+            #expect(atOtherEvse.status == 403)
+            #expect(try code(atOtherEvse) == "017")
+            #expect(try info(atOtherEvse).contains("EvseID"), "\(atOtherEvse.body)")
+            // A joining B's session with its own ids: the session belongs to its first notification.
+            let joined = try await harness.ingest(Notification.error(sessionB, evse: evseA, operator: "DE*A36"), token: a)
+            #expect(joined.status == 400)
+            #expect(try code(joined) == "022")
+            #expect(try info(joined).contains("EvseID") && info(joined).contains("OperatorID"), "\(joined.body)")
+            // Operators compare as OICP does: `*` optional, any case.
+            try await harness.ingestAll([Notification.error(sessionA, evse: evseA.replacingOccurrences(of: "DE*A36", with: "dea36"), operator: "DEA36")], token: a)
+            // A hub partner sends its own OperatorID for its sub-operator's EVSEs, and no others.
+            try await harness.ingestAll([Notification.error(Notification.newSession(), evse: "DE*SUB*E1*1", operator: "DE*HUB")], token: hub)
+            #expect(try await harness.ingest(Notification.error(Notification.newSession(), evse: evseB, operator: "DE*HUB"), token: hub).status == 403)
+
+            #expect(try await harness.store.readStream(StreamName.session(sessionB)).count == 1, "nothing joined B's session")
+            let quarantined = try await harness.store.readStream(StreamName.quarantine(day: Date()))
+            #expect(quarantined.count == 3, "each breach is quarantined")
+
+            try await harness.caughtUp()
+            #expect(try await harness.client.get("/v1/evses/\(evseB)/summary", token: b).status == 200, "B owns its EVSE")
+            #expect(try await harness.client.get("/v1/evses/\(evseB)/summary", token: a).status == 404)
+            #expect(try await harness.client.get("/v1/sessions/\(sessionB)", token: b).status == 200)
+            #expect(try await harness.client.get("/v1/sessions/\(sessionB)", token: a).status == 404)
+            #expect(try await harness.client.get("/v1/evses/\(evseA)/summary", token: a).status == 200)
+            let feed = try await harness.client.get("/v1/errors", token: a).json["items"] as? [[String: Any]]
+            #expect(feed?.compactMap { $0["evse_id"] as? String }.allSatisfy { $0.lowercased().hasPrefix("de*a36") || $0.lowercased().hasPrefix("dea36") } == true)
+            #expect(feed?.count == 1)
+        }
+    }
+
+    @Test("a keyless Error sent twice (a client retrying after a timeout) is one Error, the second a replay; X-Request-ID is kept only when short")
+    func keylessErrorRetryAndRequestID() async throws {
+        try await Harness.with(projector: false) { harness in
+            let token = try await harness.token([.ingest])
+            let session = Notification.newSession()
+            let body = Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "RCD tripped")
+            let first = try await harness.ingest(body, token: token, headers: [("X-Request-ID", "req-42")])
+            let again = try await harness.ingest(body, token: token, headers: [("X-Request-ID", String(repeating: "r", count: 4000))])
+            #expect(first.status == 200 && again.status == 200)
+            #expect(again.body == first.body)
+            #expect(again.headers["idempotent-replayed"] == "true")
+            let other = try await harness.ingest(
+                Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "other"), token: token,
+                headers: [("X-Request-ID", String(repeating: "x", count: 4000))])
+            #expect(other.status == 200 && other.headers["idempotent-replayed"] == nil)
+            let events = try await harness.store.readStream("session-\(session)")
+            #expect(events.count == 2, "the retry was stored once")
+            #expect(events.first?.metadata.contains("req-42") == true)
+            #expect(events.last.map { !$0.metadata.contains("request_id") } == true, "an oversized X-Request-ID is not stored in every event")
         }
     }
 

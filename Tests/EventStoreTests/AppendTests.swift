@@ -6,6 +6,37 @@ import TestSupport
 
 @Suite("Event store: append", .serialized)
 struct AppendTests {
+    @Test("a commit that does not return in time is answered commitTimedOut, a full queue overloaded; appends whose callers gave up are not run")
+    func boundedCommits() async throws {
+        let url = try await TestDatabase.create()
+        let store = try await EventStore.open(
+            configuration: .init(url: url, poolSize: 2, commitLanes: 1, maxQueuedAppends: 2, commitTimeout: .milliseconds(800))
+        )
+        defer { store.close() }
+        // Hold the table, as a stalled database would: the lane's INSERT waits on the lock.
+        let blocker = try await PostgresConnection.connect(url)
+        try await blocker.run { try $0.execute(unsafeSQL: "BEGIN; LOCK TABLE ledger.events IN EXCLUSIVE MODE") }
+        let inLane = Task { try await store.append(to: newStream(), events: [event()]) }
+        try await eventually(timeout: .seconds(10), "the lane waits on the lock") {
+            try await count(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'error-ledger-commit' AND wait_event_type = 'Lock'") == 1
+        }
+        let queued = (0..<2).map { _ in Task { try await store.append(to: newStream(), events: [event()]) } }
+        try await eventually(timeout: .seconds(10), "two appends queued") { store.queuedAppends == 2 }
+        let refused = try await #require(throws: EventStoreError.self) { try await store.append(to: newStream(), events: [event()]) }
+        #expect(refused.code == .overloaded)
+        for task in [inLane] + queued {
+            let error = try await #require(throws: EventStoreError.self) { try await task.value }
+            #expect(error.code == .commitTimedOut)
+        }
+        try await blocker.run { try $0.execute(unsafeSQL: "ROLLBACK") }
+        // The append in the lane commits once the lock is gone (its caller was told "unknown");
+        // the queued ones were dropped unrun.
+        try await eventually(timeout: .seconds(10), "the lane's append landed") { try await count(url) == 1 }
+        let after = try await store.append(to: newStream(), events: [event()])
+        guard case .appended = after else { Issue.record("after the stall: \(after)"); return }
+        #expect(try await count(url) == 2)
+    }
+
     @Test("expected version: no-stream, exact and any; a clash is a typed conflict that stores nothing")
     func expectedVersions() async throws {
         let (store, url) = try await makeStore()

@@ -22,7 +22,7 @@ struct DatabaseGuaranteeTests {
         #expect(try await count(url) == 1)
     }
 
-    @Test("the service role may read and append, and nothing more")
+    @Test("the service role may read and append through the append functions, and nothing more: no INSERT of its own")
     func serviceRole() async throws {
         let (store, url) = try await makeStore()
         defer { store.close() }
@@ -36,7 +36,13 @@ struct DatabaseGuaranteeTests {
             return try session.query("SELECT count(*) FROM ledger.events").decode(Int.self, row: 0, column: 0)
         }
         #expect(appended == 2)
-        for statement in ["UPDATE ledger.events SET data = '{}'", "DELETE FROM ledger.events", "CREATE TABLE ledger.x (k int)", "INSERT INTO ledger.transaction_epochs (offset_value, reason) VALUES (1, 'x')"] {
+        // A row of its own making could carry another transaction id, or a position set with
+        // OVERRIDING SYSTEM VALUE, and land behind a reader's checkpoint.
+        let forged = [
+            "INSERT INTO ledger.events (stream_id, stream_version, event_id, event_type, data, metadata, transaction_id) VALUES ('s', 1, gen_random_uuid(), 't', '{}', '{}', '1'::xid8)",
+            "INSERT INTO ledger.events (global_position, stream_id, stream_version, event_id, event_type, data, metadata) OVERRIDING SYSTEM VALUE VALUES (1000000, 's', 1, gen_random_uuid(), 't', '{}', '{}')",
+        ]
+        for statement in forged + ["UPDATE ledger.events SET data = '{}'", "DELETE FROM ledger.events", "CREATE TABLE ledger.x (k int)", "INSERT INTO ledger.transaction_epochs (offset_value, reason) VALUES (1, 'x')"] {
             let error = try await #require(throws: PostgresError.self, "\(statement)") {
                 try await connection.run { try $0.execute(unsafeSQL: statement) }
             }

@@ -148,9 +148,10 @@ struct ForwarderTests {
             let requests = try fake.requests()
             #expect(requests.count == 3)
             #expect((requests.last?["body"] as? String)?.contains("10:07:00") == true, "the newest held Progress went")
-            #expect(try await deliveryStates(store)["superseded"] == 1)
+            // The superseded record and the newest Progress's outcome commit independently: wait
+            // for the record rather than expect it the moment the outcome is in.
+            try await eventually(timeout: .seconds(30), "the held Progress recorded as superseded") { try await deliveryStates(store)["superseded"] == 1 }
             let types = try await store.readStream("delivery-\(id)").map(\.eventType)
-            // The superseded record and the newest Progress's outcome commit independently.
             #expect(types.sorted() == ["NotificationForwarded", "NotificationForwarded", "NotificationForwarded", "NotificationSuperseded"])
         }
     }
@@ -275,7 +276,8 @@ struct ForwarderTests {
     @Test("a 429 pauses every session until its Retry-After, not just the one that got it")
     func rateLimitedByHubject() async throws {
         let configuration = Forwarder.Configuration(
-            maxInFlight: 1, perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200)), pollInterval: .milliseconds(50)
+            // The cap bounds how long a Retry-After is honoured, so it is above the 2 s asked for.
+            maxInFlight: 1, perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .seconds(5)), pollInterval: .milliseconds(50)
         )
         try await withForwarder(configuration) { fake, ingestor, store in
             try fake.answer(["mode": "rate429", "retry_after": 2])

@@ -98,6 +98,13 @@ struct PacingTests {
         let spread = Set((0..<50).map { _ in policy.delay(afterAttempt: 6, retryAfter: nil, random: &random) })
         #expect(spread.count > 10, "jittered, not fixed")
         #expect(policy.delay(afterAttempt: 1, retryAfter: 30, random: &random) >= .seconds(30), "Retry-After is a floor")
+        // A Retry-After of ten years (or Int.max) is clamped to the cap, for a retry and for the
+        // pause after a 429.
+        #expect(policy.delay(afterAttempt: 1, retryAfter: 315_360_000, random: &random) <= policy.cap)
+        #expect(policy.delay(afterAttempt: 1, retryAfter: Int(Int32.max), random: &random) <= policy.cap)
+        #expect(policy.honoured(retryAfter: .max) == policy.cap)
+        #expect(policy.honoured(retryAfter: 0) == .seconds(1))
+        #expect(RetryPolicy(cap: .milliseconds(200)).honoured(retryAfter: 2) == .milliseconds(200))
         #expect(policy.allowsRetry(attempts: 4, firstAttempt: at(0), now: at(100)))
         #expect(!policy.allowsRetry(attempts: 5, firstAttempt: at(0), now: at(100)), "attempts exhausted")
         #expect(!policy.allowsRetry(attempts: 1, firstAttempt: at(0), now: at(3600)), "too old")

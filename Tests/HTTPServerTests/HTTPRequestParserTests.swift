@@ -143,6 +143,26 @@ struct HTTPRequestParserTests {
         #expect(error.reason.contains("bare"), "\(error.reason)")
     }
 
+    @Test("a refusal is the same fed a byte at a time: an unfinished line is resumed, not rescanned, and nothing is skipped",
+          arguments: [
+            "GET / HTTP/1.1\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\nX: 1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n\n",
+            "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\rx\r\n",
+            "GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "v", count: 8189) + "\r\r\n\r\n",
+          ])
+    func refusalsByteByByte(text: String) {
+        guard case .failure(let whole) = parse(text) else {
+            Issue.record("accepted: \(text.prefix(60).debugDescription)")
+            return
+        }
+        guard case .failure(let bytewise) = parse(text, cuts: Array(0...text.utf8.count)) else {
+            Issue.record("accepted byte by byte: \(text.prefix(60).debugDescription)")
+            return
+        }
+        #expect(bytewise == whole)
+    }
+
     @Test("identical repeated Content-Length values are one length (RFC 9110 §8.6)")
     func repeatedContentLength() throws {
         let request = try #require(requests(try parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok").get()).first)
@@ -202,5 +222,93 @@ struct HTTPRequestParserTests {
         let limits = HTTPLimits(headerCount: 3)
         let trailers = (0..<4).map { "T-\($0): 1\r\n" }.joined()
         #expect(status(of: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + trailers + "\r\n", limits: limits) == 431)
+    }
+}
+
+@Suite("HTTP/1.1 request parser: costs, consumption and the request target")
+struct HTTPRequestParserCostTests {
+    @Test("a body of one-byte chunks is appended in place: its storage moves only as it grows, not once per chunk")
+    func chunkedBodyInPlace() throws {
+        var parser = HTTPRequestParser()
+        var buffer = Array("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        guard case .head? = try parser.parse(&buffer) else {
+            Issue.record("no head")
+            return
+        }
+        let chunks = 4_096
+        var moves = 0
+        var address = parser.bodyStorageAddress
+        for _ in 0..<chunks {
+            buffer += Array("1\r\nx\r\n".utf8)
+            #expect(try parser.parse(&buffer) == nil)
+            if parser.bodyStorageAddress != address {
+                moves += 1
+                address = parser.bodyStorageAddress
+            }
+        }
+        // Doubling capacity: about log2(4096) = 12 moves. A copy per append: 4,096.
+        #expect(moves <= 24, "the body moved \(moves) times in \(chunks) chunks")
+        buffer += Array("0\r\n\r\n".utf8)
+        guard case .request(let request)? = try parser.parse(&buffer) else {
+            Issue.record("no request")
+            return
+        }
+        #expect(request.body == [UInt8](repeating: UInt8(ascii: "x"), count: chunks))
+    }
+
+    @Test("parse(_:from:) consumes by moving the index, the buffer untouched, and finds what parse(&buffer) finds")
+    func parseFromIndex() throws {
+        let text = [HTTPRequestParserTests.get, HTTPRequestParserTests.post, HTTPRequestParserTests.chunked, HTTPRequestParserTests.get]
+            .joined()
+        let bytes = Array(text.utf8)
+        var parser = HTTPRequestParser()
+        var index = 0
+        var events: [HTTPParseEvent] = []
+        while let event = try parser.parse(bytes, from: &index) { events.append(event) }
+        #expect(index == bytes.count)
+        var reference = HTTPRequestParser()
+        var buffer = bytes
+        var expected: [HTTPParseEvent] = []
+        while let event = try reference.parse(&buffer) { expected.append(event) }
+        #expect(events == expected)
+        #expect(events.count == 8)
+    }
+
+    @Test("a NUL in the request target, raw or percent-encoded, is refused with 400 naming it", arguments: [
+        "GET /v1/sessions/abc%00def HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /v1/errors?operator_id=DE%00*A36 HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /v1/errors?%00=x HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /%00 HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /a\u{0}b HTTP/1.1\r\nHost: a\r\n\r\n",
+    ])
+    func nulInTarget(text: String) {
+        guard case .failure(let error) = parseAll(text) else {
+            Issue.record("accepted: \(text.debugDescription)")
+            return
+        }
+        #expect(error.status == 400)
+        #expect(error.reason.contains("NUL"), "\(error.reason)")
+    }
+
+    @Test("an escaped percent sign before 00 is not a NUL")
+    func escapedPercent() throws {
+        let result = parseAll("GET /x?q=%2500 HTTP/1.1\r\nHost: a\r\n\r\n")
+        guard case .success(let events) = result, case .request(let request)? = events.last else {
+            Issue.record("refused")
+            return
+        }
+        #expect(request.head.target == "/x?q=%2500")
+    }
+
+    private func parseAll(_ text: String) -> Result<[HTTPParseEvent], HTTPParseError> {
+        var parser = HTTPRequestParser()
+        var buffer = Array(text.utf8)
+        var events: [HTTPParseEvent] = []
+        do {
+            while let event = try parser.parse(&buffer) { events.append(event) }
+        } catch {
+            return .failure(error)
+        }
+        return .success(events)
     }
 }

@@ -47,6 +47,25 @@ struct RouterTests {
         #expect(await router.respond(to: request("POST", "/api/oicp/notificationmgmt/v11/charging-notifications")).status == 200)
     }
 
+    @Test("percent-decoding to a NUL or to bytes that are not UTF-8 is 400 naming the problem", arguments: [
+        ("/v1/sessions/abc%00", "NUL"),
+        ("/v1/evses/DE*A36/errors?operator_id=DE%00", "NUL"),
+        ("/v1/evses/DE*A36/errors?%00=1", "NUL"),
+        ("/v1/sessions/%C3", "not UTF-8"),  // truncated
+        ("/v1/sessions/%C0%AF", "not UTF-8"),  // overlong '/'
+        ("/v1/sessions/%ED%A0%80", "not UTF-8"),  // a surrogate
+        ("/v1/sessions/%FF", "not UTF-8"),
+        ("/v1/evses/DE*A36/errors?limit=%E2%82", "not UTF-8"),
+        ("/v1/sessions/%4", "malformed percent-escape"),
+    ])
+    func decodingProblems(_ case: (target: String, problem: String)) async {
+        let response = await router.respond(to: request("GET", `case`.target))
+        #expect(response.status == 400, "\(`case`.target)")
+        #expect(body(response).contains(`case`.problem), "\(`case`.target): \(body(response))")
+        #expect(RequestTarget(`case`.target) == nil)
+        #expect(throws: HTTPParseError.self) { try RequestTarget(validating: `case`.target) }
+    }
+
     @Test("query parsing: '+' is a space, names repeat, empty values and pairs")
     func query() throws {
         let target = try #require(RequestTarget("/x?a=1+2&b=&a=3&&c"))

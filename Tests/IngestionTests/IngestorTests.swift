@@ -197,13 +197,58 @@ struct IngestorTests {
         }
     }
 
-    @Test("an Error without a key is a new fact each time; with an Idempotency-Key it is stored once")
-    func errorIdempotency() async throws {
+    @Test("a number PostgreSQL cannot store is a 022 naming the field, not a failed commit; the largest it can store is kept", arguments: [
+        ("1e200000", false), ("1e131072", false), ("0.0e-20000", false), ("1e-16384", false), ("-1e99999999999", false),
+        ("1e131071", true), ("1e-16383", true), ("0e200000", true), ("-12.5E+3", true),
+    ])
+    func poisonNumbers(literal: String, storable: Bool) async throws {
         let (ingestor, store) = try await makeIngestor()
         defer { store.close() }
+        let body = String(decoding: try example("error"), as: UTF8.self).replacingOccurrences(
+            of: "\"Type\"", with: "\"X\": {\"deep\": [\(literal)]}, \"Type\"")
+        let outcome = try await ingestor.ingest(Array(body.utf8), context: context())
+        switch outcome.disposition {
+        case .appended:
+            #expect(storable, "\(literal) was stored")
+        case .rejected(let problems):
+            #expect(!storable, "\(literal) was refused: \(problems)")
+            #expect(problems.map(\.pointer) == ["/X/deep/0"])
+            #expect(outcome.acknowledgement.statusCode.code == "022")
+        case .alreadyAppended:
+            Issue.record("a replay")
+        }
+    }
+
+    @Test("a keyless Error sent again within the window is a replay, after it a new fact; with an Idempotency-Key it is stored once")
+    func errorIdempotency() async throws {
+        let (ingestor, store) = try await makeIngestor(.init(errorReplayWindow: .seconds(600)))
+        defer { store.close() }
         let body = try example("error")
-        _ = try await ingestor.ingest(body, context: context())
-        _ = try await ingestor.ingest(body, context: context())
+        let start = Date()
+        let first = try await ingestor.ingest(body, context: context(start))
+        // A client that timed out sends the same Error again, whitespace aside.
+        let reformatted = Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "\n", with: "").utf8)
+        let retried = try await ingestor.ingest(reformatted, context: context(start.addingTimeInterval(30)))
+        guard case .appended(let original) = first.disposition, case .alreadyAppended(let replayed) = retried.disposition else {
+            Issue.record("a keyless retry: \(first.disposition), then \(retried.disposition)")
+            return
+        }
+        #expect(original == replayed, "the replay names where the first is stored")
+        #expect(first.acknowledgement == retried.acknowledgement)
+        // Another instance, which never saw it, reads the session and finds it too.
+        let other = Ingestor(store: store, configuration: .init(errorReplayWindow: .seconds(600)))
+        guard case .alreadyAppended = try await other.ingest(body, context: context(start.addingTimeInterval(60))).disposition else {
+            Issue.record("another ingestor stored the retry")
+            return
+        }
+        // Other content, or the same after the window, is a new fact.
+        let otherContent = Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "CriticalError", with: "ConnectorError").utf8)
+        guard case .appended = try await ingestor.ingest(otherContent, context: context(start.addingTimeInterval(90))).disposition,
+            case .appended = try await ingestor.ingest(body, context: context(start.addingTimeInterval(700))).disposition
+        else {
+            Issue.record("a different Error, or the same after the window, was taken for a replay")
+            return
+        }
         let keyed1 = try await ingestor.ingest(body, context: context(key: "k-1"))
         let keyed2 = try await ingestor.ingest(body, context: context(key: "k-1"))
         guard case .alreadyAppended = keyed2.disposition else {
@@ -211,7 +256,47 @@ struct IngestorTests {
             return
         }
         #expect(keyed1.eventID == keyed2.eventID)
-        #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 3)
+        #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 4)
+
+        // With the window off, every keyless Error is recorded.
+        let (plain, plainStore) = try await makeIngestor(.init(errorReplayWindow: .zero))
+        defer { plainStore.close() }
+        _ = try await plain.ingest(body, context: context(start))
+        _ = try await plain.ingest(body, context: context(start))
+        #expect(try await plainStore.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 2)
+    }
+
+    @Test("a session belongs to its first notification's EVSE and operator: another EvseID or OperatorID is a 022 naming it")
+    func sessionOwner() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("start"), context: context())
+        let progress = String(decoding: try example("progress"), as: UTF8.self)
+        for (from, to, pointer) in [("DE*A36*E0001*1", "DE*B12*E0001*1", "/EvseID"), ("\"OperatorID\": \"DE*A36\"", "\"OperatorID\": \"DE*B12\"", "/OperatorID")] {
+            let outcome = try await ingestor.ingest(Array(progress.replacingOccurrences(of: from, with: to).utf8), context: context())
+            guard case .rejected(let problems) = outcome.disposition else {
+                Issue.record("\(pointer) of another session owner was recorded: \(outcome.disposition)")
+                continue
+            }
+            #expect(problems.map(\.pointer) == [pointer])
+            #expect(outcome.acknowledgement.statusCode.code == "022")
+        }
+        // The same operator and EVSE written otherwise (case, optional `*`) are the same.
+        let respelled = progress.replacingOccurrences(of: "\"OperatorID\": \"DE*A36\"", with: "\"OperatorID\": \"dea36\"")
+        guard case .appended = try await ingestor.ingest(Array(respelled.utf8), context: context()).disposition else {
+            Issue.record("DEA36 was not taken for DE*A36")
+            return
+        }
+        // Another instance that never saw the session reads its owner from the stream.
+        let other = Ingestor(store: store)
+        let end = String(decoding: try example("end"), as: UTF8.self).replacingOccurrences(of: "DE*A36*E0001*1", with: "DE*A36*E0009*1")
+        guard case .rejected = try await other.ingest(Array(end.utf8), context: context()).disposition else {
+            Issue.record("another ingestor recorded an End at another EVSE")
+            return
+        }
+        #expect(try await store.readStream(StreamName.session(session)).count == 2)
+        let quarantined = try await store.readStream(StreamName.quarantine(day: Date()))
+        #expect(quarantined.count == 3, "every refusal is quarantined")
     }
 
     @Test("lifecycle anomalies are recorded, not rejected")
@@ -223,6 +308,7 @@ struct IngestorTests {
         _ = try await ingestor.ingest(try example("end"), context: context())
         var error = String(decoding: try example("error"), as: UTF8.self)
         error = error.replacingOccurrences(of: "8d571ee6-bb6f-4b1b-b82a-318c8866b4d0", with: session)
+            .replacingOccurrences(of: "DE*A36*E0002*1", with: "DE*A36*E0001*1")
         _ = try await ingestor.ingest(Array(error.utf8), context: context())
         let events = try await store.readStream(StreamName.session(session))
         #expect(try events.map(anomalyCodes) == [["progress_before_start"], [], [], ["notification_after_end"]])
@@ -346,6 +432,26 @@ struct IngestorTests {
         #expect(outcomes.map(label) == ["appended", "appended"])
         let types = try await store.readStream(StreamName.session(session)).map(\.eventType)
         #expect(types == ["ChargingStarted", "ChargingStarted", "ChargingProgressed"])
+    }
+
+    @Test("a replayed line does not push its session's later lines behind other sessions' lines: an EVSE's errors stay in file order")
+    func importReplayKeepsFileOrder() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("start"), context: context())
+        let error = String(decoding: try example("error"), as: UTF8.self).replacingOccurrences(of: "DE*A36*E0002*1", with: "DE*A36*E0001*1")
+        let ownError = error.replacingOccurrences(of: "8d571ee6-bb6f-4b1b-b82a-318c8866b4d0", with: session).replacingOccurrences(of: "CriticalError", with: "ConnectorError")
+        let lines = [
+            ImportLine(number: 1, bytes: try example("start"), errorKey: "a"),  // stored already: a replay
+            ImportLine(number: 2, bytes: Array(ownError.utf8), errorKey: "b"),  // its session's next line
+            ImportLine(number: 3, bytes: Array(error.utf8), errorKey: "c"),  // another session, same EVSE
+        ]
+        let outcomes = try await ingestor.importBatch(lines, context: context())
+        #expect(outcomes.map(label) == ["already", "appended", "appended"])
+        let own = try await store.readStream(StreamName.session(session)).last { $0.eventType == "ChargingErrorReported" }
+        let others = try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).first
+        let ownPosition = try #require(own?.globalPosition), otherPosition = try #require(others?.globalPosition)
+        #expect(ownPosition < otherPosition, "line 2 stored before line 3")
     }
 
     private func label(_ outcome: ImportLineOutcome) -> String {

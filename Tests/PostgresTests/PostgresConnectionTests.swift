@@ -31,6 +31,29 @@ struct PostgresConnectionTests {
         #expect(row.6 == #"{"a\"b","c\\d","e,f"}"#)
     }
 
+    @Test("every connection raises synchronous_commit over a lower database default, keeps a stronger one, and applies its statement timeout")
+    func sessionSettings() async throws {
+        let url = try await TestDatabase.create(migrated: false)
+        let database = String(url.split(separator: "/").last ?? "")
+        let admin = try await PostgresConnection.connect(url)
+        func show(_ connection: PostgresConnection, _ name: String) async throws -> String {
+            try await connection.run { try $0.execute(unsafeSQL: "SHOW \(name)").decode(String.self, row: 0, column: 0) }
+        }
+        // A role or database default of off (or local) would make acknowledgements non-durable.
+        for (configured, expected) in [("off", "on"), ("local", "on"), ("remote_apply", "remote_apply")] {
+            try await admin.run { try $0.execute(unsafeSQL: "ALTER DATABASE \(database) SET synchronous_commit = \(configured)") }
+            let connection = try await PostgresConnection.connect(url)
+            #expect(try await show(connection, "synchronous_commit") == expected, "database default \(configured)")
+        }
+        let limited = try await PostgresConnection.connect(url, settings: SessionSettings(statementTimeout: .milliseconds(200)))
+        #expect(try await show(limited, "statement_timeout") == "200ms")
+        let error = try await #require(throws: PostgresError.self) {
+            try await limited.run { try $0.execute(unsafeSQL: "SELECT pg_sleep(5)") }
+        }
+        #expect(error.sqlState == "57014")
+        #expect(try await show(admin, "statement_timeout") == "0", "no statement timeout unless asked for")
+    }
+
     @Test("a server error carries SQLSTATE and the constraint's name")
     func serverErrorFields() async throws {
         let connection = try await PostgresConnection.connect(try await TestDatabase.create(migrated: false))
