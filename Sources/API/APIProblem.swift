@@ -68,6 +68,15 @@ public struct APIProblem: Error, Sendable, Hashable {
         )
     }
 
+    /// The client's address failed authentication too often lately.
+    static func tooManyFailures(retryAfter: Duration) -> APIProblem {
+        let seconds = max(1, Int((retryAfter / .seconds(1)).rounded(.up)))
+        return APIProblem(
+            status: 429, code: "too_many_requests", message: "too many failed authentications from this address; try again in \(seconds) s",
+            headers: [("Retry-After", String(seconds))]
+        )
+    }
+
     /// The database did not answer: nothing was changed, the request may be sent again.
     static func unavailable(_ message: String) -> APIProblem {
         APIProblem(status: 503, code: "unavailable", message: message, headers: [("Retry-After", "1")])

@@ -8,9 +8,9 @@ import Synchronization
 ///
 /// A verified token is remembered for `ttl` (5 s by default), keyed by the SHA-256 of the token
 /// text, so a busy client costs one database lookup per `ttl`, and a revocation takes effect
-/// within `ttl` on every instance. Failed lookups are not cached: an unknown token costs a
-/// query each time (tokens are 256-bit random, so guessing is hopeless; put a rate limit in
-/// front if unknown tokens arrive in floods).
+/// within `ttl` on every instance. Failures cost little too (`FailedAuthentication`): an unknown
+/// or revoked token id is refused from memory for a while, and an address that keeps failing
+/// gets 429 with `Retry-After` before any lookup.
 public final class Authenticator: Sendable {
     private struct Entry {
         var token: APIToken
@@ -21,40 +21,59 @@ public final class Authenticator: Sendable {
     private let ttl: Duration
     private let maxEntries: Int
     private let cache = Mutex<[String: Entry]>([:])
+    private let failures: Mutex<FailedAuthentication>
 
-    public init(tokens: TokenStore, ttl: Duration = .seconds(5), maxEntries: Int = 10_000) {
+    init(tokens: TokenStore, ttl: Duration = .seconds(5), maxEntries: Int = 10_000, failureLimits: FailedAuthentication.Limits = .init()) {
         self.tokens = tokens
         self.ttl = ttl
         self.maxEntries = maxEntries
+        self.failures = Mutex(FailedAuthentication(limits: failureLimits))
+    }
+
+    public convenience init(tokens: TokenStore, ttl: Duration = .seconds(5), maxEntries: Int = 10_000) {
+        self.init(tokens: tokens, ttl: ttl, maxEntries: maxEntries, failureLimits: .init())
     }
 
     /// The token a request presents, if it is live and has `scope`.
-    /// - Throws: `APIProblem` 401 (missing, malformed, unknown, revoked), 403 (scope), 503 (the
-    ///   database did not answer).
-    func authenticate(_ headers: HTTPHeaders, scope: TokenScope) async throws(APIProblem) -> APIToken {
-        let token = try await authenticate(headers)
+    /// - Throws: `APIProblem` 401 (missing, malformed, unknown, revoked), 403 (scope), 429 (this
+    ///   address failed too often lately), 503 (the database did not answer).
+    func authenticate(_ request: HTTPRequest, scope: TokenScope) async throws(APIProblem) -> APIToken {
+        let token = try await authenticate(request)
         guard token.scopes.contains(scope) else { throw .missingScope(scope) }
         return token
     }
 
-    func authenticate(_ headers: HTTPHeaders) async throws(APIProblem) -> APIToken {
+    func authenticate(_ request: HTTPRequest) async throws(APIProblem) -> APIToken {
+        let now = ContinuousClock.now
+        let address = request.clientAddress
+        if let wait = failures.withLock({ $0.wait(for: address, now: now) }) { throw .tooManyFailures(retryAfter: wait) }
+        do throws(APIProblem) {
+            return try await verify(request.head.headers, now: now)
+        } catch let problem where problem.status == 401 {
+            failures.withLock { $0.recordFailure(address: address, now: now) }
+            throw problem
+        }
+    }
+
+    private func verify(_ headers: HTTPHeaders, now: ContinuousClock.Instant) async throws(APIProblem) -> APIToken {
         let values = headers.values("authorization")
         guard values.count == 1, let value = values.first else { throw values.isEmpty ? .missingToken : .badToken }
         // RFC 6750 §2.1: the scheme is case-insensitive, then one space, then the token.
         guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { throw .badToken }
         let presented = String(value.dropFirst(7))
-        guard presented.utf8.count <= 128 else { throw .badToken }
+        guard presented.utf8.count <= 128, let tokenID = TokenStore.tokenID(of: presented) else { throw .badToken }
         let key = TokenStore.hex(SHA256.hash(data: Array(presented.utf8)))
-        let now = ContinuousClock.now
         if let entry = cache.withLock({ $0[key] }), entry.expires > now { return entry.token }
-        let verified: APIToken?
+        if failures.withLock({ $0.isKnownUnknown(tokenID, now: now) }) { throw .badToken }
+        let verification: TokenStore.Verification
         do {
-            verified = try await tokens.verify(presented)
+            verification = try await tokens.check(presented)
         } catch {
             throw .unavailable("the token could not be checked: the database did not answer")
         }
-        guard let token = verified else {
+        guard case .valid(let token) = verification else {
             cache.withLock { _ = $0.removeValue(forKey: key) }
+            if case .unknownID(let id) = verification { failures.withLock { $0.recordFailure(address: nil, unknownTokenID: id, now: now) } }
             throw .badToken
         }
         cache.withLock { cache in

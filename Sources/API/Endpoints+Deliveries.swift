@@ -8,7 +8,7 @@ import OICP
 /// OperatorIDs sees only their deliveries. A retry needs `admin`.
 extension Endpoints {
     func deliveries(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         let parameters = try QueryParameters(match.target, allowed: ["state", "session", "limit", "cursor"])
         let state = try parameters.string("state", maxLength: 16)
         if let state, !DeliveryView.states.contains(state) {
@@ -30,7 +30,7 @@ extension Endpoints {
     }
 
     func deliverySummary(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         _ = try QueryParameters(match.target, allowed: [])
         guard token.operatorIDs == nil else {
             throw APIProblem.notFound("the delivery summary covers every operator; ask with a token not limited to OperatorIDs")
@@ -41,14 +41,14 @@ extension Endpoints {
     }
 
     func delivery(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         _ = try QueryParameters(match.target, allowed: [])
         let delivery = try await visibleDelivery(match.parameters["id"] ?? "", token)
         return .json(200, delivery.json.serialized())
     }
 
     func retryDelivery(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .admin)
+        let token = try await authenticator.authenticate(request, scope: .admin)
         _ = try QueryParameters(match.target, allowed: [])
         let delivery = try await visibleDelivery(match.parameters["id"] ?? "", token)
         switch try await deliveryQueries.requestRetry(delivery.id, requestedBy: "token \(token.name)") {

@@ -29,7 +29,7 @@ extension Endpoints {
         }
         let token: APIToken
         do {
-            token = try await authenticator.authenticate(request.head.headers, scope: .ingest)
+            token = try await authenticator.authenticate(request, scope: .ingest)
         } catch {
             metrics.countIngest("rejected")
             let code: CodeType = error.status == 503 ? .systemError : .unauthorizedAccess

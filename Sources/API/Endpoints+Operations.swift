@@ -27,11 +27,13 @@ extension Endpoints {
         let bound = Double(configuration.readyMaxLag.components.seconds)
         let lags: [ProjectionLag]
         do {
-            lags = try await ProjectionLag.read(TimelineProjection.all, store: store)
+            lags = try await projectionLags.get()
         } catch {
+            // The error's detail goes to the log, never to the (unauthenticated) answer.
+            logger.warning("readiness: the database did not answer", metadata: ["error": "\(String(reflecting: error))"])
             let body = JSONValue.object(
                 JSONObject([
-                    ("status", .string("not_ready")), ("database", .string("unreachable: \(error)")),
+                    ("status", .string("not_ready")), ("database", .string("unreachable")),
                     ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array([])), ("forwarder", forwarderState),
                 ])
             )
@@ -80,11 +82,12 @@ extension Endpoints {
         out.single("ledger_db_pool_waiting", "gauge", "Requests waiting for a pooled connection.", pool.waiting)
         out.single("ledger_db_pool_max_connections", "gauge", "The pool's size.", store.pool.configuration.maxConnections)
         out.single("ledger_live_feed_subscribers", "gauge", "Open /v1/errors/stream responses.", liveFeed.subscriberCount)
+        out.single("ledger_append_queue", "gauge", "Appends waiting for a group-commit lane.", store.queuedAppends)
         out.single(
             "ledger_ingest_quarantine_dropped_total", "counter", "Refused notifications counted but not stored (quarantine cap).",
             ingestor.quarantineDroppedTotal
         )
-        if let lags = try? await ProjectionLag.read(TimelineProjection.all, store: store) {
+        if let lags = try? await projectionLags.get() {
             out.family("ledger_projection_pending_events", "gauge", "Events stored and not yet applied, by projection.")
             for lag in lags { out.sample("ledger_projection_pending_events", [("projection", lag.projection)], String(lag.pendingEvents)) }
             out.family("ledger_projection_lag_seconds", "gauge", "Age of the oldest event not yet applied (0 when caught up), by projection.")
@@ -113,7 +116,7 @@ extension Endpoints {
             out.single("ledger_forwarding_held", "gauge", "Open deliveries the active forwarder holds in memory.", statistics.held)
             out.single("ledger_forwarding_in_flight", "gauge", "Notifications sent and not yet answered.", statistics.inFlight)
         }
-        if let backlog = try? await deliveryQueries.backlog() {
+        if let backlog = try? await deliveryBacklog.get() {
             out.single("ledger_forwarding_backlog", "gauge", "Deliveries pending or retrying.", backlog.open)
             out.single("ledger_forwarding_oldest_pending_seconds", "gauge", "Age of the oldest open delivery (0 when none).", backlog.oldestAge ?? 0)
         }

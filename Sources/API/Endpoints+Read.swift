@@ -12,14 +12,14 @@ extension Endpoints {
     static let listParameters: Set<String> = ["limit", "cursor"]
 
     func session(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         _ = try QueryParameters(match.target, allowed: [])
         let summary = try await visibleSession(match.parameters["sessionID"] ?? "", token)
         return .json(200, summary.json)
     }
 
     func sessionTimeline(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         let parameters = try QueryParameters(match.target, allowed: Self.listParameters)
         let representation = try Representation.negotiate(request.head.headers["accept"])
         let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
@@ -36,7 +36,7 @@ extension Endpoints {
     }
 
     func evseErrors(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         let parameters = try QueryParameters(match.target, allowed: Self.listParameters.union(["from", "to", "type"]))
         let representation = try Representation.negotiate(request.head.headers["accept"])
         let evseID = match.parameters["evseID"] ?? ""
@@ -57,7 +57,7 @@ extension Endpoints {
     }
 
     func evseSummary(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         _ = try QueryParameters(match.target, allowed: [])
         let evseID = match.parameters["evseID"] ?? ""
         guard token.sees(evse: evseID), let summary = try await queries.evseSummary(evseID) else {
@@ -67,7 +67,7 @@ extension Endpoints {
     }
 
     func errors(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         let parameters = try QueryParameters(match.target, allowed: Self.listParameters.union(["operator", "from", "to", "type"]))
         let representation = try Representation.negotiate(request.head.headers["accept"])
         var filter = try errorFilter(parameters, token)
@@ -81,7 +81,7 @@ extension Endpoints {
     }
 
     func topEvses(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         let parameters = try QueryParameters(match.target, allowed: ["operator", "from", "to", "limit"])
         let representation = try Representation.negotiate(request.head.headers["accept"])
         let window = try parameters.window()
@@ -111,7 +111,7 @@ extension Endpoints {
     }
 
     func errorStream(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
-        let token = try await authenticator.authenticate(request.head.headers, scope: .read)
+        let token = try await authenticator.authenticate(request, scope: .read)
         let parameters = try QueryParameters(match.target, allowed: ["operator", "type", "last_event_id"])
         let operatorIDs = try visibleOperator(parameters, token).map { [$0] } ?? token.operatorIDs
         let types = try parameters.errorTypes("type")
@@ -128,7 +128,7 @@ extension Endpoints {
         } else {
             cursor = try await store.tailCursor()
         }
-        let body = liveFeed.stream(after: cursor, filter: LiveFeed.Filter(operatorIDs: operatorIDs, errorTypes: types))
+        let body = try liveFeed.stream(after: cursor, filter: LiveFeed.Filter(operatorIDs: operatorIDs, errorTypes: types), token: token.id)
         return HTTPResponse(
             status: 200,
             headers: HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")]),

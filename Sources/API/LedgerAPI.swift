@@ -27,15 +27,21 @@ public final class LedgerAPI: Sendable {
     /// | `readyMaxLag` | 30 s | `/readyz` fails when a projection's oldest pending event is older |
     /// | `heartbeat` | 15 s | live feed: a comment line after this much silence |
     /// | `tokenCacheTTL` | 5 s | a verified token is trusted this long (and a revocation takes this long) |
+    /// | `metricsOnMainListener` | true | false: `/metrics` is served by `adminHandler` only (a separate admin address) |
     public struct Configuration: Sendable {
         public var readyMaxLag: Duration
         public var heartbeat: Duration
         public var tokenCacheTTL: Duration
+        public var metricsOnMainListener: Bool
 
-        public init(readyMaxLag: Duration = .seconds(30), heartbeat: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5)) {
+        public init(
+            readyMaxLag: Duration = .seconds(30), heartbeat: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5),
+            metricsOnMainListener: Bool = true
+        ) {
             self.readyMaxLag = readyMaxLag
             self.heartbeat = heartbeat
             self.tokenCacheTTL = tokenCacheTTL
+            self.metricsOnMainListener = metricsOnMainListener
         }
     }
 
@@ -47,6 +53,7 @@ public final class LedgerAPI: Sendable {
     let endpoints: Endpoints
     private let listener: PostgresListener
     private let router: Router
+    private let adminRouter: Router
 
     /// - Parameter forwarder: this process's forwarder, if it runs one (for `/readyz`,
     ///   `/metrics` and the delivery summary).
@@ -59,14 +66,21 @@ public final class LedgerAPI: Sendable {
         self.endpoints = endpoints
         self.listener = PostgresListener(url: url, channels: ["ledger_events"], logger: logger)
         let metrics = endpoints.metrics
-        var router = Router { status, message in
+        let unmatched: @Sendable (Int, String) -> HTTPResponse = { status, message in
             metrics.observe(route: "unmatched", method: "-", status: status, seconds: 0)
             let code = status == 404 ? "not_found" : status == 405 ? "method_not_allowed" : "bad_request"
             return APIProblem(status: status, code: code, message: message).response
         }
-        Self.addRoutes(to: &router, endpoints)
+        var router = Router(problem: unmatched)
+        Self.addRoutes(to: &router, endpoints) { route in configuration.metricsOnMainListener || route.pattern != "/metrics" }
         self.router = router
+        var adminRouter = Router(problem: unmatched)
+        Self.addRoutes(to: &adminRouter, endpoints) { route in Self.operationsPaths.contains(route.pattern) }
+        self.adminRouter = adminRouter
     }
+
+    /// The routes an admin listener serves: probes and metrics, no ledger data.
+    static let operationsPaths: Set<String> = ["/healthz", "/readyz", "/metrics"]
 
     /// Starts listening for appends (the live feed's wake-ups).
     public func start() {
@@ -89,6 +103,12 @@ public final class LedgerAPI: Sendable {
     /// Answers one request.
     public var handler: HTTPHandler {
         { [router] request in await router.respond(to: request) }
+    }
+
+    /// Answers `/healthz`, `/readyz` and `/metrics` only: for a listener on an address only
+    /// operators and the scraper reach (`LEDGER_ADMIN_ADDRESS`).
+    public var adminHandler: HTTPHandler {
+        { [adminRouter] request in await adminRouter.respond(to: request) }
     }
 
     // MARK: - Routes
@@ -119,11 +139,19 @@ public final class LedgerAPI: Sendable {
     /// Every route's method and path pattern (the OpenAPI conformance test compares them with the spec).
     public static var routeTable: [(method: String, pattern: String)] { routes.map { ($0.method, $0.pattern) } }
 
-    private static func addRoutes(to router: inout Router, _ endpoints: Endpoints) {
-        for route in routes {
+    private static func addRoutes(
+        to router: inout Router, _ endpoints: Endpoints, where included: (_ route: (method: String, pattern: String, endpoint: Endpoint)) -> Bool
+    ) {
+        for route in routes where included(route) {
             router.add(route.method, route.pattern) { request, match in await endpoints.run(route.endpoint, request, match) }
         }
     }
+}
+
+/// The forwarding backlog as `/metrics` shows it.
+struct DeliveryBacklogFigures: Sendable {
+    var open: Int
+    var oldestAge: Double?
 }
 
 /// What the endpoints share: the store, the queries, authentication, metrics, the live feed.
@@ -138,6 +166,9 @@ final class Endpoints: Sendable {
     let authenticator: Authenticator
     let liveFeed: LiveFeed
     let logger: Logger
+    /// `/readyz` and `/metrics` figures, read at most once a second whoever asks.
+    let projectionLags: RecentValue<[ProjectionLag]>
+    let deliveryBacklog: RecentValue<DeliveryBacklogFigures>
 
     init(store: EventStore, ingestor: Ingestor, forwarder: Forwarder?, configuration: LedgerAPI.Configuration, logger: Logger) {
         self.configuration = configuration
@@ -149,6 +180,11 @@ final class Endpoints: Sendable {
         self.authenticator = Authenticator(tokens: TokenStore(pool: store.pool), ttl: configuration.tokenCacheTTL)
         self.liveFeed = LiveFeed(store: store, signal: ChangeSignal(), heartbeat: configuration.heartbeat)
         self.logger = logger
+        self.projectionLags = RecentValue { [store] in try await ProjectionLag.read(TimelineProjection.all, store: store) }
+        self.deliveryBacklog = RecentValue { [deliveryQueries] in
+            let backlog = try await deliveryQueries.backlog()
+            return DeliveryBacklogFigures(open: backlog.open, oldestAge: backlog.oldestAge)
+        }
     }
 
     /// Runs an endpoint: turns thrown problems and database failures into responses and

@@ -28,22 +28,41 @@ final class LiveFeed: Sendable {
         var operatorKeys: [String]? { operatorIDs.map { $0.map { OperatorIdentity.normalized(operatorID: $0) } } }
     }
 
+    /// How many feeds, and how much of the pool they may use.
+    ///
+    /// | key | default |
+    /// | --- | --- |
+    /// | `maxStreams` | 1,000 open feeds in all (more: 503) |
+    /// | `maxStreamsPerToken` | 16 open feeds per token (more: 429) |
+    /// | `concurrentReads` | feeds reading the store at once (a quarter of the pool, at least 1) |
+    struct Limits: Sendable {
+        var maxStreams = 1000
+        var maxStreamsPerToken = 16
+        var concurrentReads = 4
+    }
+
     let store: EventStore
     let signal: ChangeSignal
     let heartbeat: Duration
     /// Events scanned per read.
     let pageSize: Int
+    let limits: Limits
     private let stopping = Mutex(false)
-    private let subscribers = Mutex(0)
+    private let subscribers = Mutex<(total: Int, byToken: [UUID: Int])>((0, [:]))
+    private let reads: AsyncGate
 
-    init(store: EventStore, signal: ChangeSignal, heartbeat: Duration, pageSize: Int = 1000) {
+    init(store: EventStore, signal: ChangeSignal, heartbeat: Duration, pageSize: Int = 1000, limits: Limits? = nil) {
         self.store = store
         self.signal = signal
         self.heartbeat = heartbeat
         self.pageSize = pageSize
+        var chosen = limits ?? Limits()
+        if limits == nil { chosen.concurrentReads = max(1, store.pool.configuration.maxConnections / 4) }
+        self.limits = chosen
+        self.reads = AsyncGate(width: chosen.concurrentReads)
     }
 
-    var subscriberCount: Int { subscribers.withLock { $0 } }
+    var subscriberCount: Int { subscribers.withLock { $0.total } }
 
     /// Ends every stream (at server shutdown); new ones end at once.
     func stop() {
@@ -106,9 +125,33 @@ final class LiveFeed: Sendable {
 
     /// The SSE body for a subscriber starting after `cursor`. Pull-based: it reads the store only
     /// when the server has written what it produced before.
-    func stream(after cursor: ReadCursor, filter: Filter) -> AsyncThrowingStream<[UInt8], any Error> {
-        subscribers.withLock { $0 += 1 }
-        let state = Subscription(cursor: cursor, lastSent: .now) { [self] in subscribers.withLock { $0 -= 1 } }
+    ///
+    /// - Throws: `APIProblem` 429 when `token` has `maxStreamsPerToken` feeds open, 503 when
+    ///   `maxStreams` are open in all.
+    func stream(after cursor: ReadCursor, filter: Filter, token: UUID) throws(APIProblem) -> AsyncThrowingStream<[UInt8], any Error> {
+        let limits = limits
+        let refusal = subscribers.withLock { count -> APIProblem? in
+            if count.total >= limits.maxStreams {
+                return APIProblem.unavailable("\(limits.maxStreams) live feeds are open on this instance; try again later")
+            }
+            if count.byToken[token, default: 0] >= limits.maxStreamsPerToken {
+                return APIProblem(
+                    status: 429, code: "too_many_requests", message: "this token has \(limits.maxStreamsPerToken) live feeds open; close one first",
+                    headers: [("Retry-After", "5")]
+                )
+            }
+            count.total += 1
+            count.byToken[token, default: 0] += 1
+            return nil
+        }
+        if let refusal { throw refusal }
+        let state = Subscription(cursor: cursor, lastSent: .now) { [self] in
+            subscribers.withLock { count in
+                count.total -= 1
+                count.byToken[token, default: 1] -= 1
+                if count.byToken[token] == 0 { count.byToken[token] = nil }
+            }
+        }
         return AsyncThrowingStream(unfolding: { [self] in try await next(state, filter: filter) })
     }
 
@@ -144,13 +187,17 @@ final class LiveFeed: Sendable {
         while !Task.isCancelled && !isStopping {
             let seen = signal.generation
             let cursor = subscription.position.withLock { $0.cursor }
-            let page = try await read(after: cursor, filter: filter)
+            let page = try await reads.run { try await read(after: cursor, filter: filter) }
             subscription.position.withLock { $0.cursor = page.next }
             if !page.text.isEmpty {
                 subscription.position.withLock { $0.lastSent = .now }
                 return Array(page.text.utf8)
             }
-            if page.full { continue }
+            // A resume from far back scans page after page: let other work run in between.
+            if page.full {
+                await Task.yield()
+                continue
+            }
             let silent = ContinuousClock.now - subscription.position.withLock { $0.lastSent }
             if silent >= heartbeat {
                 subscription.position.withLock { $0.lastSent = .now }

@@ -57,12 +57,29 @@ public struct TokenStore: Sendable {
         return (token, "led_" + Self.hex(id) + "_" + Self.hex(secret))
     }
 
+    /// What checking a presented token found.
+    public enum Verification: Sendable, Equatable {
+        case valid(APIToken)
+        /// Not `led_<32 hex>_<64 hex>`.
+        case malformed
+        /// No live token has this id (none ever had, or it was revoked).
+        case unknownID(String)
+        /// The id is live; the secret is not its secret.
+        case wrongSecret
+    }
+
     /// The live token `presented` is, or nil: malformed, unknown, wrong secret or revoked.
     public func verify(_ presented: String) async throws -> APIToken? {
+        if case .valid(let token) = try await check(presented) { return token }
+        return nil
+    }
+
+    /// Checks a presented token, saying why it is refused.
+    public func check(_ presented: String) async throws -> Verification {
         let parts = presented.split(separator: "_", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "led", let idBytes = Self.bytes(hex: parts[1]), idBytes.count == 16,
             let secret = Self.bytes(hex: parts[2]), secret.count == 32
-        else { return nil }
+        else { return .malformed }
         let id = UUID(uuid: (idBytes[0], idBytes[1], idBytes[2], idBytes[3], idBytes[4], idBytes[5], idBytes[6], idBytes[7],
                              idBytes[8], idBytes[9], idBytes[10], idBytes[11], idBytes[12], idBytes[13], idBytes[14], idBytes[15]))
         let query: PostgresQuery = """
@@ -73,11 +90,18 @@ public struct TokenStore: Sendable {
             guard let row = try session.prepared(query).rows.first else { return nil }
             return (try row.decode(String.self, column: 0), try Self.token(row, from: 1))
         }
-        guard let (stored, token) = found, let storedHash = Self.bytes(hex: Substring(stored)) else { return nil }
+        guard let (stored, token) = found, let storedHash = Self.bytes(hex: Substring(stored)) else { return .unknownID(String(parts[1])) }
         // Constant time in the secret: compare every byte of the digests.
         let digest = Array(SHA256.hash(data: secret))
-        guard digest.count == storedHash.count, zip(digest, storedHash).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else { return nil }
-        return token
+        guard digest.count == storedHash.count, zip(digest, storedHash).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0 else { return .wrongSecret }
+        return .valid(token)
+    }
+
+    /// The id part of a token's text (`led_<id>_…`), if it has that shape.
+    static func tokenID(of presented: String) -> String? {
+        let parts = presented.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "led", parts[1].utf8.count == 32 else { return nil }
+        return String(parts[1])
     }
 
     /// Revokes the live token named `name`. - Returns: false when there is none.

@@ -287,7 +287,8 @@ struct EventLoop {
                         flush(connection)
                         guard byID[connection.id] === connection else { return }
                     }
-                case .request(let request):
+                case .request(var request):
+                    request.clientAddress = Self.dotted(connection.address)
                     connection.head = request.head
                     // After the client's last byte this response is the last one, unless more
                     // requests were sent before it (those are answered first).
@@ -334,6 +335,11 @@ struct EventLoop {
             if received < 0, errno == EINTR { continue }
             return drop(connection)  // the client closed (or the socket failed)
         }
+    }
+
+    /// `a.b.c.d` for an IPv4 address in host byte order.
+    static func dotted(_ address: UInt32) -> String {
+        "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF)"
     }
 
     // MARK: - Responses from handlers

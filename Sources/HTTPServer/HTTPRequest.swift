@@ -84,10 +84,14 @@ public struct HTTPRequestHead: Sendable, Hashable {
 public struct HTTPRequest: Sendable, Hashable {
     public var head: HTTPRequestHead
     public var body: [UInt8]
+    /// The client's IPv4 address, dotted (`127.0.0.1`), as the socket has it: for limits per
+    /// client. Nil where no socket is involved (tests that build requests by hand).
+    public var clientAddress: String?
 
-    public init(head: HTTPRequestHead, body: [UInt8]) {
+    public init(head: HTTPRequestHead, body: [UInt8], clientAddress: String? = nil) {
         self.head = head
         self.body = body
+        self.clientAddress = clientAddress
     }
 }
 

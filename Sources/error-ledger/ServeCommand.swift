@@ -24,6 +24,9 @@ import Projections
 /// | — | `LEDGER_DB_NETWORK_TIMEOUT_SECONDS` | 20 (keepalives, `tcp_user_timeout`) |
 /// | — | `LEDGER_COMMIT_TIMEOUT_SECONDS` | 10 (then 503, outcome unknown) |
 /// | — | `LEDGER_APPEND_QUEUE` | 4096 appends waiting for a commit (then 503) |
+/// | — | `LEDGER_ADMIN_ADDRESS` | none (`/healthz`, `/readyz`, `/metrics` on the main address) |
+/// | — | `LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS` | none |
+/// | — | `LEDGER_HTTP_WRITE_TIMEOUT_SECONDS` | 30 |
 /// | — | `LEDGER_INGEST_UNDIGESTED_REPLAYS` | off |
 ///
 /// Forwarding to Hubject runs when `LEDGER_HUBJECT_URL` is set (with `LEDGER_HUBJECT_CLIENT_CERT`,
@@ -85,31 +88,43 @@ struct ServeCommand: AsyncParsableCommand {
             undigestedEventsAreReplays: try onOff("LEDGER_INGEST_UNDIGESTED_REPLAYS", default: false),
             errorReplayWindow: .seconds(try integer(nil, "LEDGER_ERROR_REPLAY_WINDOW_SECONDS", default: 600, in: 0...86_400))
         )
+        let admin = try environment("LEDGER_ADMIN_ADDRESS").map(Self.parseAddress)
         let api = LedgerAPI(
             store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), url: url, forwarder: forwarderToRun,
-            configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat)), logger: logger
+            configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat), metricsOnMainListener: admin == nil), logger: logger
         )
         api.start()
         var limits = HTTPLimits()
         // Twice the validator's 64 KiB cap, so a body between the two gets an OICP 022 answer (and is
         // quarantined) rather than a bare 413. Nothing else takes a body.
         limits.body = 131_072
-        let server = Server(
-            configuration: .init(host: host, port: port, limits: limits, maxConnections: connections), logger: logger, handler: api.handler
-        )
+        var serverConfiguration = HTTPServerConfiguration(host: host, port: port, limits: limits, maxConnections: connections)
+        serverConfiguration.maxConnectionsPerAddress = try optionalInteger("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS", in: 1...1_000_000)
+        serverConfiguration.writeTimeout = .seconds(try integer(nil, "LEDGER_HTTP_WRITE_TIMEOUT_SECONDS", default: 30, in: 1...3600))
+        let server = Server(configuration: serverConfiguration, logger: logger, handler: api.handler)
         let bound: Int
         do {
             bound = try server.start()
         } catch {
             throw InputError(description: "cannot listen on \(host):\(port): \(error)")
         }
-        let projections = projector ? Task { await ProjectionRunner(url: url, logger: logger).run() } : nil
+        // Probes and metrics on an address of their own, when asked: /metrics then leaves the
+        // main listener (probes stay on both, for load balancers that probe the service port).
+        let adminServer: Server?
+        do {
+            adminServer = try admin.map { try Self.startAdmin(host: $0.0, port: $0.1, handler: api.adminHandler, logger: logger) }
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        let projections = projector ? Task { [logger] in await ProjectionRunner(url: url, logger: logger).run() } : nil
         let forwarding = forwarderToRun.map { forwarder in Task { await forwarder.run() } }
         logger.info("serving", metadata: ["address": "\(host):\(bound)", "projector": "\(projector)"])
         await untilTerminated()
         logger.info("stopping: finishing requests in flight")
         api.stop()
         await server.shutdown()
+        await adminServer?.shutdown()
         projections?.cancel()
         forwarding?.cancel()
         await projections?.value
@@ -158,6 +173,18 @@ struct ServeCommand: AsyncParsableCommand {
         return Forwarder(store: store, url: url, transport: transport, configuration: configuration, logger: logger)
     }
 
+    /// The listener for probes and metrics (`LEDGER_ADMIN_ADDRESS`).
+    private static func startAdmin(host: String, port: Int, handler: @escaping HTTPHandler, logger: Logger) throws -> Server {
+        let server = Server(configuration: HTTPServerConfiguration(host: host, port: port, maxConnections: 64), logger: logger, handler: handler)
+        do {
+            let bound = try server.start()
+            logger.info("serving probes and metrics", metadata: ["address": "\(host):\(bound)"])
+            return server
+        } catch {
+            throw InputError(description: "cannot listen on \(host):\(port) (LEDGER_ADMIN_ADDRESS): \(error)")
+        }
+    }
+
     static func parseAddress(_ text: String) throws -> (String, Int) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let port = Int(parts[1]), (0...65_535).contains(port), !parts[0].isEmpty else {
@@ -178,6 +205,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard range.contains(chosen) else { throw ValidationError("\(variable) must be \(range.lowerBound)…\(range.upperBound), not \(chosen)") }
         return chosen
+    }
+
+    /// An integer variable that is off when unset.
+    private func optionalInteger(_ variable: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard environment(variable) != nil else { return nil }
+        return try integer(nil, variable, default: range.lowerBound, in: range)
     }
 
     /// An `on` / `off` variable; anything else is refused, naming it.

@@ -172,6 +172,28 @@ struct IngestEndpointTests {
         }
     }
 
+    @Test("an address that keeps failing authentication gets 429 with Retry-After, before any token is looked up")
+    func failedAuthenticationLimit() async throws {
+        try await Harness.with(projector: false) { harness in
+            let body = Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")
+            let unknown = "led_" + String(repeating: "0", count: 32) + "_" + String(repeating: "1", count: 64)
+            var statuses: [Int] = []
+            for _ in 0..<21 { statuses.append(try await harness.ingest(body, token: unknown).status) }
+            #expect(statuses.prefix(20).allSatisfy { $0 == 401 }, "\(statuses)")
+            #expect(statuses.last == 429)
+            let limited = try await harness.ingest(body, token: unknown)
+            #expect(limited.status == 429)
+            #expect(Int(limited.headers["retry-after"] ?? "") ?? 0 > 0)
+            #expect((try limited.json["StatusCode"] as? [String: Any])?["Code"] as? String == "017")
+            // The address waits even with a good token: the limit is on the address.
+            let good = try await harness.token([.ingest, .read])
+            #expect(try await harness.ingest(body, token: good).status == 429)
+            let read = try await harness.client.get("/v1/errors", token: good)
+            #expect(read.status == 429)
+            #expect((try read.json["error"] as? [String: Any])?["code"] as? String == "too_many_requests")
+        }
+    }
+
     @Test("a revoked token stops working once the cache entry expires")
     func revocation() async throws {
         try await Harness.with(projector: false) { harness in
