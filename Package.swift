@@ -124,5 +124,16 @@ let package = Package(
             dependencies: ["Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "TestSupport"],
             swiftSettings: strict
         ),
+        // libFuzzer targets, run by deploy/fuzz (built with the fuzzer and address sanitizers and -DFUZZING).
+        // In a normal build each is a tool that replays input files through the same checks.
+        .target(name: "FuzzSupport", swiftSettings: strict),
+        .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["FuzzSupport", "HTTPServer"], swiftSettings: strict),
+        .executableTarget(name: "FuzzNotificationValidator", dependencies: ["FuzzSupport", "OICP"], swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzQueryParameters",
+            dependencies: ["FuzzSupport", "API", "EventStore", "Forwarding", "HTTPServer", "OICP", "Projections"],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "FuzzReadCursor", dependencies: ["FuzzSupport", "EventStore", "HTTPServer"], swiftSettings: strict),
     ]
 )

@@ -1,14 +1,14 @@
-import Foundation
-import HTTPServer
+package import Foundation
+package import HTTPServer
 import OICP
 
 /// A request's query parameters, checked against the names an endpoint takes: an unknown name
 /// (`operator_id` for `operator`, say) is refused rather than silently ignored, so a typo
 /// cannot widen a query.
-struct QueryParameters {
+package struct QueryParameters {
     private let target: RequestTarget
 
-    init(_ target: RequestTarget, allowed: Set<String>) throws(APIProblem) {
+    package init(_ target: RequestTarget, allowed: Set<String>) throws(APIProblem) {
         self.target = target
         for (name, _) in target.query where !allowed.contains(name) {
             let takes = allowed.isEmpty ? "no query parameters" : allowed.sorted().joined(separator: ", ")
@@ -17,7 +17,7 @@ struct QueryParameters {
     }
 
     /// The single value of `name`; a repeated parameter is refused.
-    func string(_ name: String, maxLength: Int = 256) throws(APIProblem) -> String? {
+    package func string(_ name: String, maxLength: Int = 256) throws(APIProblem) -> String? {
         let values = target.values(name)
         guard values.count <= 1 else { throw .invalid(name, "given \(values.count) times; give it once") }
         guard let value = values.first else { return nil }
@@ -27,7 +27,7 @@ struct QueryParameters {
     }
 
     /// An RFC 3339 instant with an offset or `Z` (`2026-11-27T10:00:00Z`, `…T11:00:00.5+01:00`).
-    func instant(_ name: String) throws(APIProblem) -> Date? {
+    package func instant(_ name: String) throws(APIProblem) -> Date? {
         guard let text = try string(name, maxLength: 64) else { return nil }
         guard let timestamp = Timestamp(text) else {
             throw .invalid(name, "\"\(text)\" is not an RFC 3339 date-time with an offset, e.g. 2026-11-27T10:00:00Z")
@@ -36,7 +36,7 @@ struct QueryParameters {
     }
 
     /// An integer in `range`, written in plain decimal digits (no sign, no spaces).
-    func integer(_ name: String, in range: ClosedRange<Int>) throws(APIProblem) -> Int? {
+    package func integer(_ name: String, in range: ClosedRange<Int>) throws(APIProblem) -> Int? {
         guard let text = try string(name, maxLength: 20) else { return nil }
         guard let value = Self.decimal(text), range.contains(value) else {
             throw .invalid(name, "must be an integer from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
@@ -46,13 +46,13 @@ struct QueryParameters {
 
     /// `text` as a non-negative integer if it is 1…18 ASCII digits, else nil. Swift's `Int(_:)`
     /// also takes a leading `+` or `-`; a value taken that way reached PostgreSQL out of range.
-    static func decimal(_ text: some StringProtocol) -> Int? {
+    package static func decimal(_ text: some StringProtocol) -> Int? {
         guard (1...18).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
         return Int(text)
     }
 
     /// `ErrorType` values: the parameter repeated, or comma-separated.
-    func errorTypes(_ name: String) throws(APIProblem) -> [String] {
+    package func errorTypes(_ name: String) throws(APIProblem) -> [String] {
         var types: [String] = []
         for value in target.values(name) {
             for part in value.split(separator: ",", omittingEmptySubsequences: false) {
@@ -67,7 +67,7 @@ struct QueryParameters {
     }
 
     /// `from` and `to`, checked to be in order.
-    func window() throws(APIProblem) -> (from: Date?, to: Date?) {
+    package func window() throws(APIProblem) -> (from: Date?, to: Date?) {
         let from = try instant("from")
         let to = try instant("to")
         if let from, let to, from >= to { throw .invalid("to", "must be after from") }

@@ -11,6 +11,11 @@ import Synchronization
 /// server or a terminated backend costs the callers that were using it one typed,
 /// retryable error (`PostgresError.Code.connectionLost`) and nothing else.
 ///
+/// When opening a connection fails, the callers waiting at that moment fail with the same
+/// error at once: the database just refused (or never answered) a connection, and otherwise
+/// they would sit out the whole `acquireTimeout` waiting for a release that, with every
+/// connection broken, never comes.
+///
 /// ```swift
 /// let pool = PostgresPool(configuration: .init(url: "postgres://ledger@127.0.0.1:5433/ledger"))
 /// let head = try await pool.run { session in
@@ -189,9 +194,14 @@ public final class PostgresPool: Sendable {
                 )
                 continuation.resume(returning: connection)
             } catch {
-                state.withLock { $0.open -= 1 }
-                logger.warning("database connection failed", metadata: ["error": "\(error)"])
+                let waiting = state.withLock { state -> [Waiter] in
+                    state.open -= 1
+                    defer { state.waiters.removeAll() }
+                    return state.waiters
+                }
+                logger.warning("database connection failed", metadata: ["error": "\(error)", "waiting_failed": "\(waiting.count)"])
                 continuation.resume(throwing: error)
+                for waiter in waiting { waiter.continuation.resume(throwing: error) }
             }
         }
     }

@@ -4,7 +4,7 @@
 /// | key | type | default |
 /// | --- | --- | --- |
 /// | `statementTimeout` | longest statement (`statement_timeout`); nil leaves the server's | nil |
-/// | `networkTimeout` | how long a silent peer is tolerated (TCP keepalives, `tcp_user_timeout`) | 20 s |
+/// | `networkTimeout` | how long a silent peer is tolerated (TCP keepalives, `tcp_user_timeout`), at both ends | 20 s |
 ///
 /// `synchronous_commit` is raised to `on` when the role or database sets it lower (`off`,
 /// `local`): the ledger acknowledges a notification once its commit returned, and that promise
@@ -19,23 +19,40 @@ public struct SessionSettings: Sendable, Hashable {
         self.networkTimeout = networkTimeout
     }
 
+    /// The keepalive timing both ends use: probe after a quarter of the timeout of silence, then
+    /// every eighth, three probes.
+    private var keepalive: (seconds: Int, idle: Int, interval: Int, count: Int) {
+        let seconds = max(1, Int(networkTimeout / .seconds(1)))
+        return (seconds, max(1, seconds / 4), max(1, seconds / 8), 3)
+    }
+
     /// libpq connection parameters (the caller's URL, given last, overrides each): keepalives
     /// probe an idle connection after a quarter of the timeout, and `tcp_user_timeout` ends one
     /// whose sent data goes unacknowledged for the whole timeout (a cut link, a vanished host),
     /// so a call fails with a lost connection instead of waiting for the kernel's 15 minutes.
     var connectionParameters: [(String, String)] {
-        let seconds = max(1, Int(networkTimeout / .seconds(1)))
-        let idle = max(1, seconds / 4)
-        let interval = max(1, seconds / 8)
+        let (seconds, idle, interval, count) = keepalive
         return [
             ("keepalives", "1"), ("keepalives_idle", String(idle)), ("keepalives_interval", String(interval)),
-            ("keepalives_count", "3"), ("tcp_user_timeout", String(seconds * 1000)),
+            ("keepalives_count", String(count)), ("tcp_user_timeout", String(seconds * 1000)),
         ]
     }
 
     /// The statements run on a new connection.
+    ///
+    /// The server's end of the connection gets the same keepalives and `tcp_user_timeout`
+    /// (PostgreSQL's `tcp_keepalives_*` settings; ignored over a Unix socket). Without them a
+    /// backend whose client vanished behind a cut link lives on until the server's kernel gives
+    /// up: two hours of keepalive silence when it was idle, minutes of retransmission backoff
+    /// when an answer was in flight. Meanwhile it keeps what it held: a projector's or the
+    /// forwarder's advisory lock (their replacements stand by, so read models and forwarding
+    /// stop after the link is back) and any open transaction (which holds back every gap-safe
+    /// reader's horizon).
     var setupSQL: String {
+        let (seconds, idle, interval, count) = keepalive
         var sql = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; "
+        sql += "SET tcp_keepalives_idle = \(idle); SET tcp_keepalives_interval = \(interval); SET tcp_keepalives_count = \(count); "
+        sql += "SET tcp_user_timeout = \(seconds * 1000); "
         sql += "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') IN ('off', 'local'); "
         if let statementTimeout {
             sql += "SET statement_timeout = \(max(1, Int(statementTimeout / .milliseconds(1)))); "

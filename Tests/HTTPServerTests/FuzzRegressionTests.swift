@@ -36,7 +36,10 @@ struct HTTPParserFuzzRegressionTests {
             // A header field line → 431.
             ("GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "b", count: 62) + "\rx\r\n\r\n", 431),
             // A trailer field line → 431.
-            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + String(repeating: "c", count: 62) + "\rx\r\n\r\n", 431),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: "
+                    + String(repeating: "c", count: 62) + "\rx\r\n\r\n", 431
+            ),
         ])
     func crAtTheLimit(text: String, status: Int) {
         let bytes = Array(text.utf8)
@@ -52,7 +55,9 @@ struct HTTPParserFuzzRegressionTests {
     @Test("the fuzzer's input: 414 in one piece and one byte at a time")
     func fuzzerInput() {
         let bytes = [UInt8](repeating: 0x0C, count: 65) + [0x0D] + [UInt8](repeating: 0x0C, count: 16) + [0x0A, 0x0A]
-        let limits = HTTPLimits(requestLine: 64, headerLine: 64, headerBytes: 256, headerCount: 6, body: 256, chunkExtension: 16, emptyLinesBeforeRequest: 2)
+        let limits = HTTPLimits(
+            requestLine: 64, headerLine: 64, headerBytes: 256, headerCount: 6, body: 256, chunkExtension: 16,
+            emptyLinesBeforeRequest: 2)
         #expect(error(bytes, limits: limits, piece: bytes.count)?.status == 414)
         #expect(error(bytes, limits: limits, piece: 1)?.status == 414)
     }

@@ -54,6 +54,19 @@ struct PostgresConnectionTests {
         #expect(try await show(admin, "statement_timeout") == "0", "no statement timeout unless asked for")
     }
 
+    @Test("the server's end of every connection has the network timeout too, so a backend whose client vanished does not outlive it")
+    func serverSideKeepalives() async throws {
+        let url = try await TestDatabase.create(migrated: false)
+        let connection = try await PostgresConnection.connect(url, settings: SessionSettings(networkTimeout: .seconds(8)))
+        let settings = try await connection.run { session in
+            try session.query(
+                "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout')"
+            ).rows.map { row in try (0..<4).map { try row.decode(String.self, column: $0) } }
+        }
+        // A quarter of the timeout idle, an eighth between probes, three probes; 8 s (8000 ms) unacknowledged.
+        #expect(settings.first == ["2", "1", "3", "8000"], "\(settings)")
+    }
+
     @Test("a server error carries SQLSTATE and the constraint's name")
     func serverErrorFields() async throws {
         let connection = try await PostgresConnection.connect(try await TestDatabase.create(migrated: false))
