@@ -11,21 +11,28 @@ typedef struct sink {
     size_t limit;
 } sink;
 
+// Keeps the body up to `limit` bytes. One byte more and the transfer stops: returning less than
+// was offered makes curl abort with CURLE_WRITE_ERROR and close the connection. Reading on and
+// dropping the rest would keep memory bounded but not time: an answer that never ends (or a
+// huge one) would hold the request, its thread and the session's next notification until the
+// whole-exchange timeout.
 static size_t write_body(char *data, size_t size, size_t count, void *context) {
     sink *target = (sink *)context;
     size_t length = size * count;
     ccurl_result *result = target->result;
     size_t room = target->limit > result->body_length ? target->limit - result->body_length : 0;
-    size_t take = length < room ? length : room;
-    if (take < length) result->body_truncated = 1;
-    if (take > 0) {
-        unsigned char *grown = realloc(result->body, result->body_length + take);
-        if (grown == NULL) return 0;  // aborts the transfer: CURLE_WRITE_ERROR
-        memcpy(grown + result->body_length, data, take);
-        result->body = grown;
-        result->body_length += take;
+    if (length > room) {
+        result->body_truncated = 1;
+        return 0;
     }
-    return length;  // the rest is read and dropped, so the connection stays reusable
+    if (length > 0) {
+        unsigned char *grown = realloc(result->body, result->body_length + length);
+        if (grown == NULL) return 0;  // aborts the transfer: CURLE_WRITE_ERROR
+        memcpy(grown + result->body_length, data, length);
+        result->body = grown;
+        result->body_length += length;
+    }
+    return length;
 }
 
 static size_t read_header(char *data, size_t size, size_t count, void *context) {
@@ -86,6 +93,9 @@ int ccurl_post_json(void *handle, const char *url, const unsigned char *body, si
     curl_easy_setopt(curl, CURLOPT_CAINFO, tls->ca_bundle);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, tls->connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, tls->timeout_ms);
+    // An announced Content-Length over the cap fails before the body is read (CURLE_FILESIZE_EXCEEDED);
+    // a chunked or unannounced one is stopped by write_body at the cap.
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body_limit);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &target);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, read_header);
@@ -113,6 +123,10 @@ void ccurl_result_free(ccurl_result *result) {
 const char *ccurl_strerror(int code) { return curl_easy_strerror((CURLcode)code); }
 
 int ccurl_is_timeout(int code) { return code == CURLE_OPERATION_TIMEDOUT; }
+
+int ccurl_is_oversized(const ccurl_result *result) {
+    return result->curl_code == CURLE_FILESIZE_EXCEEDED || (result->curl_code == CURLE_WRITE_ERROR && result->body_truncated);
+}
 
 int ccurl_is_connect_failure(int code) {
     return code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY;

@@ -49,6 +49,31 @@ final class GroupCommitter: Sendable {
         let reply: Reply
     }
 
+    /// Replies not yet answered, in the order of their deadlines (all deadlines are submission
+    /// plus the same timeout, so submission order is deadline order: a FIFO, no heap). One timer
+    /// sweeps its head; a timer per append woke a thread per append when it fired, answered or
+    /// not, and cost ingest a tenth of its rate.
+    private struct Deadlines {
+        var entries: [(deadline: DispatchTime, reply: Reply)] = []
+        var head = 0
+
+        mutating func append(_ reply: Reply, deadline: DispatchTime) { entries.append((deadline, reply)) }
+
+        /// Removes and returns the replies whose deadline passed, dropping answered ones on the way.
+        mutating func expired(at now: DispatchTime) -> [Reply] {
+            var due: [Reply] = []
+            while head < entries.count, entries[head].reply.isAnswered || entries[head].deadline <= now {
+                if !entries[head].reply.isAnswered { due.append(entries[head].reply) }
+                head += 1
+            }
+            if head > 1024, head * 2 >= entries.count {
+                entries.removeFirst(head)
+                head = 0
+            }
+            return due
+        }
+    }
+
     private struct State {
         var pending: [Pending] = []
         var idleLanes: [Int]
@@ -74,6 +99,9 @@ final class GroupCommitter: Sendable {
     private let logger: Logger
     private let lanes: [Lane]
     private let state: Mutex<State>
+    private let deadlines = Mutex(Deadlines())
+    /// The timer that runs `sweep`; behind a lock because Dispatch's timer type is not Sendable.
+    private let sweeper: Mutex<any DispatchSourceTimer>
     private let batchSizes = Mutex(GroupCommitStatistics())
 
     init(url: String, lanes: Int, maxBatch: Int, maxQueued: Int = 4096, commitTimeout: Duration = .seconds(10), settings: SessionSettings = SessionSettings(), logger: Logger) {
@@ -83,9 +111,27 @@ final class GroupCommitter: Sendable {
         self.maxQueued = maxQueued
         self.commitTimeout = commitTimeout
         self.settings = settings
+        self.sweeper = Mutex(DispatchSource.makeTimerSource(queue: DispatchQueue(label: "eventstore.commit.deadlines")))
+
         self.logger = logger
         self.lanes = (0..<lanes).map(Lane.init)
         self.state = Mutex(State(idleLanes: Array((0..<lanes).reversed())))
+        let interval = max(Duration.milliseconds(10), min(.milliseconds(250), commitTimeout / 4))
+        sweeper.withLock { timer in
+            timer.schedule(deadline: .now(), repeating: .milliseconds(Int(interval / .milliseconds(1))))
+            timer.setEventHandler { [weak self] in self?.sweep() }
+            timer.resume()
+        }
+    }
+
+    deinit { sweeper.withLock { $0.cancel() } }
+
+    /// Answers every caller whose commit has not returned by its deadline.
+    private func sweep() {
+        let due = deadlines.withLock { $0.expired(at: .now()) }
+        guard !due.isEmpty else { return }
+        let error = EventStoreError(code: .commitTimedOut, message: "the commit did not return within \(commitTimeout); its outcome is unknown")
+        for reply in due { reply.resume(with: .failure(error)) }
     }
 
     /// Appends waiting for a lane now.
@@ -114,14 +160,8 @@ final class GroupCommitter: Sendable {
                     let lane = lanes[laneIndex]
                     lane.queue.async { self.drain(lane) }
                 }
-                // A Dispatch timer, not a task: nothing here may wait on the cooperative pool.
-                let timeout = commitTimeout
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout / .milliseconds(1)))) {
-                    reply.resume(
-                        with: .failure(
-                            EventStoreError(code: .commitTimedOut, message: "the commit did not return within \(timeout); its outcome is unknown")
-                        ))
-                }
+                let deadline = DispatchTime.now() + .milliseconds(Int(commitTimeout / .milliseconds(1)))
+                deadlines.withLock { $0.append(reply, deadline: deadline) }
             }
         }
     }

@@ -80,6 +80,10 @@ public enum TransportFailure: String, Sendable, Equatable {
     case tls
     /// Reset, closed early, or another error on the connection.
     case connection
+    /// The answer was longer than `HubjectTransport.bodyLimit`: reading stopped there and the
+    /// connection was closed (an acknowledgement is a few hundred bytes; this is a proxy's page,
+    /// a misrouted download, or an answer that never ends).
+    case oversized
 }
 
 public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -101,7 +105,9 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
 /// let result = await transport.send(Array(body.utf8))
 /// ```
 public final class HubjectTransport: Sendable {
-    /// Response bytes kept; Hubject's acknowledgements are far smaller.
+    /// The longest answer read, in bytes; Hubject's acknowledgements are far smaller. A longer
+    /// answer stops the transfer at this many bytes and is a `.oversized` failure, so neither
+    /// memory nor time spent on one answer grows with what the peer sends.
     static let bodyLimit = 65_536
 
     public let configuration: HubjectTransportConfiguration
@@ -167,6 +173,11 @@ public final class HubjectTransport: Sendable {
             }
         }
         let message = withUnsafeBytes(of: result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if ccurl_is_oversized(&result) != 0 {
+            return .failure(
+                .oversized, "Hubject's answer (HTTP \(result.http_status)) is longer than \(bodyLimit) bytes; stopped reading it there"
+            )
+        }
         guard code == 0 else {
             let kind: TransportFailure =
                 ccurl_is_timeout(code) != 0 ? .timeout

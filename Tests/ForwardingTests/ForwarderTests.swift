@@ -293,6 +293,35 @@ struct ForwarderTests {
         }
     }
 
+    @Test("Hubject misbehaving (an unknown CA, a handshake cut short, a drip, an endless answer): each attempt a recorded retryable failure, then delivered")
+    func misbehaving() async throws {
+        let cases: [(scenario: [String: any Sendable], reasons: [String])] = [
+            (["mode": "tls_unknown_ca"], ["tls: "]),
+            (["mode": "tls_close"], ["tls: ", "connection: "]),
+            (["mode": "drip", "interval": 1.0], ["timeout: "]),
+            (["mode": "oversized", "chunked": true], ["oversized: "]),
+        ]
+        try await withForwarder { fake, ingestor, store in
+            for (scenario, reasons) in cases {
+                try fake.answer(scenario)
+                let id = UUID().uuidString.lowercased()
+                try await ingest(ingestor, [session(id)[1]])
+                var failures: [RecordedEvent] = []
+                try await eventually(timeout: .seconds(30), "\(scenario): a failed attempt recorded") {
+                    failures = try await store.readStream("delivery-\(id)").filter { $0.eventType == "ForwardingAttemptFailed" }
+                    return !failures.isEmpty
+                }
+                let reason = (try? JSONSerialization.jsonObject(with: Data(failures[0].data.utf8)) as? [String: Any])?["reason"] as? String ?? ""
+                #expect(reasons.contains { reason.hasPrefix($0) }, "\(scenario): \(reason)")
+                try fake.answer(["mode": "success"])
+                try await eventually(timeout: .seconds(30), "\(scenario): delivered once Hubject behaves") {
+                    try await store.readStream("delivery-\(id)").last?.eventType == "NotificationForwarded"
+                }
+            }
+            #expect(try await deliveryStates(store) == ["delivered": cases.count])
+        }
+    }
+
     @Test("a closed session (400) is dead-lettered at once and the session's next notification still goes")
     func deadLetter() async throws {
         try await withForwarder { fake, ingestor, store in

@@ -81,6 +81,70 @@ struct TransportTests {
         }
     }
 
+    @Test("a handshake that fails (a server certificate from an unknown CA, a server that closes mid-handshake) is a retryable failure; the next request goes through")
+    func handshakeFailures() async throws {
+        try await withFake { fake in
+            let transport = try HubjectTransport(configuration: fake.configuration(timeout: .seconds(5)))
+            defer { transport.close() }
+            try fake.answer(["mode": "tls_unknown_ca"])
+            let rogue = await transport.send(Self.body)
+            guard case .failure(.tls, let message) = rogue else { Issue.record("an untrusted server certificate: \(rogue)"); return }
+            guard case .retryable(let reason, nil) = DeliveryOutcome.classify(rogue) else { Issue.record("not retryable: \(rogue)"); return }
+            #expect(reason.hasPrefix("tls: "), "\(reason)")
+            #expect(!message.isEmpty)
+
+            try fake.answer(["mode": "tls_close"])
+            let cut = await transport.send(Self.body)
+            guard case .failure(let kind, _) = cut, kind == .tls || kind == .connection else { Issue.record("a handshake cut short: \(cut)"); return }
+            guard case .retryable = DeliveryOutcome.classify(cut) else { Issue.record("not retryable: \(cut)"); return }
+
+            #expect(try fake.requests().allSatisfy { $0["handshake"] as? String == "failed" }, "no request got past a failed handshake")
+            try fake.answer(["mode": "success"])
+            guard case .delivered = DeliveryOutcome.classify(await transport.send(Self.body)) else { Issue.record("after the handshake failures"); return }
+        }
+    }
+
+    @Test("an answer that drips one byte a second ends at the configured timeout, as a retryable timeout")
+    func drip() async throws {
+        try await withFake { fake in
+            let transport = try HubjectTransport(configuration: fake.configuration(timeout: .seconds(3)))
+            defer { transport.close() }
+            try fake.answer(["mode": "drip", "interval": 1.0])
+            let clock = ContinuousClock()
+            let started = clock.now
+            let result = await transport.send(Self.body)
+            let elapsed = clock.now - started
+            guard case .failure(.timeout, _) = result else { Issue.record("a dripping answer: \(result)"); return }
+            #expect(elapsed >= .milliseconds(2500) && elapsed < .seconds(6), "ended by the 3 s timeout, not by the drip: \(elapsed)")
+            guard case .retryable = DeliveryOutcome.classify(result) else { Issue.record("not retryable: \(result)"); return }
+            try fake.answer(["mode": "success"])
+            guard case .delivered = DeliveryOutcome.classify(await transport.send(Self.body)) else { Issue.record("after the drip"); return }
+        }
+    }
+
+    @Test("an answer longer than the cap stops the transfer at the cap: a clear, retryable failure, long before the timeout")
+    func oversized() async throws {
+        try await withFake { fake in
+            let transport = try HubjectTransport(configuration: fake.configuration(timeout: .seconds(8)))
+            defer { transport.close() }
+            let clock = ContinuousClock()
+            // 10 MiB announced by Content-Length, and a chunked answer that never ends.
+            for scenario: [String: any Sendable] in [["mode": "oversized", "size": 10 << 20], ["mode": "oversized", "chunked": true]] {
+                try fake.answer(scenario)
+                let started = clock.now
+                let result = await transport.send(Self.body)
+                let elapsed = clock.now - started
+                guard case .failure(.oversized, let message) = result else { Issue.record("\(scenario): \(result) after \(elapsed)"); return }
+                #expect(message.contains("65536 bytes") && message.contains("HTTP 200"), "\(message)")
+                #expect(elapsed < .seconds(4), "stopped at the cap, not by the 8 s timeout: \(elapsed)")
+                guard case .retryable(let reason, _) = DeliveryOutcome.classify(result) else { Issue.record("not retryable: \(result)"); return }
+                #expect(reason.hasPrefix("oversized: "), "\(reason)")
+            }
+            try fake.answer(["mode": "success"])
+            guard case .delivered = DeliveryOutcome.classify(await transport.send(Self.body)) else { Issue.record("after the oversized answers"); return }
+        }
+    }
+
     @Test("bad settings fail at start-up, naming the setting")
     func configuration() async throws {
         try await withFake { fake in

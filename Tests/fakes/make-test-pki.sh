@@ -4,6 +4,8 @@
 #   server.pem / server.key         the fake Hubject's certificate: localhost and 127.0.0.1
 #   client.pem / client.key         the ledger's client certificate, signed by the CA
 #   stranger.pem / stranger.key     a client certificate from another CA: its handshake must fail
+#   rogue-server.pem / .key         a server certificate for localhost from that other CA: the
+#                                   ledger must refuse it (fake_hubject.py mode tls_unknown_ca)
 # EC P-256 keys, valid 30 days.
 set -euo pipefail
 dir=${1:?usage: make-test-pki.sh DIR}
@@ -25,4 +27,7 @@ openssl req -x509 -new -key other-ca.key -out other-ca.pem -days 30 -subj "/CN=s
 key stranger.key
 openssl req -new -key stranger.key -out stranger.csr -subj "/CN=stranger" 2>/dev/null
 openssl x509 -req -in stranger.csr -CA other-ca.pem -CAkey other-ca.key -CAcreateserial -out stranger.pem -days 30 -extfile client.ext 2>/dev/null
+key rogue-server.key
+openssl req -new -key rogue-server.key -out rogue-server.csr -subj "/CN=localhost" 2>/dev/null
+openssl x509 -req -in rogue-server.csr -CA other-ca.pem -CAkey other-ca.key -CAcreateserial -out rogue-server.pem -days 30 -extfile server.ext 2>/dev/null
 rm -f ./*.csr ./*.ext ./*.srl

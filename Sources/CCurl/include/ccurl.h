@@ -26,7 +26,7 @@ typedef struct ccurl_result {
     double total_seconds;
     unsigned char *body;      // malloc'd, at most `body_limit` bytes; free with ccurl_result_free
     size_t body_length;
-    int body_truncated;
+    int body_truncated;       // the answer went past `body_limit`: the transfer was stopped there
     char error[256];          // curl's error buffer
 } ccurl_result;
 
@@ -39,7 +39,8 @@ void ccurl_handle_free(void *handle);
 
 /// POSTs `body` to `url` with `Content-Type: application/json` over TLS 1.2+ with the client
 /// certificate, verifying the server against the CA bundle and its name. Reuses the handle's
-/// connection when it can. Fills `result`; returns `result->curl_code`.
+/// connection when it can. Reads at most `body_limit` bytes of the answer: a longer one stops the
+/// transfer there (see `ccurl_is_oversized`). Fills `result`; returns `result->curl_code`.
 int ccurl_post_json(void *handle, const char *url, const unsigned char *body, size_t length, const ccurl_tls *tls,
                     size_t body_limit, ccurl_result *result);
 
@@ -52,6 +53,8 @@ const char *ccurl_strerror(int code);
 int ccurl_is_timeout(int code);
 int ccurl_is_connect_failure(int code);
 int ccurl_is_tls_failure(int code);
+/// Whether the request failed because the answer was longer than `body_limit`.
+int ccurl_is_oversized(const ccurl_result *result);
 
 #ifdef __cplusplus
 }
