@@ -64,7 +64,9 @@ public final class LedgerAPI: Sendable {
         self.configuration = configuration
         let endpoints = Endpoints(store: store, ingestor: ingestor, forwarder: forwarder, configuration: configuration, logger: logger)
         self.endpoints = endpoints
-        self.listener = PostgresListener(url: url, channels: ["ledger_events"], logger: logger)
+        self.listener = PostgresListener(
+            url: url, channels: ["ledger_events"], settings: SessionSettings(networkTimeout: store.pool.configuration.settings.networkTimeout), logger: logger
+        )
         let metrics = endpoints.metrics
         let unmatched: @Sendable (Int, String) -> HTTPResponse = { status, message in
             metrics.observe(route: "unmatched", method: "-", status: status, seconds: 0)

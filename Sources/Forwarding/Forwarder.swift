@@ -3,7 +3,7 @@ import Foundation
 import Ledger
 public import Logging
 import OICP
-import Postgres
+public import Postgres
 import Synchronization
 
 /// Forwards every committed Start, Progress, End and Error notification to Hubject: at least
@@ -56,6 +56,8 @@ public final class Forwarder: Sendable {
         public var batchSize: Int
         public var standbyRetry: Duration
         public var clock: any ForwardingClock
+        /// The connection's network timeout (`SessionSettings`); `serve` passes its own.
+        public var settings = SessionSettings()
 
         public init(
             types: Set<PendingNotification.Kind> = Set(PendingNotification.Kind.allCases), maxInFlight: Int = 16, perMinute: Int? = 100,
@@ -134,7 +136,7 @@ public final class Forwarder: Sendable {
         }
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger-forwarder", logger: logger)
+                let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger-forwarder", settings: configuration.settings, logger: logger)
                 state.withLock { $0.role = .standby }
                 while !Task.isCancelled {
                     let locked = try await connection.run { session in

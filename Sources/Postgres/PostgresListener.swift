@@ -18,14 +18,17 @@ public final class PostgresListener: Sendable {
     private let url: String
     private let channels: [String]
     private let logger: Logger
+    private let settings: SessionSettings
     private let stopped = Mutex(false)
     private let continuation: AsyncStream<Event>.Continuation
     /// The events heard, in order. One consumer.
     public let events: AsyncStream<Event>
 
-    public init(url: String, channels: [String], logger: Logger = Logger(label: "postgres.listener")) {
+    /// - Parameter settings: the connection's network timeout (a cut link is noticed within it).
+    public init(url: String, channels: [String], settings: SessionSettings = SessionSettings(), logger: Logger = Logger(label: "postgres.listener")) {
         self.url = url
         self.channels = channels
+        self.settings = settings
         self.logger = logger
         (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(10_000))
     }
@@ -48,7 +51,7 @@ public final class PostgresListener: Sendable {
         var backoff = 0.1
         while !isStopped {
             do {
-                let connection = try PostgresConnection.connectBlocking(url, applicationName: "error-ledger-listener", logger: logger)
+                let connection = try PostgresConnection.connectBlocking(url, applicationName: "error-ledger-listener", settings: settings, logger: logger)
                 try connection.runBlocking { session in
                     for channel in channels { try session.listen(channel) }
                 }

@@ -1,7 +1,7 @@
 public import EventStore
 import Foundation
 public import Logging
-import Postgres
+public import Postgres
 import Synchronization
 
 /// Keeps one projection current: folds new events into its tables as they commit.
@@ -26,6 +26,8 @@ public final class Projector: Sendable {
         public var batchSize: Int
         public var pollInterval: Duration
         public var standbyRetry: Duration
+        /// The connection's network timeout (`SessionSettings`); `serve` passes its own.
+        public var settings = SessionSettings()
 
         public init(batchSize: Int = 1000, pollInterval: Duration = .seconds(1), standbyRetry: Duration = .seconds(1)) {
             self.batchSize = batchSize
@@ -101,7 +103,9 @@ public final class Projector: Sendable {
                     conn = open
                 } else {
                     setRole(.connecting)
-                    conn = try await PostgresConnection.connect(url, applicationName: "error-ledger projector \(projection.name)", logger: logger)
+                    conn = try await PostgresConnection.connect(
+                        url, applicationName: "error-ledger projector \(projection.name)", settings: configuration.settings, logger: logger
+                    )
                     connection = conn
                     let pid = try await conn.run { session in
                         // Projections are derived: a commit lost in a crash takes its checkpoint with

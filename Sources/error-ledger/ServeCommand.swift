@@ -117,7 +117,9 @@ struct ServeCommand: AsyncParsableCommand {
             await server.shutdown()
             throw error
         }
-        let projections = projector ? Task { [logger] in await ProjectionRunner(url: url, logger: logger).run() } : nil
+        var projection = Projector.Configuration()
+        projection.settings = SessionSettings(networkTimeout: settings.networkTimeout)
+        let projections = projector ? Task { [logger, projection] in await ProjectionRunner(url: url, configuration: projection, logger: logger).run() } : nil
         let forwarding = forwarderToRun.map { forwarder in Task { await forwarder.run() } }
         logger.info("serving", metadata: ["address": "\(host):\(bound)", "projector": "\(projector)"])
         await untilTerminated()
@@ -170,6 +172,7 @@ struct ServeCommand: AsyncParsableCommand {
         let perMinute = try integer(nil, "LEDGER_FORWARD_PER_MINUTE", default: 100, in: 0...100_000)
         configuration.perMinute = perMinute == 0 ? nil : perMinute
         logger.info("forwarding to Hubject", metadata: ["url": "\(transport.configuration.notificationURL)", "per_minute": "\(perMinute)"])
+        configuration.settings = SessionSettings(networkTimeout: store.pool.configuration.settings.networkTimeout)
         return Forwarder(store: store, url: url, transport: transport, configuration: configuration, logger: logger)
     }
 
