@@ -124,8 +124,6 @@ struct ServerTests {
     private func makeServer(_ configuration: HTTPServerConfiguration = .init(port: 0)) throws -> (Server, Int) {
         let server = Server(configuration: configuration) { request in
             if request.head.target == "/slow" { try? await Task.sleep(for: .milliseconds(300)) }
-            // Long enough that a shutdown asked for 100 ms in lands first, even on a loaded machine.
-            if request.head.target == "/slower" { try? await Task.sleep(for: .milliseconds(1500)) }
             if request.head.target == "/failing" {
                 let stream = AsyncThrowingStream<[UInt8], any Error> { continuation in
                     continuation.yield(Array("partial".utf8))
@@ -306,13 +304,24 @@ struct ServerTests {
 
     @Test("shutdown lets the request in flight finish, then stops listening")
     func gracefulShutdown() async throws {
-        let (server, port) = try makeServer()
+        // The handler finishes only when the test says so, after the server has stopped
+        // listening: no sleep decides the order (one did, and a loaded machine reversed it).
+        let started = AsyncStream.makeStream(of: Void.self)
+        let release = AsyncStream.makeStream(of: Void.self)
+        let server = Server(configuration: .init(port: 0)) { request in
+            started.continuation.yield()
+            for await _ in release.stream { break }
+            return .text(200, "\(request.head.method) \(request.head.target) \(request.body.count)")
+        }
+        let port = try server.start()
         let client = try Client(port: port)
-        await client.send("GET /slower HTTP/1.1\r\nHost: x\r\n\r\n")
-        try await Task.sleep(for: .milliseconds(100))
+        await client.send("GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+        for await _ in started.stream { break }
         async let stopped: Void = server.shutdown()
+        try await eventually(timeout: .seconds(30), "the listener closed") { (try? Client(port: port)) == nil }
+        release.continuation.yield()
         let answer = await client.receive()
-        #expect(answer.text.hasSuffix("GET /slower 0"), "the response in flight was written")
+        #expect(answer.text.hasSuffix("GET /held 0"), "the response in flight was written")
         #expect(answer.text.contains("Connection: close\r\n"))
         #expect(answer.closed)
         await stopped
