@@ -7,9 +7,9 @@ import Postgres
 import Testing
 import TestSupport
 
-/// The example bodies of ../shared/oicp/examples.
+/// The example bodies of Tests/fixtures/oicp.
 func example(_ name: String) throws -> [UInt8] {
-    let url = repositoryRoot().deletingLastPathComponent().appendingPathComponent("shared/oicp/examples/\(name).json")
+    let url = repositoryRoot().appendingPathComponent("Tests/fixtures/oicp/\(name).json")
     return Array(try Data(contentsOf: url))
 }
 

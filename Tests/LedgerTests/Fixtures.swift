@@ -3,7 +3,7 @@ import Ledger
 import OICP
 import Testing
 
-/// Request bodies from `shared/oicp/examples/*.json`: one session (Start → Progress → End) and
+/// Request bodies from `Tests/fixtures/oicp/*.json`: one session (Start → Progress → End) and
 /// one Error for another session.
 enum Body {
     static let sessionID = "3fe7378a-238f-4cf3-bca6-de657881f8c2"
@@ -16,15 +16,14 @@ enum Body {
     static let end = example("end")
     static let error = example("error")
 
-    /// `../shared/oicp/examples/<name>.json`, found by walking up from this file to `Tests/`:
-    /// the project's reference bodies, read rather than copied so they cannot drift apart.
+    /// `Tests/fixtures/oicp/<name>.json`, found by walking up from this file to `Tests/`: the
+    /// project's reference bodies, read rather than copied so they cannot drift apart.
     static func example(_ name: String) -> String {
         var url = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
         while url.lastPathComponent != "Tests", url.path != "/" { url.deleteLastPathComponent() }
-        let file = url.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("shared/oicp/examples/\(name).json")
+        let file = url.appendingPathComponent("fixtures/oicp/\(name).json")
         guard let text = try? String(contentsOf: file, encoding: .utf8) else {
-            fatalError("cannot read \(file.path): the tests expect ../shared/oicp beside the repository")
+            fatalError("cannot read \(file.path)")
         }
         return text
     }

@@ -1,16 +1,15 @@
 import Foundation
 import OICP
 
-/// The shared OICP example bodies, read from `../shared/oicp/examples` next to the repository.
+/// The OICP example bodies in `Tests/fixtures/oicp`.
 enum Examples {
-    /// `<repo>/../shared/oicp/examples`, found by walking up from this file to `Tests/`.
+    /// `<repo>/Tests/fixtures/oicp`, found by walking up from this file to `Tests/`.
     static let directory: URL = {
         var url = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
         while url.lastPathComponent != "Tests", url.path != "/" {
             url.deleteLastPathComponent()
         }
-        let repositoryRoot = url.deletingLastPathComponent()
-        return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/oicp/examples")
+        return url.appendingPathComponent("fixtures/oicp")
     }()
 
     static let valid = ["start.json", "progress.json", "end.json", "error.json"]
