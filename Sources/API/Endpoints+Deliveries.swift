@@ -1,3 +1,4 @@
+import EventStore
 import Forwarding
 import Foundation
 import HTTPServer
@@ -18,7 +19,7 @@ extension Endpoints {
         let limit = try parameters.integer("limit", in: 1...DeliveryQueries.maxLimit) ?? DeliveryQueries.defaultLimit
         var before: Int64?
         if let cursor = try parameters.string("cursor", maxLength: 20) {
-            guard let position = QueryParameters.decimal(cursor).map(Int64.init), position > 0 else {
+            guard let position = plainDecimal(cursor, as: Int64.self), position > 0 else {
                 throw APIProblem.invalid("cursor", "\"\(cursor)\" is not a cursor this list handed out")
             }
             before = position

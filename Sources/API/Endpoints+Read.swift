@@ -25,7 +25,7 @@ extension Endpoints {
         let limit = try parameters.integer("limit", in: 1...(representation == .page ? TimelineQueries.maxLimit : Int.max))
         let cursor = try parameters.string("cursor", maxLength: 20)
         // A timeline cursor is the last entry's sequence number in the session (an int4 column).
-        if let cursor, QueryParameters.decimal(cursor).map({ $0 > Int(Int32.max) }) ?? true {
+        if let cursor, plainDecimal(cursor, as: Int32.self) == nil {
             throw APIProblem.invalid("cursor", "\"\(cursor)\" is not a cursor this timeline handed out")
         }
         let sessionID = try await visibleSession(match.parameters["sessionID"] ?? "", token).sessionID

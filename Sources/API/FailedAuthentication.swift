@@ -62,9 +62,4 @@ struct FailedAuthentication: Sendable {
             addresses[address] = (now, 1)
         }
     }
-
-    /// Forgets a token id that turned out to exist (it was created after being tried).
-    mutating func forget(_ tokenID: String) {
-        unknownIDs[tokenID] = nil
-    }
 }

@@ -1,5 +1,6 @@
 package import Foundation
 package import HTTPServer
+import EventStore
 import OICP
 
 /// A request's query parameters, checked against the names an endpoint takes: an unknown name
@@ -38,17 +39,10 @@ package struct QueryParameters {
     /// An integer in `range`, written in plain decimal digits (no sign, no spaces).
     package func integer(_ name: String, in range: ClosedRange<Int>) throws(APIProblem) -> Int? {
         guard let text = try string(name, maxLength: 20) else { return nil }
-        guard let value = Self.decimal(text), range.contains(value) else {
+        guard let value = plainDecimal(text, as: Int.self), range.contains(value) else {
             throw .invalid(name, "must be an integer from \(range.lowerBound) to \(range.upperBound), not \"\(text)\"")
         }
         return value
-    }
-
-    /// `text` as a non-negative integer if it is 1…18 ASCII digits, else nil. Swift's `Int(_:)`
-    /// also takes a leading `+` or `-`; a value taken that way reached PostgreSQL out of range.
-    package static func decimal(_ text: some StringProtocol) -> Int? {
-        guard (1...18).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
-        return Int(text)
     }
 
     /// `ErrorType` values: the parameter repeated, or comma-separated.

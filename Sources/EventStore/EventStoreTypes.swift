@@ -103,10 +103,7 @@ public struct ReadCursor: Sendable, Hashable, Comparable, LosslessStringConverti
     /// would take `+5-+3` for `5-3`), as the feed hands them out.
     public init?(_ description: String) {
         let parts = description.split(separator: "-", omittingEmptySubsequences: false)
-        func digits(_ part: Substring) -> Bool {
-            (1...20).contains(part.utf8.count) && part.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
-        }
-        guard parts.count == 2, digits(parts[0]), digits(parts[1]), let tx = UInt64(parts[0]), let position = Int64(parts[1]) else { return nil }
+        guard parts.count == 2, let tx = plainDecimal(parts[0], as: UInt64.self), let position = plainDecimal(parts[1], as: Int64.self) else { return nil }
         self.init(transactionID: tx, position: position)
     }
 

@@ -34,11 +34,11 @@ private let endpoints: [Endpoint] = [
         try limit(parameters, in: 1...TimelineQueries.maxLimit)
         // The handler refuses what is not a sequence number (an int4 column), then reads it with Int(_:).
         if let cursor = try string(parameters, "cursor", maxLength: 20) {
-            guard let seq = QueryParameters.decimal(cursor), seq <= Int(Int32.max) else {
+            guard let seq = plainDecimal(cursor, as: Int32.self) else {
                 throw APIProblem(status: 400, code: "invalid_parameter", message: "cursor: not a cursor")
             }
             require(
-                Int(cursor) == seq && seq >= 0, "timeline cursor \(cursor) read as \(String(describing: Int(cursor)))")
+                Int(cursor) == Int(seq) && seq >= 0, "timeline cursor \(cursor) read as \(String(describing: Int(cursor)))")
         }
     },
     // GET /v1/evses/{id}/errors
@@ -76,7 +76,7 @@ private let endpoints: [Endpoint] = [
         _ = try string(parameters, "session", maxLength: 250)
         try limit(parameters, in: 1...DeliveryQueries.maxLimit)
         if let cursor = try string(parameters, "cursor", maxLength: 20),
-            let position = QueryParameters.decimal(cursor).map(Int64.init)
+            let position = plainDecimal(cursor, as: Int64.self)
         {
             require(position >= 0 && Int64(cursor) == position, "delivery cursor \(cursor) read as \(position)")
         }

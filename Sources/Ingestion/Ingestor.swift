@@ -148,7 +148,7 @@ public final class Ingestor: Sendable {
                 // identity. Only the content says which, also when the append was retried after a
                 // lost connection (the store then reports what it found, whoever stored it).
                 let stored = try await contentDigests(atPositions: [range.firstPosition])[range.firstPosition]
-                if isReplay(storedDigest: stored, of: decided) {
+                if isReplay(storedDigest: stored, digest: decided.contentDigest) {
                     // A replay. Nothing was stored: the anomalies just computed describe no event.
                     return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification))
                 }
@@ -174,11 +174,7 @@ public final class Ingestor: Sendable {
         }
     }
 
-    /// Whether a stored event with `storedDigest` records the same notification as `decided`.
-    func isReplay(storedDigest: String?, of decided: DecidedEvent) -> Bool {
-        isReplay(storedDigest: storedDigest, digest: decided.contentDigest)
-    }
-
+    /// Whether a stored event with `storedDigest` records the notification with `digest`.
     func isReplay(storedDigest: String?, digest: String?) -> Bool {
         guard let storedDigest else { return configuration.undigestedEventsAreReplays }
         return storedDigest == digest

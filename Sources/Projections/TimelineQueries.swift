@@ -216,7 +216,8 @@ struct ErrorCursor: CustomStringConvertible {
 
     init(parsing text: String) throws {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, let micros = Self.digits(parts[0]), Self.micros.contains(micros), let position = Self.digits(parts[1]), position > 0
+        guard parts.count == 2, let micros = plainDecimal(parts[0], as: Int64.self), Self.micros.contains(micros),
+            let position = plainDecimal(parts[1], as: Int64.self), position > 0
         else {
             throw QueryError.badCursor(text)
         }
@@ -228,12 +229,6 @@ struct ErrorCursor: CustomStringConvertible {
     /// Microseconds since 1970 up to the end of year 9999: PostgreSQL turns the cursor into a
     /// timestamptz, and a larger value is an SQL error (22008), not an empty page.
     static let micros: ClosedRange<Int64> = 0...253_402_300_799_999_999
-
-    /// Plain decimal digits only (`Int64(_:)` would also take a sign).
-    static func digits(_ text: Substring) -> Int64? {
-        guard (1...19).contains(text.utf8.count), text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
-        return Int64(text)
-    }
 }
 
 /// One page of a list, and the cursor of the next page (nil on the last page).

@@ -32,8 +32,6 @@ struct FailedAuthenticationTests {
         #expect(rules.isKnownUnknown("abc", now: start + .seconds(9)))
         #expect(!rules.isKnownUnknown("abc", now: start + .seconds(10)))
         #expect(!rules.isKnownUnknown("other", now: start))
-        rules.forget("abc")
-        #expect(!rules.isKnownUnknown("abc", now: start))
     }
 
     @Test("the tables are bounded: when full they start over")
