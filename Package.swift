@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 // Session Error Ledger: an OICP 2.3 charging-notification system of record.
 // Dependencies point inward: error-ledger -> API -> HTTPServer (which knows nothing of the ledger) and
-// API -> Ingestion/Projections -> EventStore -> Postgres -> CLibPQ,
-// and Ingestion/Projections/EventStore -> Ledger -> OICP. OICP and Ledger do no I/O.
+// API -> Ingestion/Projections/Forwarding -> EventStore -> Postgres -> CLibPQ,
+// and Ingestion/Projections/Forwarding/EventStore -> Ledger -> OICP. OICP and Ledger do no I/O.
+// Each target declares exactly the modules it imports. Only EventStore (and db/) touches ledger.events.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -61,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "EventStore",
-            dependencies: ["Postgres", "Ledger", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
@@ -81,7 +82,7 @@ let package = Package(
         ),
         .target(
             name: "Ingestion",
-            dependencies: ["EventStore", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EventStore", "Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .executableTarget(

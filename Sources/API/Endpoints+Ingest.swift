@@ -79,7 +79,7 @@ extension Endpoints {
             }
         } catch let error as EventStoreError where error.code == .commitTimedOut || error.code == .overloaded {
             metrics.countIngest("failed")
-            logger.warning("ingest not confirmed", metadata: ["error": "\(error)"])
+            logger.warning("ingest not confirmed", metadata: LogMetadata.error(error))
             let message =
                 error.code == .commitTimedOut
                 ? "the ledger's database did not confirm the commit in time: the outcome is unknown; send the same notification again (it is stored once)"
@@ -89,13 +89,13 @@ extension Endpoints {
             // A data exception: something in the body PostgreSQL cannot store that validation
             // let through. The client's input, so a refusal, never "send it again".
             metrics.countIngest("rejected")
-            logger.warning("a notification reached the database and was refused", metadata: ["error": "\(String(reflecting: error))"])
+            logger.warning("a notification reached the database and was refused", metadata: LogMetadata.error(error))
             let problems = [ValidationProblem(pointer: "", message: "the body holds a value the ledger cannot store")]
             await ingestor.quarantine(request.body, problems: problems, context: context)
             return acknowledge(400, .failure(.dataError, problems[0].message))
         } catch {
             metrics.countIngest("failed")
-            logger.error("ingest failed", metadata: ["error": "\(String(reflecting: error))"])
+            logger.error("ingest failed", metadata: LogMetadata.error(error))
             return acknowledge(
                 503, .failure(.systemError, "the ledger could not store the notification; nothing was acknowledged; send it again"),
                 headers: [("Retry-After", "1")]

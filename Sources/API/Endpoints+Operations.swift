@@ -30,7 +30,7 @@ extension Endpoints {
             lags = try await projectionLags.get()
         } catch {
             // The error's detail goes to the log, never to the (unauthenticated) answer.
-            logger.warning("readiness: the database did not answer", metadata: ["error": "\(String(reflecting: error))"])
+            logger.warning("readiness: the database did not answer", metadata: LogMetadata.error(error))
             let body = JSONValue.object(
                 JSONObject([
                     ("status", .string("not_ready")), ("database", .string("unreachable")),

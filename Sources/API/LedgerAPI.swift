@@ -12,8 +12,7 @@ import Projections
 /// feed, health and metrics. `handler` answers requests for `HTTPServer.Server`.
 ///
 /// ```swift
-/// let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), url: url)
-/// api.start()
+/// let api = LedgerAPI(store: store, ingestor: Ingestor(store: store))
 /// let server = Server(configuration: .init(port: 8080), handler: api.handler)
 /// ```
 ///
@@ -51,22 +50,18 @@ public final class LedgerAPI: Sendable {
     public let configuration: Configuration
     public var metrics: APIMetrics { endpoints.metrics }
     let endpoints: Endpoints
-    private let listener: PostgresListener
     private let router: Router
     private let adminRouter: Router
 
     /// - Parameter forwarder: this process's forwarder, if it runs one (for `/readyz`,
     ///   `/metrics` and the delivery summary).
     public init(
-        store: EventStore, ingestor: Ingestor, url: String, forwarder: Forwarder? = nil, configuration: Configuration = .init(),
+        store: EventStore, ingestor: Ingestor, forwarder: Forwarder? = nil, configuration: Configuration = .init(),
         logger: Logger = Logger(label: "api")
     ) {
         self.configuration = configuration
         let endpoints = Endpoints(store: store, ingestor: ingestor, forwarder: forwarder, configuration: configuration, logger: logger)
         self.endpoints = endpoints
-        self.listener = PostgresListener(
-            url: url, channels: ["ledger_events"], settings: SessionSettings(networkTimeout: store.pool.configuration.settings.networkTimeout), logger: logger
-        )
         let metrics = endpoints.metrics
         let unmatched: @Sendable (Int, String) -> HTTPResponse = { status, message in
             metrics.observe(route: "unmatched", method: "-", status: status, seconds: 0)
@@ -84,19 +79,9 @@ public final class LedgerAPI: Sendable {
     /// The routes an admin listener serves: probes and metrics, no ledger data.
     static let operationsPaths: Set<String> = ["/healthz", "/readyz", "/metrics"]
 
-    /// Starts listening for appends (the live feed's wake-ups).
-    public func start() {
-        listener.start()
-        let signal = endpoints.liveFeed.signal
-        Task { [listener] in
-            for await _ in listener.events { signal.ring() }
-        }
-    }
-
-    /// Ends live feeds (so a graceful shutdown does not wait for them) and the listener.
+    /// Ends live feeds, so a graceful shutdown does not wait for them.
     public func stop() {
         endpoints.liveFeed.stop()
-        listener.stop()
     }
 
     /// Open live-feed responses.
@@ -180,7 +165,7 @@ final class Endpoints: Sendable {
         self.deliveryQueries = DeliveryQueries(store: store)
         self.forwarder = forwarder
         self.authenticator = Authenticator(tokens: TokenStore(pool: store.pool), ttl: configuration.tokenCacheTTL)
-        self.liveFeed = LiveFeed(store: store, signal: ChangeSignal(), heartbeat: configuration.heartbeat)
+        self.liveFeed = LiveFeed(store: store, heartbeat: configuration.heartbeat)
         self.logger = logger
         self.projectionLags = RecentValue { [store] in try await ProjectionLag.read(TimelineProjection.all, store: store) }
         self.deliveryBacklog = RecentValue { [deliveryQueries] in
@@ -205,11 +190,11 @@ final class Endpoints: Sendable {
             // take. The endpoints check their input first, so this is a gap in a check: the
             // client's fault all the same, not a reason to send it again.
             logger.warning(
-                "request input reached the database and was refused", metadata: ["route": "\(match.pattern)", "error": "\(String(reflecting: error))"]
+                "request input reached the database and was refused", metadata: LogMetadata.error(error, ["route": "\(match.pattern)"])
             )
             response = APIProblem(status: 400, code: "invalid_parameter", message: "a value in the request is out of the range the ledger stores").response
         } catch {
-            logger.error("request failed", metadata: ["route": "\(match.pattern)", "error": "\(error)"])
+            logger.error("request failed", metadata: LogMetadata.error(error, ["route": "\(match.pattern)"]))
             response = APIProblem.unavailable("the database did not answer; nothing was changed, try again").response
         }
         let elapsed = ContinuousClock.now - started

@@ -2,18 +2,19 @@ import EventStore
 import Foundation
 import Ledger
 import OICP
-import Postgres
 import Synchronization
 
-/// The live error feed behind `GET /v1/errors/stream`: Server-Sent Events read straight from the
-/// event store in its gap-safe order.
+/// The live error feed behind `GET /v1/errors/stream`: Server-Sent Events read from the event
+/// store in its gap-safe order, through one `SharedTail` for every client.
 ///
 /// Each event's `id` is the store cursor (`<transaction>-<position>`) of the error it carries.
 /// A client that reconnects with `Last-Event-ID` resumes right after it: the gap-safe order
 /// never puts a later-committed event before a cursor already handed out, so there is no gap
 /// and no duplicate. Without `Last-Event-ID` the feed starts at the store's current tail.
 ///
-/// A stream wakes on the store's NOTIFY (one listener for all streams), polls every second in
+/// Clients at the head share each read of the store (one read per new batch, whatever the
+/// number of clients); a client resuming from further back reads on its own until it catches
+/// up. A stream wakes on the store's NOTIFY (the process's one listener), polls every second in
 /// case a notification was missed, and sends a comment line as a heartbeat after `heartbeat`
 /// of silence so that proxies keep the connection open.
 final class LiveFeed: Sendable {
@@ -25,7 +26,11 @@ final class LiveFeed: Sendable {
         /// Empty: both error types.
         var errorTypes: [String]
 
-        var operatorKeys: [String]? { operatorIDs.map { $0.map { OperatorIdentity.normalized(operatorID: $0) } } }
+        /// Whether the subscriber sees `error`.
+        func admits(_ error: RecordedNotification, operators: OperatorIdentity.Set?) -> Bool {
+            if let operators, !(operators.contains(operatorID: error.operatorID) && operators.contains(evseOf: error.evseID)) { return false }
+            return errorTypes.isEmpty || error.errorType.map(errorTypes.contains) == true
+        }
     }
 
     /// How many feeds, and how much of the pool they may use.
@@ -42,20 +47,19 @@ final class LiveFeed: Sendable {
     }
 
     let store: EventStore
-    let signal: ChangeSignal
+    let tail: SharedTail
     let heartbeat: Duration
     /// Events scanned per read.
-    let pageSize: Int
+    var pageSize: Int { tail.pageSize }
     let limits: Limits
     private let stopping = Mutex(false)
     private let subscribers = Mutex<(total: Int, byToken: [UUID: Int])>((0, [:]))
     private let reads: AsyncGate
 
-    init(store: EventStore, signal: ChangeSignal, heartbeat: Duration, pageSize: Int = 1000, limits: Limits? = nil) {
+    init(store: EventStore, heartbeat: Duration, pageSize: Int = 1000, limits: Limits? = nil) {
         self.store = store
-        self.signal = signal
+        self.tail = SharedTail(store: store, pageSize: pageSize)
         self.heartbeat = heartbeat
-        self.pageSize = pageSize
         var chosen = limits ?? Limits()
         if limits == nil { chosen.concurrentReads = max(1, store.pool.configuration.maxConnections / 4) }
         self.limits = chosen
@@ -67,7 +71,7 @@ final class LiveFeed: Sendable {
     /// Ends every stream (at server shutdown); new ones end at once.
     func stop() {
         stopping.withLock { $0 = true }
-        signal.ring()
+        tail.changes.ring()
     }
 
     private var isStopping: Bool { stopping.withLock { $0 } }
@@ -75,52 +79,28 @@ final class LiveFeed: Sendable {
     /// The SSE text of the matching errors among the next `pageSize` events after `cursor`, the
     /// cursor after the last event scanned, and whether the page was full (more may follow).
     func read(after cursor: ReadCursor, filter: Filter) async throws -> (text: String, next: ReadCursor, full: Bool) {
-        let query: PostgresQuery = """
-            WITH page AS (
-                SELECT transaction_id, global_position, event_id, event_type, data
-                  FROM ledger.events
-                 WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
-                   AND transaction_id < ledger.read_horizon()
-                 ORDER BY transaction_id, global_position
-                 LIMIT \(pageSize))
-            SELECT transaction_id, global_position, event_id, data->>'received_at', data->>'session_id', data->>'evse_id',
-                   data->>'operator_id', data->>'error_type', data->'notification'->>'ErrorAdditionalInfo', NULL::bigint
-              FROM page
-             WHERE event_type = \(LedgerEventType.chargingErrorReported.rawValue)
-               AND (\(filter.operatorKeys)::text[] IS NULL
-                    OR (ledger.operator_key(data->>'operator_id') = ANY(\(filter.operatorKeys)) AND ledger.evse_operator_key(data->>'evse_id') = ANY(\(filter.operatorKeys))))
-               AND (cardinality(\(filter.errorTypes)::text[]) = 0 OR data->>'error_type' = ANY(\(filter.errorTypes)))
-            UNION ALL
-            (SELECT transaction_id, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT count(*) FROM page)
-               FROM page ORDER BY transaction_id DESC, global_position DESC LIMIT 1)
-            """
-        return try await store.pool.run { session in
-            var text = ""
-            var next = cursor
-            var scanned: Int64 = 0
-            for row in try session.prepared(query).rows {
-                let at = ReadCursor(transactionID: try row.decode(column: 0), position: try row.decode(column: 1))
-                if let count = try row.decode(Int64?.self, column: 9) {
-                    next = max(next, at)
-                    scanned = count
-                    continue
-                }
-                let item = JSONValue.object(
-                    JSONObject([
-                        ("position", .number(String(at.position))),
-                        ("event_id", .string(try row.decode(UUID.self, column: 2).uuidString.lowercased())),
-                        ("received_at", try row.decode(String?.self, column: 3).map(JSONValue.string) ?? .null),
-                        ("session_id", try row.decode(String?.self, column: 4).map(JSONValue.string) ?? .null),
-                        ("evse_id", try row.decode(String?.self, column: 5).map(JSONValue.string) ?? .null),
-                        ("operator_id", try row.decode(String?.self, column: 6).map(JSONValue.string) ?? .null),
-                        ("error_type", try row.decode(String?.self, column: 7).map(JSONValue.string) ?? .null),
-                        ("error_additional_info", try row.decode(String?.self, column: 8).map(JSONValue.string) ?? .null),
-                    ])
-                ).serialized()
-                text += "id: \(at)\nevent: error\ndata: \(item)\n\n"
-            }
-            return (text, next, scanned == Int64(self.pageSize))
+        let page = try await reads.run { try await tail.events(after: cursor) }
+        let operators = filter.operatorIDs.map(OperatorIdentity.Set.init)
+        var text = ""
+        for event in page.events where event.eventType == LedgerEventType.chargingErrorReported.rawValue {
+            guard let error = RecordedNotification(type: event.eventType, streamID: event.streamID, data: event.data),
+                filter.admits(error, operators: operators)
+            else { continue }
+            let item = JSONValue.object(
+                JSONObject([
+                    ("position", .number(String(event.globalPosition))),
+                    ("event_id", .string(event.eventID.uuidString.lowercased())),
+                    ("received_at", .string(error.receivedAt.text)),
+                    ("session_id", .string(error.sessionID)),
+                    ("evse_id", .string(error.evseID)),
+                    ("operator_id", .string(error.operatorID)),
+                    ("error_type", error.errorType.map(JSONValue.string) ?? .null),
+                    ("error_additional_info", error.notification["ErrorAdditionalInfo"]?.stringValue.map(JSONValue.string) ?? .null),
+                ])
+            ).serialized()
+            text += "id: \(event.cursor)\nevent: error\ndata: \(item)\n\n"
         }
+        return (text, page.events.last?.cursor ?? cursor, page.full)
     }
 
     /// The SSE body for a subscriber starting after `cursor`. Pull-based: it reads the store only
@@ -185,9 +165,9 @@ final class LiveFeed: Sendable {
             return Array("retry: 2000\n\n".utf8)
         }
         while !Task.isCancelled && !isStopping {
-            let seen = signal.generation
+            let seen = tail.changes.generation
             let cursor = subscription.position.withLock { $0.cursor }
-            let page = try await reads.run { try await read(after: cursor, filter: filter) }
+            let page = try await read(after: cursor, filter: filter)
             subscription.position.withLock { $0.cursor = page.next }
             if !page.text.isEmpty {
                 subscription.position.withLock { $0.lastSent = .now }
@@ -203,7 +183,7 @@ final class LiveFeed: Sendable {
                 subscription.position.withLock { $0.lastSent = .now }
                 return Array(": heartbeat\n\n".utf8)
             }
-            await signal.wait(after: seen, timeout: min(.seconds(1), heartbeat - silent))
+            await tail.changes.wait(after: seen, timeout: min(.seconds(1), heartbeat - silent))
         }
         return nil
     }

@@ -52,7 +52,13 @@ public final class EventStore: Sendable {
         }
     }
 
-    public let pool: PostgresPool
+    /// For the modules' own tables (read models, tokens, deliveries); events are read and
+    /// written through the store's API only.
+    package let pool: PostgresPool
+    /// The database the store is in, for followers' dedicated connections.
+    package let url: String
+    /// Change notifications, one LISTEN connection per store (and so per process).
+    public let changes: StoreChanges
     private let committer: GroupCommitter
     private let logger: Logger
 
@@ -64,6 +70,8 @@ public final class EventStore: Sendable {
             url: configuration.url, lanes: configuration.commitLanes, maxBatch: configuration.maxBatch, maxQueued: configuration.maxQueuedAppends,
             commitTimeout: configuration.commitTimeout, settings: configuration.settings, logger: logger
         )
+        self.url = configuration.url
+        self.changes = StoreChanges(url: configuration.url, settings: configuration.settings, logger: logger)
         self.logger = logger
     }
 
@@ -79,6 +87,7 @@ public final class EventStore: Sendable {
 
     /// Stops taking appends and closes idle connections.
     public func close() {
+        changes.close()
         committer.close()
         pool.close()
     }
@@ -181,7 +190,27 @@ public final class EventStore: Sendable {
         return Task { try await pool.run { try $0.query(query) } }
     }
 
-    public static func readAllQuery(after cursor: ReadCursor, limit: Int) -> PostgresQuery {
+    /// Up to `limit` events after `cursor` in the gap-safe order, on the caller's connection (a
+    /// subscription's, which commits its writes with its checkpoint).
+    package static func readAll(after cursor: ReadCursor, limit: Int, on session: PostgresSession) throws -> [RecordedEvent] {
+        try decodeEvents(session.prepared(readAllQuery(after: cursor, limit: limit)))
+    }
+
+    /// Whether events are stored after `cursor`, whether or not the gap-safe order can read them
+    /// yet: those above the read horizon wait behind an open transaction.
+    package static func hasEvents(after cursor: ReadCursor, on session: PostgresSession) throws -> Bool {
+        // Not prepared: a generic plan guesses that many rows match and scans the table, which
+        // is the worst case when none do. ORDER BY … LIMIT 1 walks the gap-safe index.
+        try session.query(
+            """
+            SELECT 1 FROM ledger.events
+             WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
+             ORDER BY transaction_id, global_position LIMIT 1
+            """
+        ).rowCount > 0
+    }
+
+    static func readAllQuery(after cursor: ReadCursor, limit: Int) -> PostgresQuery {
         """
         SELECT \(unsafeRaw: Self.eventColumns)
           FROM ledger.events
@@ -239,10 +268,10 @@ public final class EventStore: Sendable {
     }
 
     /// The columns every event read selects, in the order `decodeEvents` expects.
-    public static let eventColumns =
+    static let eventColumns =
         "global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at"
 
-    public static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
+    static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         events.reserveCapacity(result.rowCount)
         for row in result.rows {

@@ -108,9 +108,9 @@ public struct DeliveryQueries: Sendable {
         self.store = store
     }
 
-    /// The SELECT list `view(_:)` decodes; `d` is the delivery, `e` its notification event.
+    /// The SELECT list `view(_:)` decodes; `d` is the delivery.
     private static let columns = """
-        d.event_id, d.position, d.session_id, e.data->>'evse_id', e.data->>'operator_id', d.notification_type, d.state, d.attempts,
+        d.event_id, d.position, d.session_id, d.evse_id, d.operator_id, d.notification_type, d.state, d.attempts,
         d.first_attempt_at, d.next_attempt_at, d.status_code, d.reason, d.created_at, d.finished_at
         """
 
@@ -138,12 +138,12 @@ public struct DeliveryQueries: Sendable {
             try session.query(
                 """
                 SELECT \(unsafeRaw: Self.columns)
-                  FROM forwarding.deliveries d JOIN ledger.events e ON e.global_position = d.position
+                  FROM forwarding.deliveries d
                  WHERE d.position < \(before)
                    AND (\(state)::text IS NULL OR d.state = \(state))
                    AND (\(sessionID)::text IS NULL OR d.session_id = \(sessionID))
                    AND (\(keys)::text[] IS NULL
-                        OR (ledger.operator_key(e.data->>'operator_id') = ANY(\(keys)) AND ledger.evse_operator_key(e.data->>'evse_id') = ANY(\(keys))))
+                        OR (ledger.operator_key(d.operator_id) = ANY(\(keys)) AND ledger.evse_operator_key(d.evse_id) = ANY(\(keys))))
                  ORDER BY d.position DESC
                  LIMIT \(limit + 1)
                 """
@@ -159,7 +159,7 @@ public struct DeliveryQueries: Sendable {
             try session.query(
                 """
                 SELECT \(unsafeRaw: Self.columns)
-                  FROM forwarding.deliveries d JOIN ledger.events e ON e.global_position = d.position
+                  FROM forwarding.deliveries d
                  WHERE d.event_id = \(id)
                 """
             ).rows.first.map(Self.view)
@@ -185,7 +185,8 @@ public struct DeliveryQueries: Sendable {
     }
 
     public func summary() async throws -> DeliverySummary {
-        try await store.pool.run { session in
+        let intake = try await store.pool.run { session in try Subscription.readCheckpoint(Forwarder.intake.checkpoints[0], on: session) }
+        var summary = try await store.pool.run { session in
             var states: [String: Int] = [:]
             for row in try session.query("SELECT state, count(*)::bigint FROM forwarding.deliveries GROUP BY state").rows {
                 states[try row.decode(String.self, column: 0)] = try row.decode(Int.self, column: 1)
@@ -194,9 +195,7 @@ public struct DeliveryQueries: Sendable {
                 """
                 SELECT \(unsafeRaw: Self.oldestOpenAge),
                        count(*) FILTER (WHERE state = 'delivered' AND finished_at > now() - interval '5 minutes'),
-                       count(*) FILTER (WHERE state = 'delivered'),
-                       (SELECT count(*) FROM ledger.events e, forwarding.checkpoint c
-                         WHERE (e.transaction_id, e.global_position) > (c.transaction_id, c.position))
+                       count(*) FILTER (WHERE state = 'delivered')
                   FROM forwarding.deliveries WHERE finished_at > now() - interval '1 hour'
                 """
             )
@@ -214,9 +213,11 @@ public struct DeliveryQueries: Sendable {
             return DeliverySummary(
                 states: states, oldestPendingAge: try recent.decode(Double?.self, row: 0, column: 0),
                 deliveryRate: Double(try recent.decode(Int.self, row: 0, column: 1)) / 300, deliveredLastHour: try recent.decode(row: 0, column: 2),
-                failures: failures, notTakenIn: try recent.decode(row: 0, column: 3)
+                failures: failures, notTakenIn: 0
             )
         }
+        summary.notTakenIn = try await store.pendingEvents(after: intake).count
+        return summary
     }
 
     /// Moves the forwarder's intake to the store's current end, so notifications committed
@@ -247,13 +248,13 @@ public struct DeliveryQueries: Sendable {
     public func requestRetry(_ id: UUID, requestedBy: String, at now: Date = Date()) async throws -> RetryRequest {
         guard let delivery = try await find(id) else { return .notFound }
         guard delivery.state == "dead" else { return .notDead(delivery) }
-        let fields: [(key: String, value: JSONValue)] = [
-            ("session_id", .string(delivery.sessionID)), ("event_id", .string(id.uuidString.lowercased())),
-            ("position", .number(String(delivery.position))), ("notification_type", .string(delivery.notificationType)),
-            ("at", .string(rfc3339(now))), ("requested_by", .string(requestedBy)), ("reason", .string(delivery.reason ?? "")),
-        ]
-        let event = NewEvent(type: LedgerEventType.deliveryRetryRequested.rawValue, data: JSONValue.object(JSONObject(fields)).serialized())
-        _ = try await store.append(to: StreamName.delivery(delivery.sessionID), events: [event])
+        var event = DeliveryEvent(
+            type: .deliveryRetryRequested, sessionID: delivery.sessionID, eventID: id.uuidString.lowercased(), position: delivery.position,
+            notificationType: delivery.notificationType, at: DeliveryEvent.stamp(now)
+        )
+        event.requestedBy = requestedBy
+        event.reason = delivery.reason ?? ""
+        _ = try await store.append(to: event.stream, events: [NewEvent(type: event.type.rawValue, data: event.data)])
         return .requested(delivery)
     }
 }

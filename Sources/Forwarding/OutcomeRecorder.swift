@@ -63,7 +63,7 @@ final class OutcomeRecorder: Sendable {
     private let pool: PostgresPool
     private let logger: Logger
     private let state = Mutex(State())
-    private let doorbell = Doorbell()
+    private let wake = WakeSignal()
     private let maxBatch = 256
 
     init(pool: PostgresPool, logger: Logger) {
@@ -79,13 +79,14 @@ final class OutcomeRecorder: Sendable {
                 state.queue.append(Waiting(record: record, continuation: continuation))
                 return true
             }
-            if accepted { doorbell.ring() } else { continuation.resume(throwing: Closed()) }
+            if accepted { wake.ring() } else { continuation.resume(throwing: Closed()) }
         }
     }
 
     /// Commits until closed, then commits what is left once and fails the rest.
     func run() async {
         while true {
+            let seen = wake.generation
             let (batch, closed) = state.withLock { state in
                 let batch = Array(state.queue.prefix(maxBatch))
                 state.queue.removeFirst(batch.count)
@@ -93,7 +94,7 @@ final class OutcomeRecorder: Sendable {
             }
             if batch.isEmpty {
                 if closed { return }
-                await doorbell.wait(timeout: .seconds(1))
+                await wake.wait(after: seen, timeout: .seconds(1))
                 continue
             }
             var pending = batch
@@ -122,7 +123,7 @@ final class OutcomeRecorder: Sendable {
                         pending = failed
                         if pending.isEmpty { break }
                     }
-                    logger.warning("could not record forwarding outcomes; trying again", metadata: ["error": "\(error)", "records": "\(pending.count)"])
+                    logger.warning("could not record forwarding outcomes; trying again", metadata: LogMetadata.error(error, ["records": "\(pending.count)"]))
                     try? await Task.sleep(for: pause)
                     pause = min(pause * 2, .seconds(5))
                 }
@@ -133,7 +134,7 @@ final class OutcomeRecorder: Sendable {
     /// Stops taking records; `run` returns once what was queued is committed (or failed once).
     func close() {
         state.withLock { $0.closed = true }
-        doorbell.ring()
+        wake.ring()
     }
 
     private func commit(_ records: [DeliveryRecord]) async throws {

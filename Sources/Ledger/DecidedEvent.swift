@@ -17,6 +17,13 @@ public struct DecidedEvent: Sendable {
     public let contentDigest: String
 }
 
+/// `metadata` keys the event store's lookups name (replays, keyless Error retries).
+public enum EventMetadataKey {
+    public static let contentDigest = "content_digest"
+    public static let idempotencyKey = "idempotency_key"
+    public static let receivedAt = "received_at"
+}
+
 /// Turns notifications into events. Pure: no I/O, no clock (the context carries the time).
 public enum NotificationDecision {
     /// The version of the `data` / `metadata` layout written here.
@@ -48,14 +55,14 @@ public enum NotificationDecision {
             case .error: nil
             }
         var fields: [(key: String, value: JSONValue)] = [
-            ("session_id", .string(notification.sessionID)),
-            ("evse_id", .string(notification.evseID)),
-            ("operator_id", .string(notification.operatorID)),
+            (RecordedNotification.Key.sessionID, .string(notification.sessionID)),
+            (RecordedNotification.Key.evseID, .string(notification.evseID)),
+            (RecordedNotification.Key.operatorID, .string(notification.operatorID)),
             ("notification_type", .string(notification.type.rawValue)),
             ("occurred_at", occurred.map { .string($0.text) } ?? .null),
             ("received_at", .string(rfc3339(context.receivedAt))),
         ]
-        if let errorType = notification.errorType { fields.append(("error_type", .string(errorType.rawValue))) }
+        if let errorType = notification.errorType { fields.append((RecordedNotification.Key.errorType, .string(errorType.rawValue))) }
         fields.append(("anomalies", .array(anomalies.map(\.json))))
         // `notification` is the body as a JSON value (PostgreSQL's jsonb normalises its key order,
         // whitespace and number spelling); `body` keeps the bytes as received, so the forwarder
@@ -140,14 +147,14 @@ public enum NotificationDecision {
 
     static func metadata(_ context: IngestContext, contentDigest: String? = nil) -> String {
         var fields: [(key: String, value: JSONValue)] = [
-            ("received_at", .string(rfc3339(context.receivedAt))),
+            (EventMetadataKey.receivedAt, .string(rfc3339(context.receivedAt))),
             ("client", .string(context.client)),
             ("source", .string(context.source)),
             ("schema_version", .number(String(schemaVersion))),
         ]
-        if let key = context.idempotencyKey { fields.append(("idempotency_key", .string(key))) }
+        if let key = context.idempotencyKey { fields.append((EventMetadataKey.idempotencyKey, .string(key))) }
         if let id = context.requestID { fields.append(("request_id", .string(id))) }
-        if let contentDigest { fields.append(("content_digest", .string(contentDigest))) }
+        if let contentDigest { fields.append((EventMetadataKey.contentDigest, .string(contentDigest))) }
         return JSONValue.object(JSONObject(fields)).serialized()
     }
 

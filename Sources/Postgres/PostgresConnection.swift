@@ -111,7 +111,7 @@ public final class PostgresConnection: @unchecked Sendable {
     ///
     /// ```swift
     /// let count = try await connection.run { session in
-    ///     try session.query("SELECT count(*) FROM ledger.events").decode(Int64.self, row: 0, column: 0)
+    ///     try session.query("SELECT count(*) FROM app.items").decode(Int64.self, row: 0, column: 0)
     /// }
     /// ```
     /// If the calling task is cancelled while `body` runs, the running statement is cancelled

@@ -62,7 +62,7 @@ public final class PostgresListener: Sendable {
                     for notification in heard { continuation.yield(.notification(notification)) }
                 }
             } catch {
-                logger.warning("listener connection failed; reconnecting", metadata: ["error": "\(error)", "retry_in_s": "\(backoff)"])
+                logger.warning("listener connection failed; reconnecting", metadata: LogMetadata.error(error, ["retry_in_s": "\(backoff)"]))
                 Thread.sleep(forTimeInterval: backoff)
                 backoff = min(backoff * 2, 5)
             }

@@ -19,7 +19,7 @@ import Synchronization
 /// ```swift
 /// let pool = PostgresPool(configuration: .init(url: "postgres://ledger@127.0.0.1:5433/ledger"))
 /// let head = try await pool.run { session in
-///     try session.query("SELECT max(global_position) FROM ledger.events").decode(Int64?.self, row: 0, column: 0)
+///     try session.query("SELECT max(id) FROM app.items").decode(Int64?.self, row: 0, column: 0)
 /// }
 /// ```
 public final class PostgresPool: Sendable {
@@ -199,7 +199,7 @@ public final class PostgresPool: Sendable {
                     defer { state.waiters.removeAll() }
                     return state.waiters
                 }
-                logger.warning("database connection failed", metadata: ["error": "\(error)", "waiting_failed": "\(waiting.count)"])
+                logger.warning("database connection failed", metadata: LogMetadata.error(error, ["waiting_failed": "\(waiting.count)"]))
                 continuation.resume(throwing: error)
                 for waiter in waiting { waiter.continuation.resume(throwing: error) }
             }

@@ -3,8 +3,8 @@
 /// Values interpolated into a query literal become parameters, never SQL text:
 ///
 /// ```swift
-/// let q: PostgresQuery = "SELECT * FROM ledger.events WHERE stream_id = \(stream) AND stream_version > \(version)"
-/// // sql: "SELECT * FROM ledger.events WHERE stream_id = $1 AND stream_version > $2", binds: [stream, version]
+/// let q: PostgresQuery = "SELECT * FROM app.items WHERE owner = \(owner) AND version > \(version)"
+/// // sql: "SELECT * FROM app.items WHERE owner = $1 AND version > $2", binds: [owner, version]
 /// ```
 ///
 /// Text that must be pasted into the statement (a migration file, an identifier the code itself

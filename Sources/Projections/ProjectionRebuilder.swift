@@ -63,28 +63,55 @@ public struct ProjectionRebuilder: Sendable {
     ) async throws -> Report {
         let clock = ContinuousClock()
         let started = clock.now
+        let connection = try await lockAndCreateBuildSchemas(projections)
+        let head = try await store.headPosition()
+        let replayStarted = clock.now
+        let (fold, last) = try await replay(into: projections, on: connection) { events, position in
+            progress(Progress(phase: "replay", events: events, elapsed: clock.now - replayStarted, headPosition: head, lastPosition: position))
+        }
+        let replayed = clock.now - replayStarted
+        try await finish(projections, fold: fold, at: last, on: connection)
+        progress(Progress(phase: "indexed", events: fold.events, elapsed: clock.now - started, headPosition: head, lastPosition: last.position))
+        for projection in projections {
+            try await catchUp(projection, swap: swap, on: connection)
+            if swap {
+                progress(Progress(phase: "swapped \(projection.name)", events: fold.events, elapsed: clock.now - started, headPosition: head, lastPosition: last.position))
+            }
+        }
+        try await connection.run { session in try Subscription.unlockAll(on: session) }
+        return Report(
+            projections: projections.map(\.name), events: fold.events, sessions: fold.sessions.count + fold.spilledSessions,
+            evses: fold.evses.count, statesReloaded: fold.reloadedSessions, replay: replayed, total: clock.now - started
+        )
+    }
+
+    /// Step 1: takes each projection's rebuild lock (a second rebuild of the same projection is
+    /// refused) and creates its empty build schema, on the connection the rebuild writes through.
+    private func lockAndCreateBuildSchemas(_ projections: [TimelineProjection]) async throws -> PostgresConnection {
         let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger rebuild", logger: logger)
         try await connection.run { session in
             // The copy is thrown away if the rebuild fails, so its commits need not wait for the
             // WAL flush; the swap commits after every row is written.
             try session.execute(unsafeSQL: "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'")
             for projection in projections {
-                let locked = try session.query(
-                    "SELECT pg_try_advisory_lock(\(TimelineProjection.lockNamespace), hashtext(\(projection.rebuildLockName)))"
-                ).decode(Bool.self, row: 0, column: 0)
-                guard locked else {
+                guard try Subscription.tryLock(projection.rebuildLockName, on: session) else {
                     throw PostgresError(code: .server, message: "a rebuild of \(projection.name) is already running")
                 }
                 try Self.createBuildSchema(for: projection, on: session)
             }
         }
+        return connection
+    }
 
-        // Replay everything into the build tables.
-        let head = try await store.headPosition()
+    /// Step 2: replays the whole store once (gap-safe, page by page) through the fold into the
+    /// build tables; returns the fold's final state and the cursor it stopped at.
+    ///
+    /// Three stages overlap: the store fetches page N+2 while page N+1 is folded (on the fold's
+    /// own thread) and page N's rows are copied (on the connection's thread).
+    private func replay(
+        into projections: [TimelineProjection], on connection: PostgresConnection, progress: (Int, Int64) -> Void
+    ) async throws -> (BulkFold, ReadCursor) {
         let fold = BulkFoldBox(maxResidentSessions: maxResidentSessions)
-        let replayStarted = clock.now
-        // Three stages overlap: the store fetches page N+2 while page N+1 is folded (on the fold's
-        // own thread) and page N's rows are copied (on the connection's thread).
         let folder = FoldThread()
         var copying: Task<Void, any Error>?
         let last = try await store.replay(after: .start, pageSize: pageSize) { page in
@@ -105,14 +132,15 @@ public struct ProjectionRebuilder: Sendable {
                 try await connection.run { session in try BulkFold.copy(changes, spilled: spilled, to: projections, on: session) }
             }
             let (events, position) = fold.state.withLock { ($0.events, $0.lastPosition) }
-            progress(Progress(phase: "replay", events: events, elapsed: clock.now - replayStarted, headPosition: head, lastPosition: position))
+            progress(events, position)
         }
         try await copying?.value
-        let replayed = clock.now - replayStarted
-        // Each projection's states, indexes and statistics on a connection of its own, at once.
-        let bulk = fold.state.withLock { $0 }
-        let totals = (bulk.events, bulk.sessions.count + bulk.spilledSessions, bulk.evses.count)
-        let reloadedStates = bulk.reloadedSessions
+        return (fold.state.withLock { $0 }, last)
+    }
+
+    /// Step 3: writes each projection's states, builds its indexes and statistics (each on a
+    /// connection of its own, at once), then vacuums and analyzes the build tables.
+    private func finish(_ projections: [TimelineProjection], fold: BulkFold, at last: ReadCursor, on connection: PostgresConnection) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, projection) in projections.enumerated() {
                 group.addTask { [url, logger] in
@@ -121,14 +149,15 @@ public struct ProjectionRebuilder: Sendable {
                         ? connection : try await PostgresConnection.connect(url, applicationName: "error-ledger rebuild", logger: logger)
                     try await own.run { session in
                         try session.execute(unsafeSQL: "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'")
-                        try bulk.finish([projection], at: last, on: session)
+                        try fold.finish([projection], at: last, on: session)
                     }
                 }
             }
             try await group.waitForAll()
         }
-        // VACUUM sets the visibility map, which index-only scans need, and ANALYZE gives the planner their statistics before the first reader arrives. After
-        // every copy has committed: a transaction still open would keep pages from being marked.
+        // VACUUM sets the visibility map, which index-only scans need, and ANALYZE gives the
+        // planner their statistics before the first reader arrives. After every copy has
+        // committed: a transaction still open would keep pages from being marked.
         try await connection.run { session in
             for projection in projections {
                 for row in try session.query("SELECT tablename FROM pg_tables WHERE schemaname = \(projection.buildSchema)").rows {
@@ -139,35 +168,33 @@ public struct ProjectionRebuilder: Sendable {
                 }
             }
         }
-        progress(Progress(phase: "indexed", events: totals.0, elapsed: clock.now - started, headPosition: head, lastPosition: last.position))
+    }
 
-        // Catch up with what arrived during the replay, then swap.
-        for projection in projections {
-            let limit = pageSize
-            try await connection.run { session in
-                while case .applied = try ProjectionBatch.applyNext(projection, schema: projection.buildSchema, limit: limit, on: session) {}
-            }
-            guard swap else { continue }
-            try await connection.run { session in
-                try session.transaction {
-                    try session.execute(unsafeSQL: "SET LOCAL lock_timeout = '60s'")
-                    try session.execute(unsafeSQL: "LOCK TABLE \(projection.schema).checkpoint IN ACCESS EXCLUSIVE MODE")
-                    while case .applied = try ProjectionBatch.applyNext(
-                        projection, schema: projection.buildSchema, limit: limit, on: session, inTransaction: true
-                    ) {}
-                    try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.schema) RENAME TO \(projection.retiredSchema)")
-                    try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.buildSchema) RENAME TO \(projection.schema)")
-                }
-                try session.execute(unsafeSQL: "DROP SCHEMA \(projection.retiredSchema) CASCADE")
-            }
-            progress(Progress(phase: "swapped \(projection.name)", events: totals.0, elapsed: clock.now - started, headPosition: head, lastPosition: last.position))
+    /// Steps 4 and 5: brings the build schema up to the store's head through the projector's
+    /// own subscription step (batch by batch), and with `swap` puts it in the live schema's place: in one
+    /// transaction, it locks the live checkpoint table (the live projector finishes its batch and
+    /// waits), applies the last events, and renames the live schema away and the build schema
+    /// in. The live projector's next batch finds its checkpoint moved and goes on from the new one.
+    private func catchUp(_ projection: TimelineProjection, swap: Bool, on connection: PostgresConnection) async throws {
+        let subscription = Subscription(name: projection.rebuildLockName, checkpoints: [projection.buildSchema + ".checkpoint"], batchSize: pageSize)
+        let writer = ProjectionBatch(targets: [(projection, projection.buildSchema)])
+        let apply: @Sendable (Subscription.Batch, PostgresSession) throws -> Void = { batch, session in try writer.apply(batch, on: session) }
+        try await connection.run { session in
+            var known: [ReadCursor]?
+            while case (.applied, _) = try subscription.step(on: session, known: &known, apply: apply) {}
         }
-        try await connection.run { session in try session.execute(unsafeSQL: "SELECT pg_advisory_unlock_all()") }
-        return Report(
-            projections: projections.map(\.name), events: totals.0, sessions: totals.1, evses: totals.2,
-            statesReloaded: reloadedStates, replay: replayed,
-            total: clock.now - started
-        )
+        guard swap else { return }
+        try await connection.run { session in
+            try session.transaction {
+                try session.execute(unsafeSQL: "SET LOCAL lock_timeout = '60s'")
+                try session.execute(unsafeSQL: "LOCK TABLE \(projection.checkpoint) IN ACCESS EXCLUSIVE MODE")
+                var known: [ReadCursor]?
+                while case (.applied, _) = try subscription.step(on: session, known: &known, inTransaction: true, apply: apply) {}
+                try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.schema) RENAME TO \(projection.retiredSchema)")
+                try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.buildSchema) RENAME TO \(projection.schema)")
+            }
+            try session.execute(unsafeSQL: "DROP SCHEMA \(projection.retiredSchema) CASCADE")
+        }
     }
 
     /// Creates the live schema's primary keys, unique constraints and indexes on the build schema,
@@ -228,200 +255,5 @@ public struct ProjectionRebuilder: Sendable {
                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \(build) TO ledger_service
                 """
         )
-    }
-}
-
-/// A thread of its own for the rebuild's fold: CPU-bound work that would otherwise hold a
-/// thread of the cooperative pool for the whole replay.
-private final class FoldThread: Sendable {
-    private let queue = DispatchQueue(label: "rebuild.fold")
-
-    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
-        await withCheckedContinuation { continuation in queue.async { continuation.resume(returning: body()) } }
-    }
-}
-
-/// The fold's state, reached from the fold thread one page at a time.
-private final class BulkFoldBox: Sendable {
-    let state: Mutex<BulkFold>
-
-    init(maxResidentSessions: Int) { state = Mutex(BulkFold(maxResidentSessions: maxResidentSessions)) }
-}
-
-/// The rebuild's fold. Memory stays bounded, not growing with the store: when more than
-/// `maxResidentSessions` session states are in memory, the least recently touched are written to
-/// the build table and dropped; if an event of one turns up later, its state is read back. EVSE
-/// summaries (one per EVSE) stay in memory throughout.
-private struct BulkFold {
-    /// See `ProjectionRebuilder.maxResidentSessions`.
-    let maxResidentSessions: Int
-    /// The oldest page whose touched sessions may still be in memory.
-    var oldestPage = 0
-
-    var sessions: [String: SessionState] = [:]
-    var evses: [String: EvseSummary] = [:]
-    var abruptEnds: [AbruptEnd] = []
-    /// The page each resident session was last touched in, and the sessions touched per page.
-    var lastTouched: [String: Int] = [:]
-    var touchedIn: [Int: [String]] = [:]
-    var page = 0
-    /// Sessions written to the build table and not in memory.
-    var spilledSessions = 0
-    var reloadedSessions = 0
-    var events = 0
-    var lastPosition: Int64 = 0
-
-    /// Which sessions were spilled, in fixed memory: a false positive costs a lookup that finds
-    /// nothing, never a wrong state.
-    var spilled = BloomFilter(bits: 1 << 27, hashes: 4)
-
-    /// The sessions `events` belong to that were spilled earlier (or maybe were: see `spilled`).
-    func notResident(_ events: [PreparedEvent]) -> Set<String> {
-        guard spilledSessions > 0 else { return [] }
-        return Set(events.compactMap(\.sessionID).filter { sessions[$0] == nil && spilled.mayContain($0) })
-    }
-
-    /// Folds a page; returns its rows and the states that leave memory.
-    mutating func fold(_ prepared: [PreparedEvent], reloaded: [String: SessionState]) -> (TimelineChanges, [SessionState]) {
-        sessions.merge(reloaded) { current, _ in current }
-        spilledSessions -= reloaded.count
-        reloadedSessions += reloaded.count
-        let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
-        abruptEnds += changes.abruptEnds
-        events += prepared.count
-        lastPosition = prepared.last?.event.position ?? lastPosition
-        for id in changes.touchedSessions { lastTouched[id] = page }
-        touchedIn[page] = Array(changes.touchedSessions)
-        var leaving: [SessionState] = []
-        while sessions.count > maxResidentSessions, oldestPage < page {
-            for id in touchedIn.removeValue(forKey: oldestPage) ?? [] where lastTouched[id] == oldestPage {
-                lastTouched[id] = nil
-                if let state = sessions.removeValue(forKey: id) {
-                    leaving.append(state)
-                    spilled.insert(id)
-                }
-            }
-            oldestPage += 1
-        }
-        spilledSessions += leaving.count
-        page += 1
-        return (changes, leaving)
-    }
-
-    /// Takes the states of `ids` out of the build tables (every projection keeps the same ones).
-    static func reload(_ ids: Set<String>, from projections: [TimelineProjection], on session: PostgresSession) throws -> [String: SessionState] {
-        var states: [String: SessionState] = [:]
-        for (index, projection) in projections.enumerated() {
-            let result = try session.query(
-                """
-                DELETE FROM \(unsafeRaw: projection.buildSchema).sessions t WHERE session_id = ANY(\(Array(ids)))
-                RETURNING row_to_json(t)::text
-                """
-            )
-            guard index == 0 else { continue }
-            for row in result.rows {
-                guard case .object(let object) = try JSONParser.parse(row.result.bytes(row: row.index, column: 0), maxDepth: 8, maxBytes: 1 << 24),
-                    let state = TimelineRows.sessionState(object)
-                else { continue }
-                states[state.sessionID] = state
-            }
-        }
-        return states
-    }
-
-    static func copy(_ changes: TimelineChanges, spilled: [SessionState], to projections: [TimelineProjection], on session: PostgresSession) throws {
-        for projection in projections {
-            let schema = projection.buildSchema
-            if !spilled.isEmpty {
-                // Spilled states are read back by id: from the first spill on, the key cannot wait
-                // for the end (a replay that never spills builds it there, after the load).
-                let keyed = try session.query(
-                    "SELECT 1 FROM pg_constraint WHERE conname = 'sessions_pkey' AND connamespace = \(schema)::regnamespace"
-                ).rowCount > 0
-                if !keyed {
-                    try session.execute(unsafeSQL: "ALTER TABLE \(schema).sessions ADD CONSTRAINT sessions_pkey PRIMARY KEY (session_id)")
-                }
-            }
-            try TimelineRows.copy(spilled.lazy.map(TimelineRows.row), into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session)
-            if projection.keepsSessionTimeline {
-                try TimelineRows.copy(
-                    changes.timeline.lazy.map(TimelineRows.row), into: "session_events", columns: TimelineRows.sessionEventColumns,
-                    schema: schema, on: session
-                )
-            }
-            if projection.keepsErrorTimeline {
-                try TimelineRows.copy(
-                    changes.errors.lazy.map(TimelineRows.row), into: "evse_errors", columns: TimelineRows.errorColumns, schema: schema,
-                    on: session
-                )
-            }
-        }
-    }
-
-    func finish(_ projections: [TimelineProjection], at cursor: ReadCursor, on session: PostgresSession) throws {
-        for projection in projections {
-            let schema = projection.buildSchema
-            try TimelineRows.copy(
-                sessions.values.lazy.map(TimelineRows.row), into: "sessions", columns: TimelineRows.sessionColumns, schema: schema,
-                on: session
-            )
-            // Before any index exists: one pass over each table.
-            try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, on: session)
-            if projection.keepsErrorTimeline {
-                try TimelineRows.copy(
-                    evses.values.lazy.map(TimelineRows.row), into: "evse_summary", columns: TimelineRows.evseColumns,
-                    schema: schema, on: session
-                )
-                // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
-                // together. CLUSTER sorts on disk, so memory stays bounded here too.
-                try session.execute(
-                    unsafeSQL: """
-                        CREATE INDEX evse_errors_cluster ON \(schema).evse_errors (evse_id, received_at DESC, position DESC);
-                        CLUSTER \(schema).evse_errors USING evse_errors_cluster;
-                        DROP INDEX \(schema).evse_errors_cluster
-                        """
-                )
-            }
-            try ProjectionRebuilder.createIndexes(for: projection, on: session)
-            try session.query(
-                """
-                UPDATE \(unsafeRaw: schema).checkpoint
-                   SET transaction_id = \(Int64(cursor.transactionID)), position = \(cursor.position),
-                       events_applied = \(events), updated_at = now()
-                """
-            )
-        }
-    }
-}
-
-/// A Bloom filter over strings: `mayContain` is false only for strings never inserted.
-struct BloomFilter: Sendable {
-    private var words: [UInt64]
-    private let bitCount: Int
-    private let hashes: Int
-
-    init(bits: Int, hashes: Int) {
-        words = [UInt64](repeating: 0, count: (bits + 63) / 64)
-        bitCount = words.count * 64
-        self.hashes = hashes
-    }
-
-    mutating func insert(_ value: String) {
-        for bit in bits(of: value) { words[bit >> 6] |= 1 << UInt64(bit & 63) }
-    }
-
-    func mayContain(_ value: String) -> Bool {
-        bits(of: value).allSatisfy { words[$0 >> 6] & (1 << UInt64($0 & 63)) != 0 }
-    }
-
-    /// `hashes` bit positions from two hashes (Kirsch–Mitzenmacher double hashing).
-    private func bits(of value: String) -> [Int] {
-        var first = Hasher()
-        first.combine(value)
-        var second = Hasher()
-        second.combine(0x9E37_79B9_7F4A_7C15 as UInt64)
-        second.combine(value)
-        let a = UInt64(bitPattern: Int64(first.finalize())), b = UInt64(bitPattern: Int64(second.finalize())) | 1
-        return (0..<hashes).map { Int((a &+ UInt64($0) &* b) % UInt64(bitCount)) }
     }
 }

@@ -20,39 +20,30 @@ public struct ProjectionLag: Sendable, Codable {
     /// Whether some instance holds the projection's projector lock.
     public var projectorActive: Bool
 
-    /// Reads the lag of `projections`, one statement each.
+    /// Reads the lag of `projections`.
     public static func read(_ projections: [TimelineProjection], store: EventStore) async throws -> [ProjectionLag] {
         var lags: [ProjectionLag] = []
         for projection in projections {
-            let query: PostgresQuery = """
-                SELECT c.transaction_id, c.position, c.events_applied, c.updated_at,
-                       (SELECT max(global_position) FROM ledger.events),
-                       p.pending, p.oldest,
-                       EXISTS (SELECT 1 FROM pg_locks
-                                WHERE locktype = 'advisory' AND granted AND classid = \(TimelineProjection.lockNamespace)::oid
-                                  AND objid = hashtext(\(projection.projectorLockName))::oid AND objsubid = 2)
-                  FROM \(unsafeRaw: projection.schema).checkpoint c,
-                       LATERAL (SELECT count(*) AS pending, extract(epoch FROM now() - min(e.recorded_at))::float8 AS oldest
-                                  FROM ledger.events e
-                                 WHERE (e.transaction_id, e.global_position) > (c.transaction_id::text::xid8, c.position)) p
-                """
-            let lag = try await store.pool.run { session in
-                let result = try session.query(query)
-                return ProjectionLag(
-                    projection: projection.name,
-                    checkpoint: ReadCursor(
-                        transactionID: UInt64(try result.decode(Int64.self, row: 0, column: 0)),
-                        position: try result.decode(row: 0, column: 1)
-                    ),
-                    eventsApplied: try result.decode(row: 0, column: 2),
-                    updatedAt: try result.decode(row: 0, column: 3),
-                    headPosition: try result.decode(Int64?.self, row: 0, column: 4),
-                    pendingEvents: try result.decode(row: 0, column: 5),
-                    oldestPendingAge: try result.decode(Double?.self, row: 0, column: 6),
-                    projectorActive: try result.decode(row: 0, column: 7)
+            // The projector of every projection, or one of this projection alone.
+            let locks = [Projector.lockName(TimelineProjection.all), Projector.lockName([projection])]
+            let (checkpoint, applied, updated, active) = try await store.pool.run { session in
+                let row = try session.query(
+                    "SELECT transaction_id, position, events_applied, updated_at FROM \(unsafeRaw: projection.checkpoint)"
+                )
+                let active = try locks.contains { try Subscription.isLocked($0, on: session) }
+                return (
+                    ReadCursor(transactionID: UInt64(try row.decode(Int64.self, row: 0, column: 0)), position: try row.decode(row: 0, column: 1)),
+                    try row.decode(Int64.self, row: 0, column: 2), try row.decode(Date.self, row: 0, column: 3), active
                 )
             }
-            lags.append(lag)
+            let pending = try await store.pendingEvents(after: checkpoint)
+            lags.append(
+                ProjectionLag(
+                    projection: projection.name, checkpoint: checkpoint, eventsApplied: applied, updatedAt: updated,
+                    headPosition: try await store.headPosition(), pendingEvents: pending.count, oldestPendingAge: pending.oldestAge,
+                    projectorActive: active
+                )
+            )
         }
         return lags
     }

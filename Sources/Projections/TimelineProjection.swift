@@ -32,8 +32,8 @@ public struct TimelineProjection: Sendable, Hashable, CustomStringConvertible {
     /// The name the live schema has between the swap and its drop.
     var retiredSchema: String { schema + "_retired" }
 
-    /// Keys of the advisory locks: (ledger, hash of the lock's purpose).
-    static let lockNamespace: Int32 = 0x6C65_6467  // "ledg"
-    var projectorLockName: String { "projector:" + name }
+    /// The checkpoint table of the live schema.
+    var checkpoint: String { schema + ".checkpoint" }
+    /// The subscription lock a rebuild holds (`Subscription.tryLock`).
     var rebuildLockName: String { "rebuild:" + name }
 }

@@ -107,24 +107,22 @@ enum TimelineRows {
         return json + "]"
     }
 
-    /// Writes one batch's rows and moves the checkpoint from `from` to `to`, in one statement:
-    /// every part runs only if the checkpoint still was at `from` (compare-and-set), and the
-    /// statement is atomic on its own. Returns false, having written nothing, when it was not.
+    /// Writes one batch's rows in one statement (its subscription moves the checkpoint in the
+    /// same transaction).
     ///
     /// State rows are updated in place (`ON CONFLICT DO UPDATE`), which PostgreSQL can do without
     /// touching indexes (HOT) as long as no indexed column changes: they are rewritten by every
     /// batch that touches them, and delete-and-insert would bloat their indexes.
     static func write(
         _ changes: TimelineChanges, sessions: [String: SessionState], evses: [String: EvseSummary],
-        projection: TimelineProjection, schema: String, from: ReadCursor, to: ReadCursor, count: Int, on session: PostgresSession
-    ) throws -> Bool {
+        projection: TimelineProjection, schema: String, on session: PostgresSession
+    ) throws {
         var builder = QueryBuilder()
         func insert(_ table: String, columns: [String], rows: String, conflict key: String? = nil) -> String {
             let list = columns.joined(separator: ", ")
             var sql = """
                 INSERT INTO \(schema).\(table) (\(list))
                 SELECT \(list) FROM jsonb_populate_recordset(NULL::\(schema).\(table), \(builder.bind(rows))::jsonb)
-                 WHERE EXISTS (SELECT 1 FROM moved)
                 """
             if let key {
                 sql += " ON CONFLICT (\(key)) DO UPDATE SET "
@@ -137,14 +135,6 @@ enum TimelineRows {
             positions: "{" + changes.abruptEnds.map { String($0.position) }.joined(separator: ",") + "}"
         )
         var parts = [
-            """
-            moved AS (
-                UPDATE \(schema).checkpoint
-                   SET transaction_id = \(builder.bind(Int64(to.transactionID))), position = \(builder.bind(to.position)),
-                       events_applied = events_applied + \(builder.bind(count)), updated_at = now()
-                 WHERE transaction_id = \(builder.bind(Int64(from.transactionID))) AND position = \(builder.bind(from.position))
-                RETURNING 1)
-            """,
             "states AS (" + insert(
                 "sessions", columns: sessionColumns,
                 rows: jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0].map(row) }, columns: sessionColumns),
@@ -159,8 +149,7 @@ enum TimelineRows {
                 """
                 timeline_marks AS (
                     UPDATE \(schema).session_events SET phase = 'abrupt_end'
-                     WHERE (session_id, position) IN (SELECT * FROM unnest(\(builder.bind(marks.sessions))::text[], \(builder.bind(marks.positions))::bigint[]))
-                       AND EXISTS (SELECT 1 FROM moved))
+                     WHERE (session_id, position) IN (SELECT * FROM unnest(\(builder.bind(marks.sessions))::text[], \(builder.bind(marks.positions))::bigint[])))
                 """
             )
         }
@@ -176,12 +165,11 @@ enum TimelineRows {
                 """
                 error_marks AS (
                     UPDATE \(schema).evse_errors SET phase = 'abrupt_end'
-                     WHERE position = ANY(\(builder.bind(marks.positions))::bigint[]) AND EXISTS (SELECT 1 FROM moved))
+                     WHERE position = ANY(\(builder.bind(marks.positions))::bigint[]))
                 """
             )
         }
-        let query = builder.query("WITH " + parts.joined(separator: ",\n") + "\nSELECT count(*) FROM moved")
-        return try session.prepared(query).decode(Int.self, row: 0, column: 0) == 1
+        try session.prepared(builder.query("WITH " + parts.joined(separator: ",\n") + "\nSELECT 1"))
     }
 
     /// Marks errors stored in earlier batches as `abrupt_end`.

@@ -42,7 +42,7 @@ struct ImportCommand: AsyncParsableCommand {
         let reader = try LineReader(path: file, maxLineBytes: ingestor.validator.limits.maxBodyBytes)
 
         var counts = ImportTally()
-        var seen: [UUID: Int] = [:]
+        var plan = ImportPlan(workers: workers)
         let started = Date()
         var lastProgress = started
         var linesRead = 0
@@ -102,22 +102,7 @@ struct ImportCommand: AsyncParsableCommand {
                         } else {
                             ingestor.validator.validate(line.bytes)
                         }
-                    // Only an Error needs a key of its own: the others have a natural identity.
-                    var errorKey = ""
-                    if case .success(let validated) = validation, validated.notification.type == .error {
-                        let digest = EventIdentity.nameBased(String(decoding: line.bytes, as: UTF8.self))
-                        let occurrence = seen[digest, default: 0]
-                        seen[digest] = occurrence + 1
-                        errorKey = "import-\(digest.uuidString.lowercased())-\(occurrence)"
-                    }
-                    let item = ImportLine(number: line.number, bytes: line.bytes, errorKey: errorKey)
-                    // By EVSE: a session happens at one EVSE, so one worker gets all of a session's
-                    // lines and all of an EVSE's, each in file order, and every EVSE timeline comes
-                    // out as ingesting the lines one by one would make it.
-                    var worker = 0
-                    if case .success(let validated) = validation {
-                        worker = Int(stableHash(OperatorIdentity.normalized(operatorID: validated.notification.evseID)) % UInt64(workers))
-                    }
+                    let (item, worker) = plan.place(number: line.number, bytes: line.bytes, validation: validation)
                     batches[worker].append((item, validation))
                     if batches[worker].count >= batchSize {
                         guard await queues[worker].push(batches[worker]) else { break }  // that worker failed
@@ -216,15 +201,4 @@ final class LineReader {
             if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
         }
     }
-}
-
-/// FNV-1a over the UTF-8 bytes: the same worker for the same SessionID in every run (Swift's
-/// `hashValue` is seeded per process).
-func stableHash(_ text: String) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in text.utf8 {
-        hash ^= UInt64(byte)
-        hash &*= 0x0000_0100_0000_01B3
-    }
-    return hash
 }

@@ -22,7 +22,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Keep the projections current until SIGINT/SIGTERM. Any number may run: one is active per projection, the others stand by."
+            abstract: "Keep the projections current until SIGINT/SIGTERM. Any number may run: one is active, the others stand by."
         )
 
         @OptionGroup var database: DatabaseOptions
@@ -33,11 +33,13 @@ struct ProjectionsCommand: AsyncParsableCommand {
         func run() async throws {
             var logger = database.bootstrapLogging()
             if database.logLevel == nil, ProcessInfo.processInfo.environment["LEDGER_LOG_LEVEL"] == nil { logger.logLevel = .info }
-            let runner = ProjectionRunner(
-                url: try database.url(), projections: try ProjectionsCommand.projections(named: name),
+            let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
+            defer { store.close() }
+            let projector = Projector(
+                projections: try ProjectionsCommand.projections(named: name), store: store,
                 configuration: .init(batchSize: batchSize, pollInterval: .milliseconds(pollInterval)), logger: logger
             )
-            let task = Task { await runner.run() }
+            let task = Task { await projector.run() }
             await untilTerminated()
             task.cancel()
             await task.value

@@ -90,10 +90,9 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let admin = try environment("LEDGER_ADMIN_ADDRESS").map(Self.parseAddress)
         let api = LedgerAPI(
-            store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), url: url, forwarder: forwarderToRun,
+            store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), forwarder: forwarderToRun,
             configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat), metricsOnMainListener: admin == nil), logger: logger
         )
-        api.start()
         var limits = HTTPLimits()
         // Twice the validator's 64 KiB cap, so a body between the two gets an OICP 022 answer (and is
         // quarantined) rather than a bare 413. Nothing else takes a body.
@@ -119,7 +118,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var projection = Projector.Configuration()
         projection.settings = SessionSettings(networkTimeout: settings.networkTimeout)
-        let projections = projector ? Task { [logger, projection] in await ProjectionRunner(url: url, configuration: projection, logger: logger).run() } : nil
+        let projections = projector ? Task { [logger, projection] in await Projector(store: store, configuration: projection, logger: logger).run() } : nil
         let forwarding = forwarderToRun.map { forwarder in Task { await forwarder.run() } }
         logger.info("serving", metadata: ["address": "\(host):\(bound)", "projector": "\(projector)"])
         await untilTerminated()

@@ -14,9 +14,9 @@ struct DeliveriesTests {
             let token = try await harness.token([.read, .ingest])
             let admin = try await harness.token([.admin])
             let limited = try await harness.token([.read], operators: ["DE*OTH"])
-            let session = Notification.newSession()
+            let session = NotificationBody.newSession()
             try fake.answer(["mode": "result_false", "code": "400"])
-            try await harness.ingestAll([Notification.error(session, evse: "DE*A36*E7*1", operator: "DE*A36")], token: token)
+            try await harness.ingestAll([NotificationBody.error(session, evse: "DE*A36*E7*1", operator: "DE*A36")], token: token)
             var dead: [String: Any] = [:]
             try await eventually(timeout: .seconds(30), "dead-lettered") {
                 let page = try await harness.client.get("/v1/deliveries?state=dead", token: token)

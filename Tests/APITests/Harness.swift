@@ -39,14 +39,13 @@ struct Harness: Sendable {
                 configuration: .init(perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200)), pollInterval: .milliseconds(50))
             )
         }
-        let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), url: url, forwarder: forwarder, configuration: configuration)
-        api.start()
+        let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), forwarder: forwarder, configuration: configuration)
         var limits = HTTPLimits()
         limits.body = 131_072  // as serve sets it
         let server = Server(configuration: .init(port: 0, limits: limits, shutdownGrace: .seconds(2)), handler: api.handler)
         let port = try server.start()
         let runner = projector
-            ? Task { await ProjectionRunner(url: url, configuration: .init(pollInterval: .milliseconds(100))).run() } : nil
+            ? Task { await Projector(store: store, configuration: .init(pollInterval: .milliseconds(100))).run() } : nil
         let forwarding = forwarder.map { forwarder in Task { await forwarder.run() } }
         return Harness(
             url: url, store: store, api: api, server: server, client: HTTPClient(port: port), projector: runner,
@@ -104,27 +103,6 @@ struct Harness: Sendable {
             try await ProjectionLag.read(TimelineProjection.all, store: store).allSatisfy { $0.pendingEvents == 0 }
         }
     }
-}
-
-/// Notification bodies.
-enum Notification {
-    static func start(_ session: String, evse: String, operator op: String) -> String {
-        #"{"Type":"Start","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","MeterValueStart":1000.5,"OperatorID":"\#(op)"}"#
-    }
-
-    static func end(_ session: String, evse: String, operator op: String) -> String {
-        #"{"Type":"End","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","ChargingEnd":"2026-11-20T10:59:00+01:00","ConsumedEnergy":8.25,"OperatorID":"\#(op)"}"#
-    }
-
-    static func error(_ session: String, evse: String, operator op: String, type: String = "ConnectorError", info: String? = nil) -> String {
-        let extra = info.map { #","ErrorAdditionalInfo":"\#($0)""# } ?? ""
-        return #"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"\#(type)"\#(extra),"OperatorID":"\#(op)"}"#
-    }
-
-    static func newSession() -> String { UUID().uuidString.lowercased() }
-
-    /// An EvseID under `op` (`DE*A36` → `DE*A36*E<n>*1`) unique to this test run.
-    static func newEvse(_ op: String) -> String { "\(op)*E\(UInt32.random(in: 1...999_999))*1" }
 }
 
 /// `DE*A36*E1*1` percent-encoded as a client that escapes `*` sends it.

@@ -12,8 +12,8 @@ struct IngestEndpointTests {
     func acceptedAndReplayed() async throws {
         try await Harness.with(projector: false) { harness in
             let token = try await harness.token([.ingest])
-            let session = Notification.newSession()
-            let body = Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "RCD tripped")
+            let session = NotificationBody.newSession()
+            let body = NotificationBody.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "RCD tripped")
 
             let first = try await harness.ingest(body, token: token, headers: [("Idempotency-Key", "key-1")])
             #expect(first.status == 200)
@@ -34,7 +34,7 @@ struct IngestEndpointTests {
             #expect(try await harness.store.readStream("session-\(session)").count == 1, "a replay stores nothing")
 
             let reused = try await harness.ingest(
-                Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "other"), token: token,
+                NotificationBody.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "other"), token: token,
                 headers: [("Idempotency-Key", "key-1")]
             )
             #expect(reused.status == 409)
@@ -74,7 +74,7 @@ struct IngestEndpointTests {
     @Test("tokens: none or unknown is 401/017, without ingest scope or for another operator is 403/017; a bad Idempotency-Key is 400")
     func authorization() async throws {
         try await Harness.with(projector: false) { harness in
-            let body = Notification.error(Notification.newSession(), evse: "DE*B12*E1*1", operator: "DE*B12")
+            let body = NotificationBody.error(NotificationBody.newSession(), evse: "DE*B12*E1*1", operator: "DE*B12")
             func code(_ reply: Reply) throws -> String? { (try reply.json["StatusCode"] as? [String: Any])?["Code"] as? String }
 
             let missing = try await harness.client.post(LedgerAPI.ingestPath, body: Array(body.utf8))
@@ -95,7 +95,7 @@ struct IngestEndpointTests {
             #expect(try code(otherOperator) == "017")
             let refusedSession = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])["SessionID"] as! String
             #expect(try await harness.store.readStream(StreamName.session(refusedSession)).isEmpty, "nothing was recorded for refused tokens")
-            let own = try await harness.ingest(Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36"), token: limited)
+            let own = try await harness.ingest(NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36"), token: limited)
             #expect(own.status == 200)
 
             let writer = try await harness.token([.ingest])
@@ -113,26 +113,26 @@ struct IngestEndpointTests {
             let a = try await harness.token([.ingest, .read], operators: ["DE*A36"])
             let b = try await harness.token([.ingest, .read], operators: ["DE*B12"])
             let hub = try await harness.token([.ingest, .read], operators: ["DE*HUB", "DE*SUB"])
-            let evseA = Notification.newEvse("DE*A36"), evseB = Notification.newEvse("DE*B12")
-            let sessionA = Notification.newSession(), sessionB = Notification.newSession()
-            try await harness.ingestAll([Notification.start(sessionB, evse: evseB, operator: "DE*B12")], token: b)
-            try await harness.ingestAll([Notification.start(sessionA, evse: evseA, operator: "DE*A36")], token: a)
+            let evseA = NotificationBody.newEvse("DE*A36"), evseB = NotificationBody.newEvse("DE*B12")
+            let sessionA = NotificationBody.newSession(), sessionB = NotificationBody.newSession()
+            try await harness.ingestAll([NotificationBody.start(sessionB, evse: evseB, operator: "DE*B12")], token: b)
+            try await harness.ingestAll([NotificationBody.start(sessionA, evse: evseA, operator: "DE*A36")], token: a)
 
             // A's own OperatorID at B's (public) EvseID: the token is the problem.
-            let atOtherEvse = try await harness.ingest(Notification.error(Notification.newSession(), evse: evseB, operator: "DE*A36"), token: a)
+            let atOtherEvse = try await harness.ingest(NotificationBody.error(NotificationBody.newSession(), evse: evseB, operator: "DE*A36"), token: a)
             #expect(atOtherEvse.status == 403)
             #expect(try code(atOtherEvse) == "017")
             #expect(try info(atOtherEvse).contains("EvseID"), "\(atOtherEvse.body)")
             // A joining B's session with its own ids: the session belongs to its first notification.
-            let joined = try await harness.ingest(Notification.error(sessionB, evse: evseA, operator: "DE*A36"), token: a)
+            let joined = try await harness.ingest(NotificationBody.error(sessionB, evse: evseA, operator: "DE*A36"), token: a)
             #expect(joined.status == 400)
             #expect(try code(joined) == "022")
             #expect(try info(joined).contains("EvseID") && info(joined).contains("OperatorID"), "\(joined.body)")
             // Operators compare as OICP does: `*` optional, any case.
-            try await harness.ingestAll([Notification.error(sessionA, evse: evseA.replacingOccurrences(of: "DE*A36", with: "dea36"), operator: "DEA36")], token: a)
+            try await harness.ingestAll([NotificationBody.error(sessionA, evse: evseA.replacingOccurrences(of: "DE*A36", with: "dea36"), operator: "DEA36")], token: a)
             // A hub partner sends its own OperatorID for its sub-operator's EVSEs, and no others.
-            try await harness.ingestAll([Notification.error(Notification.newSession(), evse: "DE*SUB*E1*1", operator: "DE*HUB")], token: hub)
-            #expect(try await harness.ingest(Notification.error(Notification.newSession(), evse: evseB, operator: "DE*HUB"), token: hub).status == 403)
+            try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: "DE*SUB*E1*1", operator: "DE*HUB")], token: hub)
+            #expect(try await harness.ingest(NotificationBody.error(NotificationBody.newSession(), evse: evseB, operator: "DE*HUB"), token: hub).status == 403)
 
             #expect(try await harness.store.readStream(StreamName.session(sessionB)).count == 1, "nothing joined B's session")
             let quarantined = try await harness.store.readStream(StreamName.quarantine(day: Date()))
@@ -154,15 +154,15 @@ struct IngestEndpointTests {
     func keylessErrorRetryAndRequestID() async throws {
         try await Harness.with(projector: false) { harness in
             let token = try await harness.token([.ingest])
-            let session = Notification.newSession()
-            let body = Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "RCD tripped")
+            let session = NotificationBody.newSession()
+            let body = NotificationBody.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "RCD tripped")
             let first = try await harness.ingest(body, token: token, headers: [("X-Request-ID", "req-42")])
             let again = try await harness.ingest(body, token: token, headers: [("X-Request-ID", String(repeating: "r", count: 4000))])
             #expect(first.status == 200 && again.status == 200)
             #expect(again.body == first.body)
             #expect(again.headers["idempotent-replayed"] == "true")
             let other = try await harness.ingest(
-                Notification.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "other"), token: token,
+                NotificationBody.error(session, evse: "DE*A36*E1*1", operator: "DE*A36", info: "other"), token: token,
                 headers: [("X-Request-ID", String(repeating: "x", count: 4000))])
             #expect(other.status == 200 && other.headers["idempotent-replayed"] == nil)
             let events = try await harness.store.readStream("session-\(session)")
@@ -175,7 +175,7 @@ struct IngestEndpointTests {
     @Test("an address that keeps failing authentication gets 429 with Retry-After, before any token is looked up")
     func failedAuthenticationLimit() async throws {
         try await Harness.with(projector: false) { harness in
-            let body = Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")
+            let body = NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")
             let unknown = "led_" + String(repeating: "0", count: 32) + "_" + String(repeating: "1", count: 64)
             var statuses: [Int] = []
             for _ in 0..<21 { statuses.append(try await harness.ingest(body, token: unknown).status) }
@@ -199,7 +199,7 @@ struct IngestEndpointTests {
         try await Harness.with(projector: false) { harness in
             let name = "revoke-me"
             let (_, token) = try await harness.tokens.create(name: name, scopes: [.ingest])
-            let body = Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")
+            let body = NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")
             #expect(try await harness.ingest(body, token: token).status == 200)
             try await harness.tokens.revoke(name: name)
             try await Task.sleep(for: .milliseconds(150))  // the harness's cache lives 100 ms

@@ -1,5 +1,6 @@
 import API
 import Foundation
+import Postgres
 import Testing
 import TestSupport
 
@@ -21,9 +22,9 @@ struct LiveFeedTests {
     func resume() async throws {
         try await Harness.with(projector: false) { harness in
             let token = try await harness.token()
-            let evse = Notification.newEvse("DE*A36")
-            let session = Notification.newSession()
-            try await harness.ingestAll([Notification.start(session, evse: evse, operator: "DE*A36")], token: token)
+            let evse = NotificationBody.newEvse("DE*A36")
+            let session = NotificationBody.newSession()
+            try await harness.ingestAll([NotificationBody.start(session, evse: evse, operator: "DE*A36")], token: token)
 
             // Subscribe, then post two errors (and a Start that the feed must skip) while it is open.
             let posting = Task {
@@ -31,9 +32,9 @@ struct LiveFeedTests {
                 try await eventually("the feed has subscribed") { harness.api.liveFeedSubscribers == 1 }
                 try await harness.ingestAll(
                     [
-                        Notification.error(session, evse: evse, operator: "DE*A36", info: "one"),
-                        Notification.start(Notification.newSession(), evse: evse, operator: "DE*A36"),
-                        Notification.error(session, evse: evse, operator: "DE*A36", info: "two"),
+                        NotificationBody.error(session, evse: evse, operator: "DE*A36", info: "one"),
+                        NotificationBody.start(NotificationBody.newSession(), evse: evse, operator: "DE*A36"),
+                        NotificationBody.error(session, evse: evse, operator: "DE*A36", info: "two"),
                     ], token: token)
             }
             let live = try await harness.client.stream("/v1/errors/stream", token: token) { body in
@@ -51,8 +52,8 @@ struct LiveFeedTests {
             // While disconnected: two more errors. Resuming after the first id gives two, three, four.
             try await harness.ingestAll(
                 [
-                    Notification.error(session, evse: evse, operator: "DE*A36", info: "three"),
-                    Notification.error(session, evse: evse, operator: "DE*A36", info: "four"),
+                    NotificationBody.error(session, evse: evse, operator: "DE*A36", info: "three"),
+                    NotificationBody.error(session, evse: evse, operator: "DE*A36", info: "four"),
                 ], token: token)
             let resumed = try await harness.client.stream("/v1/errors/stream", token: token, headers: [("Last-Event-ID", seen[0])]) { body in
                 body.contains("four")
@@ -77,8 +78,8 @@ struct LiveFeedTests {
                 try await eventually("the feed has subscribed") { harness.api.liveFeedSubscribers == 1 }
                 try await harness.ingestAll(
                     [
-                        Notification.error(Notification.newSession(), evse: "DE*B12*E1*1", operator: "DE*B12", info: "other"),
-                        Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36", info: "own"),
+                        NotificationBody.error(NotificationBody.newSession(), evse: "DE*B12*E1*1", operator: "DE*B12", info: "other"),
+                        NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36", info: "own"),
                     ], token: writer)
             }
             let feed = try await harness.client.stream("/v1/errors/stream", token: limited) { $0.contains("own") }
@@ -102,5 +103,27 @@ struct LiveFeedTests {
         #expect(clock.now - started < .seconds(2), "the feed ended with the shutdown, not at the grace deadline")
         let reply = try await open.value
         #expect(reply.status == 200)
+    }
+
+    @Test("one LISTEN connection per process: the projector, the forwarder and every live feed share it")
+    func oneListener() async throws {
+        try await Harness.with(projector: true, forwarding: true) { harness in
+            let token = try await harness.token()
+            let evse = NotificationBody.newEvse("DE*A36")
+            let feeds = (0..<3).map { _ in
+                Task { try await harness.client.stream("/v1/errors/stream", token: token) { $0.contains("listened") } }
+            }
+            try await eventually("three feeds are open") { harness.api.liveFeedSubscribers == 3 }
+            try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: evse, operator: "DE*A36", info: "listened")], token: token)
+            for feed in feeds { #expect(try await feed.value.body.contains("listened"), "every feed woke") }
+            let connection = try await PostgresConnection.connect(harness.url)
+            let listeners = try await connection.run { session in
+                try session.query(
+                    "SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'error-ledger-listener'"
+                ).decode(Int.self, row: 0, column: 0)
+            }
+            #expect(listeners == 1)
+            #expect(harness.store.changes.followers >= 3, "the projector, the forwarder and the feeds follow the one listener")
+        }
     }
 }

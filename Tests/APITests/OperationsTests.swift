@@ -13,7 +13,7 @@ struct OperationsTests {
             let health = try await harness.client.get("/healthz")
             #expect(health.status == 200)
             #expect(try health.json["status"] as? String == "ok")
-            try await harness.ingestAll([Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")], token: token)
+            try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")], token: token)
             try await harness.caughtUp()
             let ready = try await harness.client.get("/readyz")
             #expect(ready.status == 200, "\(ready.body)")
@@ -21,7 +21,7 @@ struct OperationsTests {
         }
         try await Harness.with(configuration: .init(readyMaxLag: .seconds(1)), projector: false) { harness in
             let token = try await harness.token()
-            try await harness.ingestAll([Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")], token: token)
+            try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")], token: token)
             try await Task.sleep(for: .milliseconds(1_500))
             let lagging = try await harness.client.get("/readyz")
             #expect(lagging.status == 503)
@@ -35,7 +35,7 @@ struct OperationsTests {
     func metrics() async throws {
         try await Harness.with { harness in
             let token = try await harness.token()
-            try await harness.ingestAll([Notification.error(Notification.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")], token: token)
+            try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")], token: token)
             _ = try await harness.ingest("{}", token: token)
             _ = try await harness.client.get("/v1/errors", token: token)
             _ = try await harness.client.get("/v1/nowhere", token: token)

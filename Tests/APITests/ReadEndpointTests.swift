@@ -11,14 +11,14 @@ struct ReadEndpointTests {
     func reads() async throws {
         try await Harness.with { harness in
             let token = try await harness.token()
-            let evse = Notification.newEvse("DE*A36")
-            let session = Notification.newSession()
+            let evse = NotificationBody.newEvse("DE*A36")
+            let session = NotificationBody.newSession()
             try await harness.ingestAll(
                 [
-                    Notification.start(session, evse: evse, operator: "DE*A36"),
-                    Notification.error(session, evse: evse, operator: "DE*A36", type: "ConnectorError", info: "plug locked"),
-                    Notification.error(session, evse: evse, operator: "DE*A36", type: "CriticalError", info: "RCD"),
-                    Notification.end(session, evse: evse, operator: "DE*A36"),
+                    NotificationBody.start(session, evse: evse, operator: "DE*A36"),
+                    NotificationBody.error(session, evse: evse, operator: "DE*A36", type: "ConnectorError", info: "plug locked"),
+                    NotificationBody.error(session, evse: evse, operator: "DE*A36", type: "CriticalError", info: "RCD"),
+                    NotificationBody.end(session, evse: evse, operator: "DE*A36"),
                 ], token: token)
             try await harness.caughtUp()
 
@@ -73,8 +73,8 @@ struct ReadEndpointTests {
     func pagination() async throws {
         try await Harness.with { harness in
             let token = try await harness.token()
-            let evse = Notification.newEvse("DE*A36")
-            let bodies = (0..<7).map { Notification.error(Notification.newSession(), evse: evse, operator: "DE*A36", info: "e\($0)") }
+            let evse = NotificationBody.newEvse("DE*A36")
+            let bodies = (0..<7).map { NotificationBody.error(NotificationBody.newSession(), evse: evse, operator: "DE*A36", info: "e\($0)") }
             try await harness.ingestAll(bodies, token: token)
             try await harness.caughtUp()
             var seen: [String] = []
@@ -88,7 +88,7 @@ struct ReadEndpointTests {
                 pages += 1
                 if pages == 1 {
                     // Newer than every page: must not shift what the next pages hold.
-                    try await harness.ingestAll([Notification.error(Notification.newSession(), evse: evse, operator: "DE*A36", info: "late")], token: token)
+                    try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: evse, operator: "DE*A36", info: "late")], token: token)
                     try await harness.caughtUp()
                 }
             } while cursor != nil && pages < 10
@@ -147,12 +147,12 @@ struct ReadEndpointTests {
     func operatorLimits() async throws {
         try await Harness.with { harness in
             let writer = try await harness.token([.ingest])
-            let ownEvse = Notification.newEvse("DE*A36"), otherEvse = Notification.newEvse("DE*B12")
-            let own = Notification.newSession(), other = Notification.newSession()
+            let ownEvse = NotificationBody.newEvse("DE*A36"), otherEvse = NotificationBody.newEvse("DE*B12")
+            let own = NotificationBody.newSession(), other = NotificationBody.newSession()
             try await harness.ingestAll(
                 [
-                    Notification.error(own, evse: ownEvse, operator: "DE*A36"),
-                    Notification.error(other, evse: otherEvse, operator: "DE*B12"),
+                    NotificationBody.error(own, evse: ownEvse, operator: "DE*A36"),
+                    NotificationBody.error(other, evse: otherEvse, operator: "DE*B12"),
                 ], token: writer)
             try await harness.caughtUp()
 
@@ -185,13 +185,13 @@ struct ReadEndpointTests {
     func exports() async throws {
         try await Harness.with { harness in
             let token = try await harness.token()
-            let evse = Notification.newEvse("DE*A36")
+            let evse = NotificationBody.newEvse("DE*A36")
             // More rows than one internal page (1,000), recorded straight through the store's ingestor.
             let ingestor = Ingestor(store: harness.store)
             for index in 0..<1_205 {
                 // The first one's info, JSON-escaped: a, "quoted" <LF> line.
                 let info = index == 0 ? #"a, \"quoted\"\nline"# : "n\(index)"
-                let body = Notification.error(Notification.newSession(), evse: evse, operator: "DE*A36", info: info)
+                let body = NotificationBody.error(NotificationBody.newSession(), evse: evse, operator: "DE*A36", info: info)
                 let outcome = try await ingestor.ingest(Array(body.utf8), context: .init(receivedAt: Date(), client: "test", source: "test"))
                 guard case .appended = outcome.disposition else { throw TestFailure("not appended: \(outcome.disposition)") }
             }

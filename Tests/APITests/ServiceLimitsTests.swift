@@ -61,7 +61,7 @@ struct ServiceLimitsTests {
         let store = try await EventStore.open(configuration: .init(url: try await TestDatabase.create(), poolSize: 2))
         defer { store.close() }
         let feed = LiveFeed(
-            store: store, signal: ChangeSignal(), heartbeat: .seconds(15), limits: .init(maxStreams: 3, maxStreamsPerToken: 2, concurrentReads: 1)
+            store: store, heartbeat: .seconds(15), limits: .init(maxStreams: 3, maxStreamsPerToken: 2, concurrentReads: 1)
         )
         let filter = LiveFeed.Filter(operatorIDs: nil, errorTypes: [])
         let a = UUID(), b = UUID()
@@ -83,7 +83,7 @@ struct ServiceLimitsTests {
         let url = try await TestDatabase.create()
         let store = try await EventStore.open(configuration: .init(url: url, poolSize: 2))
         defer { store.close() }
-        let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), url: url, configuration: .init(metricsOnMainListener: false))
+        let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), configuration: .init(metricsOnMainListener: false))
         func get(_ handler: HTTPHandler, _ path: String) async -> Int {
             await handler(HTTPRequest(head: HTTPRequestHead(method: "GET", target: path, version: .http1_1, headers: HTTPHeaders(), framing: .none), body: [])).status
         }

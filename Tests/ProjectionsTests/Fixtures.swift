@@ -96,28 +96,7 @@ func start(_ projector: Projector) -> Task<Void, Never> {
 
 // MARK: - Notifications
 
-enum Notification {
-    static let operatorID = "DE*A36"
-
-    static func start(_ session: String, evse: String, at start: String = "2026-11-20T10:00:00+01:00") -> String {
-        #"{"Type":"Start","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"\#(start)","MeterValueStart":1000.5,"OperatorID":"\#(operatorID)"}"#
-    }
-
-    static func progress(_ session: String, evse: String, minute: Int, energy: String = "2.75") -> String {
-        #"{"Type":"Progress","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","EventOccurred":"2026-11-20T10:\#(String(format: "%02d", minute)):00+01:00","ChargingDuration":\#(minute * 60_000),"ConsumedEnergyProgress":\#(energy),"OperatorID":"\#(operatorID)"}"#
-    }
-
-    static func end(_ session: String, evse: String) -> String {
-        #"{"Type":"End","SessionID":"\#(session)","EvseID":"\#(evse)","ChargingStart":"2026-11-20T10:00:00+01:00","ChargingEnd":"2026-11-20T10:59:00+01:00","ConsumedEnergy":8.25,"OperatorID":"\#(operatorID)"}"#
-    }
-
-    static func error(_ session: String, evse: String, type: String = "ConnectorError", info: String? = nil, operator op: String = operatorID) -> String {
-        let extra = info.map { #","ErrorAdditionalInfo":"\#($0)""# } ?? ""
-        return #"{"Type":"Error","SessionID":"\#(session)","EvseID":"\#(evse)","ErrorType":"\#(type)"\#(extra),"OperatorID":"\#(op)"}"#
-    }
-
-    static func newSession() -> String { UUID().uuidString.lowercased() }
-
+extension NotificationBody {
     /// A random but valid session: Start, Progress (distinct minutes), Errors, End, some parts
     /// missing or out of order.
     static func randomSession(_ random: inout some RandomNumberGenerator, evses: Int) -> [String] {
@@ -141,7 +120,7 @@ enum Notification {
 /// Ingests `count` random sessions, a few concurrently, each session's notifications in order.
 func ingestRandomSessions(_ ledger: TestLedger, count: Int, evses: Int = 12, seed: UInt64) async throws -> Int {
     var random = SplitMix64(seed: seed)
-    let sessions = (0..<count).map { _ in Notification.randomSession(&random, evses: evses) }
+    let sessions = (0..<count).map { _ in NotificationBody.randomSession(&random, evses: evses) }
     try await withThrowingTaskGroup(of: Void.self) { group in
         for lane in 0..<4 {
             group.addTask {

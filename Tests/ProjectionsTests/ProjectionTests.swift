@@ -15,16 +15,16 @@ struct ProjectionTests {
     func readModels() async throws {
         let ledger = try await TestLedger.make()
         defer { ledger.close() }
-        let charging = Notification.newSession()
-        let failed = Notification.newSession()
+        let charging = NotificationBody.newSession()
+        let failed = NotificationBody.newSession()
         let base = Date(timeIntervalSince1970: 1_795_000_000)
-        try await ledger.ingest(Notification.start(charging, evse: evse), at: base)
-        try await ledger.ingest(Notification.progress(charging, evse: evse, minute: 15), at: base + 60)
-        try await ledger.ingest(Notification.error(charging, evse: evse, type: "CriticalError", info: "RCD tripped"), at: base + 120)
-        try await ledger.ingest(Notification.end(charging, evse: evse), at: base + 180)
-        try await ledger.ingest(Notification.error(failed, evse: otherEVSE, type: "ConnectorError", operator: "DE*B12"), at: base + 240)
+        try await ledger.ingest(NotificationBody.start(charging, evse: evse), at: base)
+        try await ledger.ingest(NotificationBody.progress(charging, evse: evse, minute: 15), at: base + 60)
+        try await ledger.ingest(NotificationBody.error(charging, evse: evse, type: "CriticalError", info: "RCD tripped"), at: base + 120)
+        try await ledger.ingest(NotificationBody.end(charging, evse: evse), at: base + 180)
+        try await ledger.ingest(NotificationBody.error(failed, evse: otherEVSE, operator: "DE*B12", type: "ConnectorError"), at: base + 240)
 
-        let runner = ProjectionRunner(url: ledger.url, configuration: .init(pollInterval: .milliseconds(100)))
+        let runner = Projector(store: ledger.store, configuration: .init(pollInterval: .milliseconds(100)))
         let task = Task { await runner.run() }
         defer { task.cancel() }
         for projection in TimelineProjection.all { try await ledger.waitUntilCaughtUp(projection) }
@@ -86,9 +86,7 @@ struct ProjectionTests {
     func incrementalEqualsRebuild() async throws {
         let ledger = try await TestLedger.make()
         defer { ledger.close() }
-        let projectors = TimelineProjection.all.map {
-            Projector(projection: $0, url: ledger.url, configuration: .init(batchSize: 7, pollInterval: .milliseconds(50)))
-        }
+        let projectors = [Projector(store: ledger.store, configuration: .init(batchSize: 7, pollInterval: .milliseconds(50)))]
         let tasks = projectors.map(start)
         defer { tasks.forEach { $0.cancel() } }
         // Projectors run while the events arrive, so batches cut sessions at arbitrary points.
@@ -100,7 +98,7 @@ struct ProjectionTests {
             }
         }
         for (session, evse) in oldest {
-            try await ledger.ingest(Notification.error(session, evse: evse, type: "CriticalError", info: "late"))
+            try await ledger.ingest(NotificationBody.error(session, evse: evse, type: "CriticalError", info: "late"))
             total += 1
         }
         for projection in TimelineProjection.all { try await ledger.waitUntilCaughtUp(projection) }
@@ -133,7 +131,7 @@ struct ProjectionTests {
         // written and before COMMIT, as a crash of the process would kill it.
         let batches = Counter()
         let dying = Projector(
-            projection: projection, url: ledger.url, configuration: .init(batchSize: 10, pollInterval: .milliseconds(50)),
+            projections: [projection], store: ledger.store, configuration: .init(batchSize: 10, pollInterval: .milliseconds(50)),
             logger: .init(label: "test"),
             beforeCommit: { session, _ in
                 if batches.increment() == 3 { try session.query("SELECT pg_terminate_backend(pg_backend_pid())") }
@@ -147,7 +145,7 @@ struct ProjectionTests {
         let afterCrash = try await ProjectionLag.read([projection], store: ledger.store)[0]
         #expect(afterCrash.eventsApplied > 0)
 
-        let second = start(Projector(projection: projection, url: ledger.url, configuration: .init(batchSize: 10, pollInterval: .milliseconds(50))))
+        let second = start(Projector(projections: [projection], store: ledger.store, configuration: .init(batchSize: 10, pollInterval: .milliseconds(50))))
         defer { second.cancel() }
         try await ledger.waitUntilCaughtUp(projection)
         let lag = try await ProjectionLag.read([projection], store: ledger.store)[0]
@@ -164,16 +162,16 @@ struct ProjectionTests {
         let ledger = try await TestLedger.make()
         defer { ledger.close() }
         let configuration = Projector.Configuration(pollInterval: .milliseconds(50), standbyRetry: .milliseconds(200))
-        let first = Projector(projection: .sessions, url: ledger.url, configuration: configuration)
-        let second = Projector(projection: .sessions, url: ledger.url, configuration: configuration)
+        let first = Projector(projections: [.sessions], store: ledger.store, configuration: configuration)
+        let second = Projector(projections: [.sessions], store: ledger.store, configuration: configuration)
         let firstTask = start(first)
         try await eventually("the first projector is active") { first.status.role == .active }
         let secondTask = start(second)
         defer { secondTask.cancel() }
         try await eventually("the second projector stands by") { second.status.role == .standby }
 
-        let session = Notification.newSession()
-        try await ledger.ingest(Notification.start(session, evse: evse))
+        let session = NotificationBody.newSession()
+        try await ledger.ingest(NotificationBody.start(session, evse: evse))
         try await ledger.waitUntilCaughtUp(.sessions)
         // The status moves just after the commit the lag report sees.
         try await eventually("the first projector counts the event") { first.status.eventsApplied == 1 }
@@ -188,7 +186,7 @@ struct ProjectionTests {
         let takeover = clock.now - died
         #expect(takeover < .seconds(3), "took over after \(takeover)")
 
-        try await ledger.ingest(Notification.end(session, evse: evse))
+        try await ledger.ingest(NotificationBody.end(session, evse: evse))
         try await ledger.waitUntilCaughtUp(.sessions)
         try await eventually("the second projector counts the event") { second.status.eventsApplied == 1 }
         #expect(first.status.role == .stopped)
@@ -203,7 +201,7 @@ struct ProjectionTests {
         // A live projector, caught up, keeps running through the rebuild and the swap. (Caught
         // up first: other suites' open transactions hold the cluster's read horizon back, so a
         // model built "now" may legitimately stop short of the newest events.)
-        let projector = start(Projector(projection: .sessions, url: ledger.url, configuration: .init(pollInterval: .milliseconds(50))))
+        let projector = start(Projector(projections: [.sessions], store: ledger.store, configuration: .init(pollInterval: .milliseconds(50))))
         defer { projector.cancel() }
         try await ledger.waitUntilCaughtUp(.sessions)
         // Damage the live model, so old and new differ: 10 rows gone.
@@ -229,8 +227,8 @@ struct ProjectionTests {
         #expect(counts.last == total)
 
         // The live projector goes on from the swapped-in checkpoint.
-        let session = Notification.newSession()
-        try await ledger.ingest(Notification.error(session, evse: evse))
+        let session = NotificationBody.newSession()
+        try await ledger.ingest(NotificationBody.error(session, evse: evse))
         try await ledger.waitUntilCaughtUp(.sessions)
         #expect(try await ledger.queries.session(session)?.status == "errored")
         let schemas = try await ledger.sql { session in
@@ -247,12 +245,12 @@ struct ProjectionTests {
         let base = Date(timeIntervalSince1970: 1_795_000_000)
         var expected: [String] = []
         for index in 0..<30 {
-            let session = Notification.newSession()
+            let session = NotificationBody.newSession()
             expected.append(session)
             // Pairs share a received-at instant: the position breaks the tie.
-            try await ledger.ingest(Notification.error(session, evse: evse), at: base + Double(index / 2))
+            try await ledger.ingest(NotificationBody.error(session, evse: evse), at: base + Double(index / 2))
         }
-        let projector = start(Projector(projection: .evseErrors, url: ledger.url, configuration: .init(pollInterval: .milliseconds(50))))
+        let projector = start(Projector(projections: [.evseErrors], store: ledger.store, configuration: .init(pollInterval: .milliseconds(50))))
         defer { projector.cancel() }
         try await ledger.waitUntilCaughtUp(.evseErrors)
 
@@ -263,7 +261,7 @@ struct ProjectionTests {
             seen += page.items.map(\.sessionID)
             cursor = page.next
             // Newer errors arrive between pages; they belong before the first page, not in later ones.
-            try await ledger.ingest(Notification.error(Notification.newSession(), evse: evse), at: base + 3600)
+            try await ledger.ingest(NotificationBody.error(NotificationBody.newSession(), evse: evse), at: base + 3600)
             try await ledger.waitUntilCaughtUp(.evseErrors)
         } while cursor != nil
         #expect(seen.count == Set(seen).count, "no error twice")
@@ -279,7 +277,7 @@ struct ProjectionTests {
     func lagVisible() async throws {
         let ledger = try await TestLedger.make()
         defer { ledger.close() }
-        let projector = start(Projector(projection: .evseErrors, url: ledger.url, configuration: .init(pollInterval: .milliseconds(50))))
+        let projector = start(Projector(projections: [.evseErrors], store: ledger.store, configuration: .init(pollInterval: .milliseconds(50))))
         defer { projector.cancel() }
         // A transaction that holds an xid and stays open pins every gap-safe reader's horizon.
         let blocker = try await PostgresConnection.connect(ledger.url)
@@ -287,7 +285,7 @@ struct ProjectionTests {
             try session.execute(unsafeSQL: "BEGIN")
             try session.query("SELECT pg_current_xact_id()")
         }
-        try await ledger.ingest(Notification.error(Notification.newSession(), evse: evse))
+        try await ledger.ingest(NotificationBody.error(NotificationBody.newSession(), evse: evse))
         try await Task.sleep(for: .milliseconds(300))
         let held = try await ProjectionLag.read([.evseErrors], store: ledger.store)[0]
         #expect(held.pendingEvents == 1)

@@ -280,29 +280,16 @@ struct Fact: Sendable {
     let notification: JSONObject
 
     init?(_ event: FoldEvent) {
-        guard let type = LedgerEventType(rawValue: event.type) else { return nil }
-        switch type {
-        case .chargingStarted, .chargingProgressed, .chargingEnded, .chargingErrorReported: break
-        default: return nil
-        }
-        guard
-            case .object(let data)? = try? JSONParser.parse(Array(event.data.utf8), maxDepth: TimelineFold.maxDepth, maxBytes: .max),
-            let sessionID = data["session_id"]?.stringValue ?? StreamName.sessionID(of: event.streamID),
-            let evseID = data["evse_id"]?.stringValue,
-            let operatorID = data["operator_id"]?.stringValue,
-            let receivedText = data["received_at"]?.stringValue, let receivedAt = Timestamp(receivedText),
-            let notification = data["notification"]?.objectValue
-        else { return nil }
-        self.type = type
-        self.sessionID = sessionID
-        self.evseID = evseID
-        self.operatorID = operatorID
-        self.notificationType = data["notification_type"]?.stringValue ?? notification["Type"]?.stringValue ?? ""
-        self.receivedAt = receivedAt
-        let anomalies = data["anomalies"]?.arrayValue ?? []
-        self.anomalies = JSONValue.array(anomalies).serialized()
-        self.anomalyCount = anomalies.count
-        self.notification = notification
+        guard let recorded = RecordedNotification(type: event.type, streamID: event.streamID, data: event.data) else { return nil }
+        self.type = recorded.type
+        self.sessionID = recorded.sessionID
+        self.evseID = recorded.evseID
+        self.operatorID = recorded.operatorID
+        self.notificationType = recorded.notificationType
+        self.receivedAt = recorded.receivedAt
+        self.anomalies = JSONValue.array(recorded.anomalies).serialized()
+        self.anomalyCount = recorded.anomalies.count
+        self.notification = recorded.notification
     }
 
     func string(_ field: String) -> String? { notification[field]?.stringValue }
@@ -325,21 +312,23 @@ struct DeliveryFact: Sendable {
     /// The delivery's figures, a JSON object.
     let details: String
 
-    static let detailFields = [
-        "outcome", "attempt", "status_code", "status_description", "latency_ms", "reason", "next_attempt_at", "requested_by", "event_id",
-        "position",
-    ]
-
     init?(_ event: FoldEvent) {
-        guard let type = LedgerEventType(rawValue: event.type), LedgerEventType.delivery.contains(type),
-            case .object(let data)? = try? JSONParser.parse(Array(event.data.utf8), maxDepth: TimelineFold.maxDepth, maxBytes: .max),
-            let sessionID = data["session_id"]?.stringValue,
-            let notificationType = data["notification_type"]?.stringValue,
-            let at = data["at"]?.stringValue.flatMap(Timestamp.init)
-        else { return nil }
-        self.sessionID = sessionID
-        self.notificationType = notificationType
-        self.at = at
-        self.details = JSONValue.object(JSONObject(Self.detailFields.compactMap { field in data[field].map { (field, $0) } })).serialized()
+        guard let delivery = DeliveryEvent(type: event.type, data: event.data) else { return nil }
+        sessionID = delivery.sessionID
+        notificationType = delivery.notificationType
+        at = delivery.at
+        var fields: [(key: String, value: JSONValue)] = []
+        func add(_ key: String, _ value: JSONValue?) { if let value { fields.append((key, value)) } }
+        add("outcome", delivery.outcome.map(JSONValue.string))
+        add("attempt", delivery.attempt.map { .number(String($0)) })
+        add("status_code", delivery.statusCode.map(JSONValue.string))
+        add("status_description", delivery.statusDescription.map(JSONValue.string))
+        add("latency_ms", delivery.latencyMilliseconds.map { .number(String($0)) })
+        add("reason", delivery.reason.map(JSONValue.string))
+        add("next_attempt_at", delivery.nextAttemptAt.map { .string($0.text) })
+        add("requested_by", delivery.requestedBy.map(JSONValue.string))
+        add("event_id", .string(delivery.eventID))
+        add("position", .number(String(delivery.position)))
+        details = JSONValue.object(JSONObject(fields)).serialized()
     }
 }

@@ -1,8 +1,18 @@
 import Synchronization
 
-/// Tells every waiting live-feed stream that the store may have new events (one NOTIFY on
-/// `ledger_events`, heard once, wakes them all).
-final class ChangeSignal: Sendable {
+/// Wakes the tasks that follow the store (a subscription runner, the forwarder, live feeds) when
+/// something they wait for may have happened: a NOTIFY, a finished delivery, a shutdown.
+///
+/// Every ring moves a generation counter on. A waiter reads `generation` *before* it looks for
+/// work and passes that value to `wait(after:timeout:)`, which returns at once if a ring came in
+/// between: a ring while the waiter was busy is never lost. One ring wakes every waiter.
+/// Spurious wakes are harmless (the waiter looks and finds nothing).
+///
+/// ```swift
+/// let seen = signal.generation
+/// if try await readNext() == 0 { await signal.wait(after: seen, timeout: .seconds(1)) }
+/// ```
+public final class WakeSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -11,12 +21,15 @@ final class ChangeSignal: Sendable {
 
     private let state = Mutex(State())
 
-    /// Bumped on every ring; a waiter passes the value it saw before reading.
-    var generation: UInt64 { state.withLock { $0.generation } }
+    public init() {}
 
-    var waiting: Int { state.withLock { $0.waiters.count } }
+    /// Moves on with every ring.
+    public var generation: UInt64 { state.withLock { $0.generation } }
 
-    func ring() {
+    /// Tasks waiting now.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
+    public func ring() {
         let waiters = state.withLock { state in
             state.generation &+= 1
             defer { state.waiters = [:] }
@@ -26,9 +39,9 @@ final class ChangeSignal: Sendable {
     }
 
     /// Returns once the generation has moved past `seen`, after `timeout`, or on cancellation.
-    func wait(after seen: UInt64, timeout: Duration) async {
+    public func wait(after seen: UInt64, timeout: Duration) async {
         let id = state.withLock { state in
-            defer { state.nextWaiter += 1 }
+            defer { state.nextWaiter &+= 1 }
             return state.nextWaiter
         }
         let timer = Task { [self] in
@@ -37,8 +50,10 @@ final class ChangeSignal: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Cancelled before the continuation was stored: the handler found nothing to wake.
+                let cancelled = Task.isCancelled
                 let now = state.withLock { state -> Bool in
-                    guard state.generation == seen else { return true }
+                    guard state.generation == seen, !cancelled else { return true }
                     state.waiters[id] = continuation
                     return false
                 }

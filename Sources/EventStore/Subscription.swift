@@ -1,0 +1,179 @@
+import Foundation
+public import Postgres
+
+/// A named follower of the store's gap-safe order whose position is kept in the database: the
+/// store hands it batches of events, and what it writes for a batch commits in the same
+/// transaction as its new checkpoint, so a database side effect happens exactly once.
+///
+/// - **Checkpoints** are one-row tables (`transaction_id`, `position`, `events_applied`,
+///   `updated_at`). A subscription may keep several (the projector keeps one per read model, so
+///   a rebuild can swap one model in with its own). A batch starts at the lowest and never
+///   passes another, so each checkpoint it moves was exactly where the batch started; moving is
+///   a compare-and-set, and a checkpoint found elsewhere (a rebuild swapped its schema in)
+///   rolls the batch back (`.checkpointMoved`).
+/// - **One active instance per name** across processes: a session advisory lock
+///   (`tryLock`) on the subscriber's own connection, which it writes through, so losing the
+///   connection loses the lock and the uncommitted batch together.
+/// - **Gap-safe**: only events below the read horizon are handed out, so an event that
+///   commits late at a lower position is still delivered (see `EventStore.readAll`).
+///
+/// `SubscriptionRunner` runs one with standby, wake-ups and retries; the forwarder and the
+/// rebuild call `step` in loops of their own.
+public struct Subscription: Sendable {
+    /// What one step hands the subscriber.
+    public struct Batch: Sendable {
+        public var events: [RecordedEvent]
+        /// Where the moved checkpoints were, and where they go.
+        public var from: ReadCursor
+        public var to: ReadCursor
+        /// Which of `checkpoints` this batch moves (the others are past it already).
+        public var advancing: [Int]
+    }
+
+    /// What one step did.
+    public enum Outcome: Sendable, Equatable {
+        /// `count` events were handed over and the checkpoints moved to `cursor`, in one commit.
+        case applied(count: Int, cursor: ReadCursor)
+        /// Nothing to apply. `held` is true when committed events exist past the checkpoint but
+        /// above the read horizon: an older transaction is still open, and a read soon will find them.
+        case idle(held: Bool)
+        /// A checkpoint was not where the step read it (a rebuild swapped a schema in); nothing
+        /// was written.
+        case checkpointMoved
+    }
+
+    /// The lock's name; also what logs and `pg_locks` show.
+    public let name: String
+    /// The checkpoint tables, schema-qualified.
+    public let checkpoints: [String]
+    /// Events per batch at most.
+    public var batchSize: Int
+
+    public init(name: String, checkpoints: [String], batchSize: Int = 1000) {
+        precondition(!checkpoints.isEmpty, "a subscription keeps at least one checkpoint")
+        self.name = name
+        self.checkpoints = checkpoints
+        self.batchSize = batchSize
+    }
+
+    // MARK: - Lock
+
+    /// The advisory-lock namespace of every subscription and rebuild ("ledg"); the key is
+    /// `(namespace, hashtext(name))`.
+    package static let lockNamespace: Int32 = 0x6C65_6467
+
+    /// Takes the session-level lock `name` if no other connection holds it.
+    public static func tryLock(_ name: String, on session: PostgresSession) throws -> Bool {
+        try session.query("SELECT pg_try_advisory_lock(\(lockNamespace), hashtext(\(name)))").decode(Bool.self, row: 0, column: 0)
+    }
+
+    /// Whether any connection holds the lock `name` now.
+    public static func isLocked(_ name: String, on session: PostgresSession) throws -> Bool {
+        try session.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_locks
+                            WHERE locktype = 'advisory' AND granted AND classid = \(lockNamespace)::oid
+                              AND objid = hashtext(\(name))::oid AND objsubid = 2)
+            """
+        ).decode(Bool.self, row: 0, column: 0)
+    }
+
+    /// Releases every advisory lock this session holds.
+    public static func unlockAll(on session: PostgresSession) throws {
+        try session.execute(unsafeSQL: "SELECT pg_advisory_unlock_all()")
+    }
+
+    // MARK: - Checkpoints
+
+    /// Where a checkpoint table says its subscriber is.
+    public static func readCheckpoint(_ table: String, on session: PostgresSession) throws -> ReadCursor {
+        let result = try session.prepared("SELECT transaction_id::text, position FROM \(unsafeRaw: table)")
+        guard result.rowCount == 1 else {
+            throw PostgresError(code: .protocolViolation, message: "\(table) must hold exactly one row")
+        }
+        return ReadCursor(transactionID: try result.decode(UInt64.self, row: 0, column: 0), position: try result.decode(row: 0, column: 1))
+    }
+
+    /// The checkpoints as they are now, in `checkpoints` order.
+    public func readCheckpoints(on session: PostgresSession) throws -> [ReadCursor] {
+        try checkpoints.map { try Self.readCheckpoint($0, on: session) }
+    }
+
+    /// Compare-and-set: moves `table` from `from` to `to`; false when it was not at `from`.
+    static func moveCheckpoint(_ table: String, from: ReadCursor, to: ReadCursor, count: Int, on session: PostgresSession) throws -> Bool {
+        try session.prepared(
+            """
+            UPDATE \(unsafeRaw: table)
+               SET transaction_id = \(String(to.transactionID)), position = \(to.position),
+                   events_applied = events_applied + \(count), updated_at = now()
+             WHERE transaction_id = \(String(from.transactionID)) AND position = \(from.position)
+            """
+        ).affectedRows == 1
+    }
+
+    // MARK: - Stepping
+
+    private struct Moved: Error {}
+
+    /// A test hook: runs on the subscriber's connection after `apply`, before COMMIT.
+    package typealias BeforeCommit = @Sendable (_ session: PostgresSession, _ count: Int) throws -> Void
+
+    /// Reads the next batch after the checkpoints and, in one transaction, moves them and lets
+    /// `apply` write what the batch means.
+    ///
+    /// - Parameters:
+    ///   - known: the checkpoints as this caller last committed them, to save reading them; set
+    ///     to the new ones after a commit, and to nil when they must be read again.
+    ///   - inTransaction: the caller has a transaction open (a rebuild's swap): no BEGIN/COMMIT.
+    ///   - apply: runs inside the transaction, on `session`; what it throws rolls the batch back.
+    /// - Returns: the outcome, and what `apply` returned if it ran and committed.
+    public func step<Result>(
+        on session: PostgresSession, known: inout [ReadCursor]?, inTransaction: Bool = false,
+        apply: (Batch, PostgresSession) throws -> Result
+    ) throws -> (Outcome, Result?) {
+        try step(on: session, known: &known, inTransaction: inTransaction, beforeCommit: nil, apply: apply)
+    }
+
+    package func step<Result>(
+        on session: PostgresSession, known: inout [ReadCursor]?, inTransaction: Bool = false, beforeCommit: BeforeCommit?,
+        apply: (Batch, PostgresSession) throws -> Result
+    ) throws -> (Outcome, Result?) {
+        let cursors = try known ?? readCheckpoints(on: session)
+        known = cursors
+        let start = cursors.min()!
+        // A batch never passes a checkpoint that is ahead: up to it, only the ones behind move.
+        let bound = cursors.filter { $0 > start }.min()
+        let read = try EventStore.readAll(after: start, limit: batchSize, on: session)
+        var events = read
+        if let bound { events = Array(read.prefix { $0.cursor <= bound }) }
+        let to: ReadCursor
+        if let last = events.last {
+            to = last.cursor
+        } else if let bound, !read.isEmpty {
+            // Nothing is stored up to the checkpoint ahead: the ones behind catch up to it.
+            to = bound
+        } else {
+            return (.idle(held: try EventStore.hasEvents(after: start, on: session)), nil)
+        }
+        let batch = Batch(events: events, from: start, to: to, advancing: cursors.indices.filter { cursors[$0] == start })
+        func write() throws -> Result {
+            for index in batch.advancing {
+                guard try Self.moveCheckpoint(checkpoints[index], from: start, to: to, count: events.count, on: session) else { throw Moved() }
+            }
+            let result = try apply(batch, session)
+            try beforeCommit?(session, events.count)
+            return result
+        }
+        do {
+            let result = try inTransaction ? write() : session.transaction { try write() }
+            known = cursors.map { $0 == start ? to : $0 }
+            return (.applied(count: events.count, cursor: to), result)
+        } catch is Moved {
+            known = nil
+            return (.checkpointMoved, nil)
+        } catch {
+            known = nil
+            throw error
+        }
+    }
+}

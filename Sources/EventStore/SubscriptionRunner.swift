@@ -1,0 +1,182 @@
+import Foundation
+public import Logging
+public import Postgres
+import Synchronization
+
+/// Runs a `Subscription` for as long as its task lives: one connection of its own, the lock
+/// (or standing by for it), wake-ups from the store's NOTIFY with a polling floor, and retries.
+///
+/// - When it does not get the lock, it stands by and tries again every `standbyRetry`: when the
+///   active instance dies, PostgreSQL drops its lock with its connection and a standby takes
+///   over within that interval.
+/// - It wakes on every change the store hears (`StoreChanges`, one LISTEN per process) and
+///   polls every `pollInterval` as well, so a lost notification delays nothing by more than
+///   that. When committed events wait behind an open transaction, it rereads after a few
+///   milliseconds instead.
+/// - Errors are logged and retried, never thrown: a runner outlives database restarts.
+public final class SubscriptionRunner: Sendable {
+    /// | key | default |
+    /// | --- | --- |
+    /// | `batchSize` | 1,000 events per transaction |
+    /// | `pollInterval` | 1 s |
+    /// | `standbyRetry` | 1 s between attempts to take the lock |
+    /// | `settings` | the connection's timeouts (`SessionSettings`); `serve` passes its own |
+    public struct Configuration: Sendable {
+        public var batchSize: Int
+        public var pollInterval: Duration
+        public var standbyRetry: Duration
+        public var settings = SessionSettings()
+
+        public init(batchSize: Int = 1000, pollInterval: Duration = .seconds(1), standbyRetry: Duration = .seconds(1)) {
+            self.batchSize = batchSize
+            self.pollInterval = pollInterval
+            self.standbyRetry = standbyRetry
+        }
+    }
+
+    public enum Role: String, Sendable {
+        case connecting
+        /// Another instance holds the subscription's lock.
+        case standby
+        case active
+        case stopped
+    }
+
+    public struct Status: Sendable {
+        public var role: Role
+        /// The lowest checkpoint after this runner's last commit.
+        public var cursor: ReadCursor?
+        public var eventsApplied: Int
+        /// The backend of the runner's connection, for `pg_stat_activity` (and tests).
+        public var backendPID: Int32?
+    }
+
+    /// Applies a batch on the runner's connection, inside the transaction that moves the checkpoints.
+    public typealias Apply = @Sendable (Subscription.Batch, PostgresSession) throws -> Void
+
+    public let subscription: Subscription
+    private let store: EventStore
+    private let configuration: Configuration
+    private let logger: Logger
+    private let apply: Apply
+    private let prepareSession: (@Sendable (PostgresSession) throws -> Void)?
+    private let beforeCommit: Subscription.BeforeCommit?
+    private let state = Mutex(Status(role: .connecting, cursor: nil, eventsApplied: 0, backendPID: nil))
+    private let wake = WakeSignal()
+
+    /// - Parameter prepareSession: runs once on each new connection (session settings).
+    public convenience init(
+        _ subscription: Subscription, store: EventStore, configuration: Configuration = .init(), logger: Logger,
+        prepareSession: (@Sendable (PostgresSession) throws -> Void)? = nil, apply: @escaping Apply
+    ) {
+        self.init(subscription, store: store, configuration: configuration, logger: logger, prepareSession: prepareSession, beforeCommit: nil, apply: apply)
+    }
+
+    package init(
+        _ subscription: Subscription, store: EventStore, configuration: Configuration, logger: Logger,
+        prepareSession: (@Sendable (PostgresSession) throws -> Void)?, beforeCommit: Subscription.BeforeCommit?, apply: @escaping Apply
+    ) {
+        var subscription = subscription
+        subscription.batchSize = configuration.batchSize
+        self.subscription = subscription
+        self.store = store
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "subscription"] = "\(subscription.name)"
+        self.logger = logger
+        self.apply = apply
+        self.prepareSession = prepareSession
+        self.beforeCommit = beforeCommit
+    }
+
+    public var status: Status { state.withLock { $0 } }
+
+    /// Something may have changed: read now.
+    public func ring() { wake.ring() }
+
+    /// Runs until the task is cancelled; closing the connection then releases the lock.
+    public func run() async {
+        let following = store.changes.follow(wake)
+        defer { following.cancel() }
+        var connection: PostgresConnection?
+        var heldDelay = Duration.milliseconds(2)
+        var failureDelay = Duration.milliseconds(100)
+        var known: [ReadCursor]?
+        let subscription = subscription
+        while !Task.isCancelled {
+            let seen = wake.generation
+            do {
+                let conn: PostgresConnection
+                if let open = connection, !open.isBroken {
+                    conn = open
+                } else {
+                    setRole(.connecting)
+                    conn = try await PostgresConnection.connect(
+                        store.url, applicationName: "error-ledger \(subscription.name)", settings: configuration.settings, logger: logger
+                    )
+                    connection = conn
+                    let prepare = prepareSession
+                    let pid = try await conn.run { session in
+                        try prepare?(session)
+                        return session.backendPID
+                    }
+                    state.withLock { $0.backendPID = pid }
+                }
+                if status.role != .active {
+                    let name = subscription.name
+                    guard try await conn.run({ try Subscription.tryLock(name, on: $0) }) else {
+                        if status.role != .standby { logger.info("another instance runs this subscription; standing by") }
+                        setRole(.standby)
+                        // A plain sleep: a standby has nothing to read, whatever rings.
+                        try? await Task.sleep(for: configuration.standbyRetry)
+                        continue
+                    }
+                    logger.info("subscription active")
+                    setRole(.active)
+                }
+                let (apply, hook) = (apply, beforeCommit)
+                let (outcome, position) = try await conn.run { [known] session in
+                    var cursors = known
+                    let (outcome, _) = try subscription.step(on: session, known: &cursors, beforeCommit: hook, apply: apply)
+                    return (outcome, cursors)
+                }
+                known = position
+                failureDelay = .milliseconds(100)
+                switch outcome {
+                case .applied(let count, let cursor):
+                    heldDelay = .milliseconds(2)
+                    state.withLock {
+                        $0.cursor = position?.min() ?? cursor
+                        $0.eventsApplied += count
+                    }
+                case .checkpointMoved:
+                    logger.info("a checkpoint moved under the subscription (a rebuild was swapped in); continuing from the new one")
+                case .idle(held: true):
+                    // Committed events wait behind an open transaction. Usually it is an append,
+                    // whose commit NOTIFYs; a holder that does not notify (another follower's
+                    // write, a long report) is waited out by polling.
+                    await wake.wait(after: seen, timeout: heldDelay)
+                    heldDelay = min(heldDelay * 2, .milliseconds(16))
+                case .idle(held: false):
+                    heldDelay = .milliseconds(2)
+                    await wake.wait(after: seen, timeout: configuration.pollInterval)
+                }
+            } catch {
+                if Task.isCancelled { break }
+                known = nil
+                if connection?.isBroken ?? true {
+                    // The lock went with the connection.
+                    connection = nil
+                    setRole(.connecting)
+                }
+                logger.warning("subscription step failed; retrying", metadata: LogMetadata.error(error, ["retry_in_s": "\(Double(failureDelay.components.seconds) + Double(failureDelay.components.attoseconds) / 1e18)"]))
+                try? await Task.sleep(for: failureDelay)
+                failureDelay = min(failureDelay * 2, .seconds(5))
+            }
+        }
+        setRole(.stopped)
+        connection = nil
+    }
+
+    private func setRole(_ role: Role) { state.withLock { $0.role = role } }
+}

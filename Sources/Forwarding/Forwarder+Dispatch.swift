@@ -1,0 +1,126 @@
+import EventStore
+import Foundation
+import Ledger
+import Logging
+import OICP
+import Postgres
+
+/// Taking due deliveries, sending them, and recording what came of them.
+extension Forwarder {
+    // MARK: - Dispatch
+
+    /// A delivery about to go: its notification, and what the attempt needs.
+    struct Delivery: Sendable {
+        var session: String
+        var notification: PendingNotification
+        var eventID: UUID
+        var body: String
+        /// When the notification was committed (the event's `recorded_at`).
+        var committedAt: Date
+    }
+
+    /// Takes the deliveries that may go now, within `maxInFlight` and the rate limit; says when
+    /// to look again if something waits.
+    func takeDue(_ limiter: inout RateLimiter?) -> (due: [(session: String, notification: PendingNotification)], wake: Date?) {
+        let now = configuration.clock.now()
+        let maxInFlight = configuration.maxInFlight
+        return state.withLock { state in
+            if let paused = state.pausedUntil, now < paused { return ([], paused) }
+            var due: [(session: String, notification: PendingNotification)] = []
+            while state.backlog.inFlightCount < maxInFlight {
+                if let later = limiter?.nextToken(now: now) { return (due, later) }
+                switch state.backlog.next(now: now) {
+                case .send(let session, let notification):
+                    _ = limiter?.acquire(now: now)
+                    due.append((session, notification))
+                case .idle(let until):
+                    return (due, until)
+                }
+            }
+            return (due, nil)
+        }
+    }
+
+    /// Reads the notifications of the deliveries about to go, in one query.
+    func prepare(_ due: [(session: String, notification: PendingNotification)]) async throws -> [Delivery] {
+        let found = try await store.events(atPositions: due.map(\.notification.position))
+        let byPosition = Dictionary(found.map { ($0.globalPosition, $0) }, uniquingKeysWith: { a, _ in a })
+        var deliveries: [Delivery] = []
+        for (session, notification) in due {
+            guard let event = byPosition[notification.position], let body = RecordedNotification.body(ofData: event.data) else {
+                logger.error("a delivery's notification is missing from the store", metadata: ["position": "\(notification.position)"])
+                state.withLock { $0.backlog.released(session: session) }
+                continue
+            }
+            deliveries.append(
+                Delivery(session: session, notification: notification, eventID: event.eventID, body: body, committedAt: event.recordedAt)
+            )
+        }
+        return deliveries
+    }
+
+    // MARK: - Delivery
+
+    func deliver(_ delivery: Delivery, recorder: OutcomeRecorder) async {
+        let result = await transport.send(Array(delivery.body.utf8))
+        let outcome = DeliveryOutcome.classify(result)
+        let now = configuration.clock.now()
+        if case .response(429, _, let retryAfter, _) = result {
+            // Too many requests is about the partner, not this notification: every session waits.
+            let until = now.addingTimeInterval(configuration.retry.honoured(retryAfter: retryAfter ?? 1).seconds)
+            state.withLock { $0.pausedUntil = max($0.pausedUntil ?? until, until) }
+            logger.warning("Hubject answered 429: forwarding pauses", metadata: ["until": "\(rfc3339(until))"])
+        }
+        var random = SystemRandomNumberGenerator()
+        let decided = DeliveryDecision.decide(delivery, result: result, outcome: outcome, now: now, retry: configuration.retry, random: &random)
+        do {
+            try await recorder.record(decided.record)
+        } catch {
+            // Not recorded: the forwarder is stopping; the row still says open, so whoever is
+            // active next sends it again (the bounded duplicate).
+            logger.warning(
+                "forwarding outcome not recorded; the notification will go again",
+                metadata: LogMetadata.error(error, ["position": "\(delivery.notification.position)"])
+            )
+            state.withLock { $0.backlog.released(session: delivery.session) }
+            wake.ring()
+            return
+        }
+        statistics.withLock { $0.count(outcome, result: result, committedAt: delivery.committedAt, answeredAt: now) }
+        state.withLock { state in
+            switch decided.next {
+            case .completed(let acceptedAt):
+                state.backlog.completed(session: delivery.session, position: delivery.notification.position, acceptedAt: acceptedAt)
+            case .retry(let attempts, let firstAttemptAt, let notBefore):
+                state.backlog.retry(
+                    session: delivery.session, position: delivery.notification.position, attempts: attempts, firstAttemptAt: firstAttemptAt, notBefore: notBefore
+                )
+            }
+        }
+        wake.ring()
+    }
+
+    /// The records of Progress notifications a newer one replaced.
+    func supersededRecords(_ connection: PostgresConnection, _ superseded: [PendingNotification]) async throws -> [DeliveryRecord] {
+        let positions = superseded.map { String($0.position) }
+        let rows = try await connection.run { session in
+            try session.query("SELECT position, session_id, event_id FROM forwarding.deliveries WHERE position = ANY(\(positions)::bigint[])").rows.map {
+                (try $0.decode(Int64.self, column: 0), try $0.decode(String.self, column: 1), try $0.decode(UUID.self, column: 2))
+            }
+        }
+        let now = configuration.clock.now()
+        let reason = "a newer Progress of the session replaced it inside Hubject's 5-minute window; only the newest is sent"
+        return rows.map { position, session, eventID in
+            var event = DeliveryEvent(
+                type: .notificationSuperseded, sessionID: session, eventID: eventID.uuidString.lowercased(), position: position, notificationType: "Progress",
+                at: DeliveryEvent.stamp(now)
+            )
+            event.reason = reason
+            let recorded = NewEvent(
+                id: EventIdentity.nameBased("forwarding-superseded\u{1F}\(position)"), type: event.type.rawValue, data: event.data
+            )
+            let row = DeliveryRecord.RowUpdate(position: position, state: "superseded", attempts: 0, reason: reason, finishedAt: now)
+            return DeliveryRecord(append: AppendRequest(stream: event.stream, events: [recorded]), row: row)
+        }
+    }
+}

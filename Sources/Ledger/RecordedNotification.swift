@@ -1,0 +1,72 @@
+public import OICP
+
+/// A lifecycle event's `data` read back: the layout `NotificationDecision.decide` writes, read
+/// here and nowhere else (the timeline fold, the forwarder, the live feed).
+public struct RecordedNotification: Sendable {
+    /// `data` keys the event store's queries name (the session's owner, error filters).
+    public enum Key {
+        public static let sessionID = "session_id"
+        public static let evseID = "evse_id"
+        public static let operatorID = "operator_id"
+        public static let errorType = "error_type"
+    }
+
+    public let type: LedgerEventType
+    public let sessionID: String
+    public let evseID: String
+    public let operatorID: String
+    /// `Start`, `Progress`, `End` or `Error`.
+    public let notificationType: String
+    /// `ErrorType` of an Error notification.
+    public let errorType: String?
+    /// When the ledger received it, as written (RFC 3339, UTC).
+    public let receivedAt: Timestamp
+    /// Field and lifecycle anomalies, as recorded.
+    public let anomalies: [JSONValue]
+    /// The notification as a JSON value.
+    public let notification: JSONObject
+    /// The bytes as received (`body`), which the forwarder sends; events from before `body` was
+    /// kept give the notification's JSON.
+    public let body: String
+
+    /// The lifecycle event types.
+    public static let types: Set<LedgerEventType> = [.chargingStarted, .chargingProgressed, .chargingEnded, .chargingErrorReported]
+
+    /// Nil when `type` is not a lifecycle type or `data` lacks a field every lifecycle event has.
+    public init?(type: String, streamID: String, data: String) {
+        guard let type = LedgerEventType(rawValue: type), Self.types.contains(type),
+            case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: Self.maxDepth, maxBytes: .max),
+            let sessionID = object[Key.sessionID]?.stringValue ?? StreamName.sessionID(of: streamID),
+            let evseID = object[Key.evseID]?.stringValue,
+            let operatorID = object[Key.operatorID]?.stringValue,
+            let receivedAt = object["received_at"]?.stringValue.flatMap(Timestamp.init),
+            let notification = object["notification"]?.objectValue
+        else { return nil }
+        self.type = type
+        self.sessionID = sessionID
+        self.evseID = evseID
+        self.operatorID = operatorID
+        self.notificationType = object["notification_type"]?.stringValue ?? notification["Type"]?.stringValue ?? ""
+        self.errorType = object[Key.errorType]?.stringValue
+        self.receivedAt = receivedAt
+        self.anomalies = object["anomalies"]?.arrayValue ?? []
+        self.notification = notification
+        self.body = object["body"]?.stringValue ?? JSONValue.object(notification).serialized()
+    }
+
+    /// The bytes to forward from a lifecycle event's `data`: `body` as received, else the
+    /// notification's JSON; nil when `data` has neither. Asks for nothing else of `data`.
+    public static func body(ofData data: String) -> String? {
+        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return nil }
+        return object["body"]?.stringValue ?? object["notification"]?.objectValue.map { JSONValue.object($0).serialized() }
+    }
+
+    /// The EVSE and operator a lifecycle event's `data` names, each nil when absent.
+    public static func parties(ofData data: String) -> (evseID: String?, operatorID: String?) {
+        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return (nil, nil) }
+        return (object[Key.evseID]?.stringValue, object[Key.operatorID]?.stringValue)
+    }
+
+    /// Deep enough for any notification the validator accepts.
+    static let maxDepth = 32
+}

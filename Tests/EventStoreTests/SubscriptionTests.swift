@@ -1,0 +1,236 @@
+import EventStore
+import Foundation
+import Postgres
+import Synchronization
+import Testing
+import TestSupport
+
+/// The one way to follow the store: checkpointed subscriptions (projector, forwarder intake) and
+/// the shared tail (live feed), against a real PostgreSQL.
+@Suite("Event store: subscriptions")
+struct SubscriptionTests {
+    /// A subscriber's own tables: a checkpoint, and one row per event it was handed.
+    static func createSubscriberTables(_ url: String, schema: String = "follower") async throws {
+        let connection = try await PostgresConnection.connect(url)
+        try await connection.run { session in
+            try session.execute(
+                unsafeSQL: """
+                    CREATE SCHEMA \(schema);
+                    CREATE TABLE \(schema).checkpoint (
+                        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), transaction_id xid8 NOT NULL DEFAULT '0',
+                        position bigint NOT NULL DEFAULT 0, events_applied bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());
+                    INSERT INTO \(schema).checkpoint DEFAULT VALUES;
+                    CREATE TABLE \(schema).seen (event_id uuid NOT NULL, position bigint NOT NULL, seq bigserial);
+                    """
+            )
+        }
+    }
+
+    /// Records the batch's events in `<schema>.seen`, in the subscriber's transaction.
+    static func record(_ schema: String) -> SubscriptionRunner.Apply {
+        { batch, session in
+            guard !batch.events.isEmpty else { return }
+            try session.query(
+                """
+                INSERT INTO \(unsafeRaw: schema).seen (event_id, position)
+                SELECT * FROM unnest(\(batch.events.map(\.eventID.uuidString))::uuid[], \(batch.events.map { String($0.globalPosition) })::bigint[])
+                """
+            )
+        }
+    }
+
+    static func seen(_ url: String, schema: String = "follower") async throws -> [Int64] {
+        let connection = try await PostgresConnection.connect(url)
+        return try await connection.run { session in
+            try session.query("SELECT position FROM \(unsafeRaw: schema).seen ORDER BY seq").rows.map { try $0.decode(Int64.self, column: 0) }
+        }
+    }
+
+    func appendMany(_ store: EventStore, _ count: Int) async throws {
+        for _ in 0..<count { _ = try await store.append(to: newStream(), events: [event()]) }
+    }
+
+    @Test("exactly once: a subscriber killed between its writes and COMMIT neither loses nor repeats an event")
+    func exactlyOnceUnderKill() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        try await Self.createSubscriberTables(url)
+        try await appendMany(store, 60)
+        let batches = Mutex(0)
+        // On its third batch the subscriber's backend is killed after its rows are written and
+        // before COMMIT, as a crash of the process would kill it.
+        let dying = SubscriptionRunner(
+            Subscription(name: "test-follower", checkpoints: ["follower.checkpoint"]), store: store,
+            configuration: .init(batchSize: 7, pollInterval: .milliseconds(50)), logger: .init(label: "test"), prepareSession: nil,
+            beforeCommit: { session, _ in
+                if batches.withLock({ $0 += 1; return $0 }) == 3 { try session.query("SELECT pg_terminate_backend(pg_backend_pid())") }
+            },
+            apply: Self.record("follower")
+        )
+        let task = Task { await dying.run() }
+        try await eventually("the subscriber died mid-batch and went on to the end") { try await Self.seen(url).count >= 60 }
+        try await appendMany(store, 5)
+        try await eventually("and took in what came after") { try await Self.seen(url).count >= 65 }
+        task.cancel()
+        await task.value
+        let seen = try await Self.seen(url)
+        #expect(batches.withLock { $0 } > 3, "the kill happened and batches followed it")
+        #expect(seen.count == 65 && Set(seen).count == 65, "every event once: \(seen.count) rows, \(Set(seen).count) distinct")
+        #expect(seen == seen.sorted(), "in the store's order")
+        let applied = try await count(url, "SELECT events_applied::int FROM follower.checkpoint")
+        #expect(applied == 65)
+    }
+
+    @Test("one active instance per name; a standby takes over when the active one's connection goes")
+    func takeover() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        try await Self.createSubscriberTables(url)
+        let subscription = Subscription(name: "test-takeover", checkpoints: ["follower.checkpoint"])
+        let configuration = SubscriptionRunner.Configuration(pollInterval: .milliseconds(50), standbyRetry: .milliseconds(100))
+        let first = SubscriptionRunner(subscription, store: store, configuration: configuration, logger: .init(label: "test"), apply: Self.record("follower"))
+        let second = SubscriptionRunner(subscription, store: store, configuration: configuration, logger: .init(label: "test"), apply: Self.record("follower"))
+        let firstTask = Task { await first.run() }
+        try await eventually("the first is active") { first.status.role == .active }
+        let secondTask = Task { await second.run() }
+        defer { secondTask.cancel() }
+        try await eventually("the second stands by") { second.status.role == .standby }
+        try await appendMany(store, 3)
+        try await eventually("the first applies") { first.status.eventsApplied == 3 }
+        #expect(second.status.eventsApplied == 0 && second.status.role == .standby, "never two active")
+
+        let clock = ContinuousClock()
+        let died = clock.now
+        firstTask.cancel()
+        await firstTask.value
+        try await eventually(timeout: .seconds(5), "the standby takes over") { second.status.role == .active }
+        #expect(clock.now - died < .seconds(3))
+        try await appendMany(store, 2)
+        try await eventually("the second applies what came after") { second.status.eventsApplied == 2 }
+        let seen = try await Self.seen(url)
+        #expect(seen.count == 5 && Set(seen).count == 5)
+    }
+
+    @Test("an event that commits late at a lower position is delivered, before the ones that committed after it")
+    func lateCommitDelivered() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        try await Self.createSubscriberTables(url)
+        let runner = SubscriptionRunner(
+            Subscription(name: "test-late", checkpoints: ["follower.checkpoint"]), store: store,
+            configuration: .init(pollInterval: .milliseconds(50)), logger: .init(label: "test"), apply: Self.record("follower")
+        )
+        let task = Task { await runner.run() }
+        defer { task.cancel() }
+        // A transaction takes its position first and stays open while a later one commits.
+        let slow = try await PostgresConnection.connect(url)
+        let lowID = UUID()
+        let low = try await slow.run { session -> Int64 in
+            try session.execute(unsafeSQL: "BEGIN")
+            let result = try EventStore.append([AppendRequest(stream: newStream(), events: [event(id: lowID)])], on: session)
+            return result[0].range!.firstPosition
+        }
+        let fast = try await store.append(to: newStream(), events: [event()])
+        let high = fast.range!.firstPosition
+        #expect(high > low)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Self.seen(url).isEmpty, "nothing passes the open transaction")
+        try await slow.run { try $0.execute(unsafeSQL: "COMMIT") }
+        try await eventually("both delivered") { try await Self.seen(url).count == 2 }
+        #expect(try await Self.seen(url) == [low, high], "the late commit first: the store's gap-safe order")
+    }
+
+    @Test("several checkpoints: the one behind catches up alone to the one ahead, then they move together")
+    func checkpointsCatchUp() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        try await Self.createSubscriberTables(url, schema: "behind")
+        try await Self.createSubscriberTables(url, schema: "ahead")
+        try await appendMany(store, 10)
+        let all = try await readAll(store, after: .start, count: 10)
+        // `ahead` was set to the 6th event (as a rebuild's swap would leave it).
+        let connection = try await PostgresConnection.connect(url)
+        try await connection.run { session in
+            try session.query(
+                "UPDATE ahead.checkpoint SET transaction_id = \(String(all[5].transactionID))::xid8, position = \(all[5].globalPosition)"
+            )
+        }
+        let subscription = Subscription(name: "test-two", checkpoints: ["behind.checkpoint", "ahead.checkpoint"], batchSize: 4)
+        let batches = try await connection.run { session in
+            var batches: [(advancing: [Int], count: Int)] = []
+            var known: [ReadCursor]?
+            while true {
+                let (outcome, _) = try subscription.step(on: session, known: &known) { batch, session in
+                    batches.append((batch.advancing, batch.events.count))
+                    for index in batch.advancing { try Self.record(["behind", "ahead"][index])(batch, session) }
+                }
+                if case .idle(let held) = outcome {
+                    // Other suites' open transactions can hold the cluster's read horizon back.
+                    if !held { break }
+                    usleep(5000)
+                }
+            }
+            return batches
+        }
+        // Alone up to the one ahead (6 events, batches of at most 4), then together (4 events).
+        // How the batches split can vary with the cluster's read horizon; these cannot.
+        let alone = batches.prefix { $0.advancing == [0] }, together = batches.dropFirst(alone.count)
+        #expect(together.allSatisfy { $0.advancing == [0, 1] }, "\(batches)")
+        #expect(alone.map(\.count).reduce(0, +) == 6 && together.map(\.count).reduce(0, +) == 4, "\(batches)")
+        #expect(batches.allSatisfy { $0.count <= 4 })
+        #expect(try await Self.seen(url, schema: "behind") == all.map(\.globalPosition))
+        #expect(try await Self.seen(url, schema: "ahead") == all.dropFirst(6).map(\.globalPosition))
+    }
+
+    @Test("the shared tail: readers resume from their cursor without gap or duplicate, and readers at the head share one read per batch")
+    func sharedTail() async throws {
+        let (store, _) = try await makeStore()
+        defer { store.close() }
+        try await appendMany(store, 30)
+        let all = try await readAll(store, after: .start, count: 30)
+        let tail = SharedTail(store: store, pageSize: 8, keep: 16)
+        // From the start, page by page: the same events as readAll.
+        var got: [Int64] = []
+        var cursor = ReadCursor.start
+        while true {
+            let page = try await tail.events(after: cursor)
+            got += page.events.map(\.globalPosition)
+            cursor = page.events.last?.cursor ?? cursor
+            if !page.full && page.events.isEmpty { break }
+        }
+        #expect(got == all.map(\.globalPosition))
+        // Resumed from the middle (a Last-Event-ID), inside the kept window and before it.
+        for resume in [all[25].cursor, all[3].cursor] {
+            let page = try await tail.events(after: resume)
+            let expected = all.filter { $0.cursor > resume }.prefix(8).map(\.globalPosition)
+            #expect(page.events.map(\.globalPosition) == Array(expected), "after \(resume)")
+        }
+        // Twenty readers at the head while new events arrive: one shared read per batch, not one each.
+        let head = all.last!.cursor
+        let before = tail.reads
+        try await appendMany(store, 3)
+        try await Task.sleep(for: .milliseconds(100))
+        let pages = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    var seen: [Int64] = []
+                    var at = head
+                    let clock = ContinuousClock()
+                    let deadline = clock.now + .seconds(10)
+                    while seen.count < 3, clock.now < deadline {
+                        let page = try await tail.events(after: at)
+                        seen += page.events.map(\.globalPosition)
+                        at = page.events.last?.cursor ?? at
+                        if page.events.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                    }
+                    return seen
+                }
+            }
+            return try await group.reduce(into: [[Int64]]()) { $0.append($1) }
+        }
+        #expect(pages.allSatisfy { $0.count == 3 && $0 == $0.sorted() }, "every reader got the three new events once")
+        let after = tail.reads
+        #expect(after.own == before.own, "readers at the head read nothing on their own")
+        #expect(after.shared - before.shared < 20, "\(after.shared - before.shared) shared reads for 20 readers")
+    }
+}
