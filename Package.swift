@@ -15,13 +15,15 @@ let package = Package(
     name: "error-ledger",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "error-ledger", targets: ["error-ledger"])
+        .executable(name: "error-ledger", targets: ["error-ledger"]),
+        .executable(name: "error-ledger-bench", targets: ["error-ledger-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -55,6 +57,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "OICP", swiftSettings: strict),
+        // SplitMix64: generated archives and randomized tests, the same every run.
+        .target(name: "SeededRandom", swiftSettings: strict),
+        // What the CLI and the benchmark binary share: database options, LEDGER_* variables.
+        .target(
+            name: "CLISupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Ledger",
             dependencies: ["OICP", .product(name: "Crypto", package: "swift-crypto")],
@@ -88,9 +98,19 @@ let package = Package(
         .executableTarget(
             name: "error-ledger",
             dependencies: [
-                "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API", "Forwarding",
+                "CLISupport", "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API", "Forwarding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The benchmark commands, out of the production binary (deploy/bench-* run them).
+        .executableTarget(
+            name: "error-ledger-bench",
+            dependencies: [
+                "CLISupport", "SeededRandom", "EventStore", "Ingestion", "Ledger", "Postgres", "Projections",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
@@ -104,7 +124,7 @@ let package = Package(
             dependencies: ["API", "Forwarding", "HTTPServer", "Ingestion", "Projections", "EventStore", "Postgres", "OICP", "TestSupport"],
             swiftSettings: strict
         ),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP"], swiftSettings: strict),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP", "SeededRandom"], swiftSettings: strict),
         .testTarget(
             name: "ForwardingTests",
             dependencies: ["Forwarding", "OICP", "Ingestion", "EventStore", "Postgres", "Ledger", "TestSupport"],
@@ -117,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "TestSupport"],
+            dependencies: ["Projections", "Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "SeededRandom", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

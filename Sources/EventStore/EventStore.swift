@@ -168,9 +168,9 @@ public final class EventStore: Sendable {
     /// like `readAll`. For rebuilds and catch-up reads.
     @discardableResult
     public func replay(
-        after cursor: ReadCursor, pageSize: Int = 10_000, _ body: ([RecordedEvent]) async throws -> Void
+        after cursor: ReadCursor, pageSize: Int = 10_000, omittingData omitting: [String] = [], _ body: ([RecordedEvent]) async throws -> Void
     ) async throws -> ReadCursor {
-        var next: Task<PostgresResult, any Error>? = fetchPage(after: cursor, limit: pageSize)
+        var next: Task<PostgresResult, any Error>? = fetchPage(after: cursor, limit: pageSize, omitting: omitting)
         var position = cursor
         while let fetching = next {
             let page = try await fetching.value
@@ -179,21 +179,21 @@ public final class EventStore: Sendable {
             position = ReadCursor(
                 transactionID: try page.decode(UInt64.self, row: last, column: 7), position: try page.decode(Int64.self, row: last, column: 0)
             )
-            next = page.rowCount == pageSize ? fetchPage(after: position, limit: pageSize) : nil
+            next = page.rowCount == pageSize ? fetchPage(after: position, limit: pageSize, omitting: omitting) : nil
             try await body(try Self.decodeEvents(page))
         }
         return position
     }
 
-    private func fetchPage(after cursor: ReadCursor, limit: Int) -> Task<PostgresResult, any Error> {
-        let query = Self.readAllQuery(after: cursor, limit: limit)
+    private func fetchPage(after cursor: ReadCursor, limit: Int, omitting: [String]) -> Task<PostgresResult, any Error> {
+        let query = Self.readAllQuery(after: cursor, limit: limit, omitting: omitting)
         return Task { try await pool.run { try $0.query(query) } }
     }
 
     /// Up to `limit` events after `cursor` in the gap-safe order, on the caller's connection (a
     /// subscription's, which commits its writes with its checkpoint).
-    package static func readAll(after cursor: ReadCursor, limit: Int, on session: PostgresSession) throws -> [RecordedEvent] {
-        try decodeEvents(session.prepared(readAllQuery(after: cursor, limit: limit)))
+    package static func readAll(after cursor: ReadCursor, limit: Int, omitting: [String] = [], on session: PostgresSession) throws -> [RecordedEvent] {
+        try decodeEvents(session.prepared(readAllQuery(after: cursor, limit: limit, omitting: omitting)))
     }
 
     /// Whether events are stored after `cursor`, whether or not the gap-safe order can read them
@@ -210,9 +210,11 @@ public final class EventStore: Sendable {
         ).rowCount > 0
     }
 
-    static func readAllQuery(after cursor: ReadCursor, limit: Int) -> PostgresQuery {
+    /// - Parameter omitting: members of `data` the reader does not need, left out by the server
+    ///   (the projector skips `body`, the notification's bytes as received: half of each event).
+    static func readAllQuery(after cursor: ReadCursor, limit: Int, omitting: [String] = []) -> PostgresQuery {
         """
-        SELECT \(unsafeRaw: Self.eventColumns)
+        SELECT \(unsafeRaw: columns(omitting: omitting))
           FROM ledger.events
          WHERE (transaction_id, global_position) > (\(cursor.transactionID)::xid8, \(cursor.position))
            AND transaction_id < ledger.read_horizon()
@@ -268,8 +270,18 @@ public final class EventStore: Sendable {
     }
 
     /// The columns every event read selects, in the order `decodeEvents` expects.
-    static let eventColumns =
-        "global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id, recorded_at"
+    static let eventColumns = columns(omitting: [])
+
+    /// `eventColumns`, with `data` less the named members (names the store's callers chose, not
+    /// input: they are pasted as a literal).
+    static func columns(omitting: [String]) -> String {
+        precondition(omitting.allSatisfy { $0.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || $0 == "_" } }, "data member names are a-z and _")
+        let data =
+            omitting.isEmpty
+            ? "data::text"
+            : "(data - '{" + omitting.map { "\"" + $0 + "\"" }.joined(separator: ",") + "}'::text[])::text"
+        return "global_position, stream_id, stream_version, event_id, event_type, \(data), metadata::text, transaction_id, recorded_at"
+    }
 
     static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []

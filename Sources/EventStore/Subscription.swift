@@ -48,12 +48,15 @@ public struct Subscription: Sendable {
     public let checkpoints: [String]
     /// Events per batch at most.
     public var batchSize: Int
+    /// Members of each event's `data` the subscriber does not read, left out by the server.
+    public var omittingData: [String]
 
-    public init(name: String, checkpoints: [String], batchSize: Int = 1000) {
+    public init(name: String, checkpoints: [String], batchSize: Int = 1000, omittingData: [String] = []) {
         precondition(!checkpoints.isEmpty, "a subscription keeps at least one checkpoint")
         self.name = name
         self.checkpoints = checkpoints
         self.batchSize = batchSize
+        self.omittingData = omittingData
     }
 
     // MARK: - Lock
@@ -143,7 +146,7 @@ public struct Subscription: Sendable {
         let start = cursors.min()!
         // A batch never passes a checkpoint that is ahead: up to it, only the ones behind move.
         let bound = cursors.filter { $0 > start }.min()
-        let read = try EventStore.readAll(after: start, limit: batchSize, on: session)
+        let read = try EventStore.readAll(after: start, limit: batchSize, omitting: omittingData, on: session)
         var events = read
         if let bound { events = Array(read.prefix { $0.cursor <= bound }) }
         let to: ReadCursor

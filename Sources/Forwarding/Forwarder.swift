@@ -83,7 +83,8 @@ public final class Forwarder: Sendable {
     }
 
     /// The intake's subscription: its lock makes this forwarder the active one.
-    static let intake = Subscription(name: "forwarder", checkpoints: ["forwarding.checkpoint"])
+    /// The intake reads which EVSE and operator a notification names, never its bytes (`body`).
+    static let intake = Subscription(name: "forwarder", checkpoints: ["forwarding.checkpoint"], omittingData: [RecordedNotification.Key.body])
 
     public let configuration: Configuration
     let store: EventStore

@@ -67,7 +67,7 @@ public enum NotificationDecision {
         // `notification` is the body as a JSON value (PostgreSQL's jsonb normalises its key order,
         // whitespace and number spelling); `body` keeps the bytes as received, so the forwarder
         // sends Hubject the original notification, byte for byte.
-        fields.append(("body", .string(rawBody)))
+        fields.append((RecordedNotification.Key.body, .string(rawBody)))
         let data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
         let digest = contentDigest(validated.body)
         var id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)

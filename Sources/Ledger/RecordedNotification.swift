@@ -9,6 +9,8 @@ public struct RecordedNotification: Sendable {
         public static let evseID = "evse_id"
         public static let operatorID = "operator_id"
         public static let errorType = "error_type"
+        /// The notification's bytes as received: half of an event, read only to forward it.
+        public static let body = "body"
     }
 
     public let type: LedgerEventType
@@ -51,14 +53,14 @@ public struct RecordedNotification: Sendable {
         self.receivedAt = receivedAt
         self.anomalies = object["anomalies"]?.arrayValue ?? []
         self.notification = notification
-        self.body = object["body"]?.stringValue ?? JSONValue.object(notification).serialized()
+        self.body = object[Key.body]?.stringValue ?? JSONValue.object(notification).serialized()
     }
 
     /// The bytes to forward from a lifecycle event's `data`: `body` as received, else the
     /// notification's JSON; nil when `data` has neither. Asks for nothing else of `data`.
     public static func body(ofData data: String) -> String? {
         guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return nil }
-        return object["body"]?.stringValue ?? object["notification"]?.objectValue.map { JSONValue.object($0).serialized() }
+        return object[Key.body]?.stringValue ?? object["notification"]?.objectValue.map { JSONValue.object($0).serialized() }
     }
 
     /// The EVSE and operator a lifecycle event's `data` names, each nil when absent.

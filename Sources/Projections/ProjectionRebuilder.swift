@@ -114,7 +114,7 @@ public struct ProjectionRebuilder: Sendable {
         let fold = BulkFoldBox(maxResidentSessions: maxResidentSessions)
         let folder = FoldThread()
         var copying: Task<Void, any Error>?
-        let last = try await store.replay(after: .start, pageSize: pageSize) { page in
+        let last = try await store.replay(after: .start, pageSize: pageSize, omittingData: [RecordedNotification.Key.body]) { page in
             let prepared = page.map { PreparedEvent(FoldEvent($0)) }
             // Sessions folded out of memory earlier come back from the build table (and leave it
             // until they are written again). The copy in flight may be writing them: wait for it.
@@ -176,7 +176,10 @@ public struct ProjectionRebuilder: Sendable {
     /// waits), applies the last events, and renames the live schema away and the build schema
     /// in. The live projector's next batch finds its checkpoint moved and goes on from the new one.
     private func catchUp(_ projection: TimelineProjection, swap: Bool, on connection: PostgresConnection) async throws {
-        let subscription = Subscription(name: projection.rebuildLockName, checkpoints: [projection.buildSchema + ".checkpoint"], batchSize: pageSize)
+        let subscription = Subscription(
+            name: projection.rebuildLockName, checkpoints: [projection.buildSchema + ".checkpoint"], batchSize: pageSize,
+            omittingData: [RecordedNotification.Key.body]
+        )
         let writer = ProjectionBatch(targets: [(projection, projection.buildSchema)])
         let apply: @Sendable (Subscription.Batch, PostgresSession) throws -> Void = { batch, session in try writer.apply(batch, on: session) }
         try await connection.run { session in

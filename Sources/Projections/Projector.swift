@@ -1,4 +1,5 @@
 public import EventStore
+import Ledger
 public import Logging
 import Postgres
 
@@ -38,7 +39,9 @@ public final class Projector: Sendable {
         self.projections = projections
         let writer = ProjectionBatch(targets: projections.map { ($0, $0.schema) })
         runner = SubscriptionRunner(
-            Subscription(name: Self.lockName(projections), checkpoints: projections.map { "\($0.schema).checkpoint" }),
+            Subscription(
+                name: Self.lockName(projections), checkpoints: projections.map(\.checkpoint), omittingData: [RecordedNotification.Key.body]
+            ),
             store: store, configuration: configuration, logger: logger,
             prepareSession: { session in
                 // Projections are derived: a commit lost in a crash takes its checkpoint with it

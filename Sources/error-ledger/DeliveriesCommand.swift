@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import EventStore
 import Forwarding
 import Foundation

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Forwarding
 import Foundation
 import OICP
@@ -25,7 +26,7 @@ struct HubjectCommand: AsyncParsableCommand {
 
         func run() async throws {
             let body = try readInput(file, limit: 1 << 16)
-            let environment = ProcessInfo.processInfo.environment
+            let environment = LedgerEnvironment.current
             let configuration = HubjectTransportConfiguration(
                 baseURL: environment["LEDGER_HUBJECT_URL"] ?? "", clientCertificate: environment["LEDGER_HUBJECT_CLIENT_CERT"] ?? "",
                 clientKey: environment["LEDGER_HUBJECT_CLIENT_KEY"] ?? "", caBundle: environment["LEDGER_HUBJECT_CA_BUNDLE"] ?? "",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import EventStore
 import Foundation
 import Postgres
@@ -16,7 +17,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = database.bootstrapLogging()
-        let directory = migrationsDirectory ?? ProcessInfo.processInfo.environment["LEDGER_MIGRATIONS_DIR"] ?? Self.defaultDirectory()
+        let directory = migrationsDirectory ?? LedgerEnvironment.current["LEDGER_MIGRATIONS_DIR"] ?? Self.defaultDirectory()
         let migrator = try Migrator(directory: URL(fileURLWithPath: directory), schema: "ledger", logger: logger)
         let connection = try await PostgresConnection.connect(try database.url(), applicationName: "error-ledger-migrate", logger: logger)
         let applied = try await migrator.migrate(on: connection)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import EventStore
 import Foundation
 import Logging
@@ -32,7 +33,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
 
         func run() async throws {
             var logger = database.bootstrapLogging()
-            if database.logLevel == nil, ProcessInfo.processInfo.environment["LEDGER_LOG_LEVEL"] == nil { logger.logLevel = .info }
+            if database.logLevel == nil, LedgerEnvironment.current["LEDGER_LOG_LEVEL"] == nil { logger.logLevel = .info }
             let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
             defer { store.close() }
             let projector = Projector(

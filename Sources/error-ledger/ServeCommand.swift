@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import CLISupport
 import EventStore
 import Forwarding
 import Foundation
@@ -8,6 +9,7 @@ import Ingestion
 import Logging
 import Postgres
 import Projections
+import ServiceLifecycle
 
 /// `error-ledger serve`: the REST API on the project's HTTP server, with the projector embedded.
 ///
@@ -59,36 +61,36 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         var logger = database.bootstrapLogging()
-        if database.logLevel == nil, environment("LEDGER_LOG_LEVEL") == nil { logger.logLevel = .info }
+        if database.logLevel == nil, environment["LEDGER_LOG_LEVEL"] == nil { logger.logLevel = .info }
         let url = try database.url()
-        let (host, port) = try Self.parseAddress(address ?? environment("LEDGER_HTTP_ADDRESS") ?? "127.0.0.1:8080")
-        let pool = try integer(poolSize, "LEDGER_DB_POOL_SIZE", default: 16, in: 2...500)
-        let connections = try integer(maxConnections, "LEDGER_HTTP_MAX_CONNECTIONS", default: 10_000, in: 1...1_000_000)
-        let lag = try integer(readyMaxLag, "LEDGER_READY_MAX_LAG_SECONDS", default: 30, in: 1...86_400)
-        let beat = try integer(heartbeat, "LEDGER_SSE_HEARTBEAT_SECONDS", default: 15, in: 1...3600)
-        let projector = !(noProjector || environment("LEDGER_PROJECTOR") == "off")
+        let (host, port) = try Self.parseAddress(address ?? environment["LEDGER_HTTP_ADDRESS"] ?? "127.0.0.1:8080")
+        let pool = try environment.integer(poolSize, "LEDGER_DB_POOL_SIZE", default: 16, in: 2...500)
+        let connections = try environment.integer(maxConnections, "LEDGER_HTTP_MAX_CONNECTIONS", default: 10_000, in: 1...1_000_000)
+        let lag = try environment.integer(readyMaxLag, "LEDGER_READY_MAX_LAG_SECONDS", default: 30, in: 1...86_400)
+        let beat = try environment.integer(heartbeat, "LEDGER_SSE_HEARTBEAT_SECONDS", default: 15, in: 1...3600)
+        let projector = !(noProjector || environment["LEDGER_PROJECTOR"] == "off")
         let files = raiseOpenFileLimit()
         if files < UInt64(connections) + 64 {
             logger.warning("open-file limit is below --max-connections", metadata: ["limit": "\(files)", "max_connections": "\(connections)"])
         }
 
         let settings = SessionSettings(
-            statementTimeout: .seconds(try integer(nil, "LEDGER_DB_STATEMENT_TIMEOUT_SECONDS", default: 30, in: 1...3600)),
-            networkTimeout: .seconds(try integer(nil, "LEDGER_DB_NETWORK_TIMEOUT_SECONDS", default: 20, in: 2...600))
+            statementTimeout: .seconds(try environment.integer(nil, "LEDGER_DB_STATEMENT_TIMEOUT_SECONDS", default: 30, in: 1...3600)),
+            networkTimeout: .seconds(try environment.integer(nil, "LEDGER_DB_NETWORK_TIMEOUT_SECONDS", default: 20, in: 2...600))
         )
         let store = try await EventStore.open(
             configuration: .init(
-                url: url, poolSize: pool, commitLanes: 2, maxQueuedAppends: try integer(nil, "LEDGER_APPEND_QUEUE", default: 4096, in: 1...1_000_000),
-                commitTimeout: .seconds(try integer(nil, "LEDGER_COMMIT_TIMEOUT_SECONDS", default: 10, in: 1...600)), settings: settings
+                url: url, poolSize: pool, commitLanes: 2, maxQueuedAppends: try environment.integer(nil, "LEDGER_APPEND_QUEUE", default: 4096, in: 1...1_000_000),
+                commitTimeout: .seconds(try environment.integer(nil, "LEDGER_COMMIT_TIMEOUT_SECONDS", default: 10, in: 1...600)), settings: settings
             ), logger: logger)
         defer { store.close() }
         // Before listening: bad certificate files stop the start-up, not the first send.
         let forwarderToRun = try forwarder(store: store, url: url, logger: logger)
         let ingest = Ingestor.Configuration(
-            undigestedEventsAreReplays: try onOff("LEDGER_INGEST_UNDIGESTED_REPLAYS", default: false),
-            errorReplayWindow: .seconds(try integer(nil, "LEDGER_ERROR_REPLAY_WINDOW_SECONDS", default: 600, in: 0...86_400))
+            undigestedEventsAreReplays: try environment.onOff("LEDGER_INGEST_UNDIGESTED_REPLAYS", default: false),
+            errorReplayWindow: .seconds(try environment.integer(nil, "LEDGER_ERROR_REPLAY_WINDOW_SECONDS", default: 600, in: 0...86_400))
         )
-        let admin = try environment("LEDGER_ADMIN_ADDRESS").map(Self.parseAddress)
+        let admin = try environment["LEDGER_ADMIN_ADDRESS"].map(Self.parseAddress)
         let api = LedgerAPI(
             store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), forwarder: forwarderToRun,
             configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat), metricsOnMainListener: admin == nil), logger: logger
@@ -98,8 +100,8 @@ struct ServeCommand: AsyncParsableCommand {
         // quarantined) rather than a bare 413. Nothing else takes a body.
         limits.body = 131_072
         var serverConfiguration = HTTPServerConfiguration(host: host, port: port, limits: limits, maxConnections: connections)
-        serverConfiguration.maxConnectionsPerAddress = try optionalInteger("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS", in: 1...1_000_000)
-        serverConfiguration.writeTimeout = .seconds(try integer(nil, "LEDGER_HTTP_WRITE_TIMEOUT_SECONDS", default: 30, in: 1...3600))
+        serverConfiguration.maxConnectionsPerAddress = try environment.optionalInteger("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS", in: 1...1_000_000)
+        serverConfiguration.writeTimeout = .seconds(try environment.integer(nil, "LEDGER_HTTP_WRITE_TIMEOUT_SECONDS", default: 30, in: 1...3600))
         let server = Server(configuration: serverConfiguration, logger: logger, handler: api.handler)
         let bound: Int
         do {
@@ -118,35 +120,42 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var projection = Projector.Configuration()
         projection.settings = SessionSettings(networkTimeout: settings.networkTimeout)
-        let projections = projector ? Task { [logger, projection] in await Projector(store: store, configuration: projection, logger: logger).run() } : nil
-        let forwarding = forwarderToRun.map { forwarder in Task { await forwarder.run() } }
+        // Shut down in the reverse of this order: the main listener first (no new work, requests
+        // in flight finish), then the probes' listener, then the forwarder (attempts in flight are
+        // recorded) and the projector.
+        var services: [any Service] = []
+        if projector {
+            services.append(UntilShutdownService(description: "projector") { [logger, projection] in
+                await Projector(store: store, configuration: projection, logger: logger).run()
+            })
+        }
+        if let forwarderToRun { services.append(UntilShutdownService(description: "forwarder") { await forwarderToRun.run() }) }
+        if let adminServer { services.append(HTTPServerService(description: "admin listener", server: adminServer)) }
+        services.append(HTTPServerService(description: "listener", server: server) { [logger] in
+            logger.info("stopping: finishing requests in flight")
+            api.stop()
+        })
         logger.info("serving", metadata: ["address": "\(host):\(bound)", "projector": "\(projector)"])
-        await untilTerminated()
-        logger.info("stopping: finishing requests in flight")
-        api.stop()
-        await server.shutdown()
-        await adminServer?.shutdown()
-        projections?.cancel()
-        forwarding?.cancel()
-        await projections?.value
-        await forwarding?.value
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .notice)
+        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)).run()
         logger.info("stopped")
     }
 
     /// The forwarder the environment asks for, or nil when forwarding is off.
     private func forwarder(store: EventStore, url: String, logger: Logger) throws -> Forwarder? {
-        guard let base = environment("LEDGER_HUBJECT_URL"), environment("LEDGER_FORWARDING") != "off" else {
+        guard let base = environment["LEDGER_HUBJECT_URL"], environment["LEDGER_FORWARDING"] != "off" else {
             logger.info("forwarding to Hubject is off (LEDGER_HUBJECT_URL is not set, or LEDGER_FORWARDING=off)")
             return nil
         }
-        let inFlight = try integer(nil, "LEDGER_FORWARD_MAX_IN_FLIGHT", default: 16, in: 1...256)
-        let timeout = try integer(nil, "LEDGER_FORWARD_TIMEOUT_SECONDS", default: 30, in: 1...600)
+        let inFlight = try environment.integer(nil, "LEDGER_FORWARD_MAX_IN_FLIGHT", default: 16, in: 1...256)
+        let timeout = try environment.integer(nil, "LEDGER_FORWARD_TIMEOUT_SECONDS", default: 30, in: 1...600)
         let transport: HubjectTransport
         do {
             transport = try HubjectTransport(
                 configuration: .init(
-                    baseURL: base, clientCertificate: environment("LEDGER_HUBJECT_CLIENT_CERT") ?? "",
-                    clientKey: environment("LEDGER_HUBJECT_CLIENT_KEY") ?? "", caBundle: environment("LEDGER_HUBJECT_CA_BUNDLE") ?? "",
+                    baseURL: base, clientCertificate: environment["LEDGER_HUBJECT_CLIENT_CERT"] ?? "",
+                    clientKey: environment["LEDGER_HUBJECT_CLIENT_KEY"] ?? "", caBundle: environment["LEDGER_HUBJECT_CA_BUNDLE"] ?? "",
                     timeout: .seconds(timeout), connections: inFlight
                 ),
                 logger: logger
@@ -155,7 +164,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw InputError(description: "forwarding: \(error)")
         }
         var configuration = Forwarder.Configuration(maxInFlight: inFlight)
-        if let list = environment("LEDGER_FORWARD_TYPES") {
+        if let list = environment["LEDGER_FORWARD_TYPES"] {
             var types: Set<PendingNotification.Kind> = []
             for name in list.split(separator: ",") {
                 guard let kind = PendingNotification.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
@@ -165,10 +174,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             configuration.types = types
         }
-        configuration.retry.maxAttempts = try integer(nil, "LEDGER_FORWARD_RETRY_ATTEMPTS", default: 12, in: 1...1000)
-        configuration.retry.maxAge = .seconds(try integer(nil, "LEDGER_FORWARD_RETRY_MAX_AGE_SECONDS", default: 86_400, in: 1...2_592_000))
-        configuration.retry.cap = .seconds(try integer(nil, "LEDGER_FORWARD_RETRY_CAP_SECONDS", default: 300, in: 1...86_400))
-        let perMinute = try integer(nil, "LEDGER_FORWARD_PER_MINUTE", default: 100, in: 0...100_000)
+        configuration.retry.maxAttempts = try environment.integer(nil, "LEDGER_FORWARD_RETRY_ATTEMPTS", default: 12, in: 1...1000)
+        configuration.retry.maxAge = .seconds(try environment.integer(nil, "LEDGER_FORWARD_RETRY_MAX_AGE_SECONDS", default: 86_400, in: 1...2_592_000))
+        configuration.retry.cap = .seconds(try environment.integer(nil, "LEDGER_FORWARD_RETRY_CAP_SECONDS", default: 300, in: 1...86_400))
+        let perMinute = try environment.integer(nil, "LEDGER_FORWARD_PER_MINUTE", default: 100, in: 0...100_000)
         configuration.perMinute = perMinute == 0 ? nil : perMinute
         logger.info("forwarding to Hubject", metadata: ["url": "\(transport.configuration.notificationURL)", "per_minute": "\(perMinute)"])
         configuration.settings = SessionSettings(networkTimeout: store.pool.configuration.settings.networkTimeout)
@@ -195,39 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
         return (String(parts[0]), port)
     }
 
-    private func integer(_ flag: Int?, _ variable: String, default value: Int, in range: ClosedRange<Int>) throws -> Int {
-        let chosen: Int
-        if let flag {
-            chosen = flag
-        } else if let text = environment(variable) {
-            guard let parsed = Int(text) else { throw ValidationError("\(variable)=\(text) is not an integer") }
-            chosen = parsed
-        } else {
-            chosen = value
-        }
-        guard range.contains(chosen) else { throw ValidationError("\(variable) must be \(range.lowerBound)…\(range.upperBound), not \(chosen)") }
-        return chosen
-    }
-
-    /// An integer variable that is off when unset.
-    private func optionalInteger(_ variable: String, in range: ClosedRange<Int>) throws -> Int? {
-        guard environment(variable) != nil else { return nil }
-        return try integer(nil, variable, default: range.lowerBound, in: range)
-    }
-
-    /// An `on` / `off` variable; anything else is refused, naming it.
-    private func onOff(_ variable: String, default value: Bool) throws -> Bool {
-        switch environment(variable) {
-        case nil: return value
-        case "on": return true
-        case "off": return false
-        case let other?: throw ValidationError("\(variable)=\(other): use on or off")
-        }
-    }
-
-    private func environment(_ name: String) -> String? {
-        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
-    }
+    private var environment: LedgerEnvironment { .current }
 
     /// Raises the soft open-file limit to the hard one (each client connection is a file).
     /// - Returns: the limit now in force.

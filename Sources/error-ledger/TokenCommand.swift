@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import CLISupport
 import Foundation
 import Postgres
 

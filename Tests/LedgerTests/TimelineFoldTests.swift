@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import OICP
+import SeededRandom
 import Testing
 
 /// Given events recorded as ingestion records them (`NotificationDecision.decide` against the

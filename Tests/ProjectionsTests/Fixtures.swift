@@ -4,8 +4,9 @@ import Ingestion
 import Ledger
 import Postgres
 @testable import Projections
-import Testing
+import SeededRandom
 import TestSupport
+import Testing
 
 /// A migrated database with a store and an ingestor on it.
 struct TestLedger: Sendable {

@@ -1109,7 +1109,7 @@ def scenario_kill(report):
     env = cli_env(cluster)
     archive = os.path.join(ARGS.work, "kill-archive.ndjson")
     with open(archive, "w") as out:
-        subprocess.run([ARGS.binary, "bench", "generate", "--count", "60000"], stdout=out, check=True, env=env, cwd=ROOT, timeout=120)
+        subprocess.run([ARGS.binary + "-bench", "generate", "--count", "60000"], stdout=out, check=True, env=env, cwd=ROOT, timeout=120)
     run([ARGS.binary, "import", "--quiet", archive], env=env, timeout=300)
     # Forward only what comes next (the archive would take minutes to forward).
     run([ARGS.binary, "deliveries", "skip-to-head"], env=env)

@@ -1,10 +1,12 @@
 import ArgumentParser
+import CLISupport
 import EventStore
 import Foundation
 import Ingestion
 import Ledger
 import Postgres
 import Projections
+import SeededRandom
 import Synchronization
 
 /// Rebuild of every projection from the whole store; one JSON line.

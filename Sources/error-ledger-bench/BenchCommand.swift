@@ -1,16 +1,20 @@
 import ArgumentParser
+import CLISupport
 import EventStore
 import Foundation
 import Ledger
 import Postgres
+import SeededRandom
 import Synchronization
 
-/// Measurements, not tests: each prints one JSON line of figures for `deploy/bench-store` to
+/// `error-ledger-bench`: measurements, not tests, in a binary of their own (not in the
+/// production one). Each prints one JSON line of figures for the `deploy/bench-*` scripts to
 /// collect into medians.
+@main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Benchmarks of the event store (see deploy/bench-store, which runs them with pgbench beside).",
+        commandName: "error-ledger-bench",
+        abstract: "Benchmarks of the ledger (the deploy/bench-* scripts run them, with their baselines beside).",
         subcommands: [
             BenchAppend.self, BenchReplay.self, BenchGenerate.self, BenchQueries.self, BenchRebuild.self, BenchReadModels.self,
             BenchProjectionLag.self,
