@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "Forwarding",
             dependencies: [
-                "CCurl", "OICP", "Ledger", "EventStore", "Postgres", .product(name: "Logging", package: "swift-log"),
+                "CCurl", "JSON", "OICP", "Ledger", "EventStore", "Postgres", .product(name: "Logging", package: "swift-log"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: strict
@@ -56,7 +56,9 @@ let package = Package(
             dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .target(name: "OICP", swiftSettings: strict),
+        // A strict JSON parser (duplicate keys, depth and size limits, exact number text) and JSON values.
+        .target(name: "JSON", swiftSettings: strict),
+        .target(name: "OICP", dependencies: ["JSON"], swiftSettings: strict),
         // SplitMix64: generated archives and randomized tests, the same every run.
         .target(name: "SeededRandom", swiftSettings: strict),
         // What the CLI and the benchmark binary share: database options, LEDGER_* variables.
@@ -67,17 +69,17 @@ let package = Package(
         ),
         .target(
             name: "Ledger",
-            dependencies: ["OICP", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["JSON", "OICP", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
             name: "EventStore",
-            dependencies: ["Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Postgres", "Ledger", "JSON", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "Projections",
-            dependencies: ["EventStore", "Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EventStore", "Postgres", "Ledger", "JSON", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // The REST API: OICP ingest, /v1 reads, exports, live feed, health, metrics, bearer tokens.
@@ -85,20 +87,20 @@ let package = Package(
             name: "API",
             dependencies: [
                 "Forwarding",
-                "HTTPServer", "Postgres", "EventStore", "Projections", "Ingestion", "Ledger", "OICP",
+                "HTTPServer", "Postgres", "EventStore", "Projections", "Ingestion", "Ledger", "JSON", "OICP",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "Ingestion",
-            dependencies: ["EventStore", "Postgres", "Ledger", "OICP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EventStore", "Postgres", "Ledger", "JSON", "OICP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "error-ledger",
             dependencies: [
-                "CLISupport", "Postgres", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API", "Forwarding",
+                "CLISupport", "Postgres", "JSON", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API", "Forwarding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,19 +117,24 @@ let package = Package(
             swiftSettings: strict
         ),
         // Test-only helpers: a fresh database per suite, cloned from the migrated template.
-        .target(name: "TestSupport", dependencies: ["Postgres", "Forwarding"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
+        // The fake Hubject (mutual TLS), apart, so test targets that do not forward do not link libcurl.
+        .target(name: "HubjectTestSupport", dependencies: ["Forwarding", "TestSupport"], path: "Tests/HubjectTestSupport", swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "OICPTests", dependencies: ["OICP"], swiftSettings: strict),
+        .testTarget(name: "OICPTests", dependencies: ["JSON", "OICP"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "APITests",
-            dependencies: ["API", "Forwarding", "HTTPServer", "Ingestion", "Projections", "EventStore", "Postgres", "OICP", "TestSupport"],
+            dependencies: [
+                "API", "Forwarding", "HTTPServer", "Ingestion", "Projections", "EventStore", "Postgres", "JSON", "OICP", "TestSupport",
+                "HubjectTestSupport",
+            ],
             swiftSettings: strict
         ),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "OICP", "SeededRandom"], swiftSettings: strict),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "JSON", "OICP", "SeededRandom"], swiftSettings: strict),
         .testTarget(
             name: "ForwardingTests",
-            dependencies: ["Forwarding", "OICP", "Ingestion", "EventStore", "Postgres", "Ledger", "TestSupport"],
+            dependencies: ["Forwarding", "OICP", "Ingestion", "EventStore", "Postgres", "Ledger", "TestSupport", "HubjectTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -142,17 +149,17 @@ let package = Package(
         ),
         .testTarget(
             name: "IngestionTests",
-            dependencies: ["Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "TestSupport"],
+            dependencies: ["Ingestion", "EventStore", "Postgres", "Ledger", "JSON", "OICP", "TestSupport"],
             swiftSettings: strict
         ),
         // libFuzzer targets, run by deploy/fuzz (built with the fuzzer and address sanitizers and -DFUZZING).
         // In a normal build each is a tool that replays input files through the same checks.
         .target(name: "FuzzSupport", swiftSettings: strict),
         .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["FuzzSupport", "HTTPServer"], swiftSettings: strict),
-        .executableTarget(name: "FuzzNotificationValidator", dependencies: ["FuzzSupport", "OICP"], swiftSettings: strict),
+        .executableTarget(name: "FuzzNotificationValidator", dependencies: ["FuzzSupport", "JSON", "OICP"], swiftSettings: strict),
         .executableTarget(
             name: "FuzzQueryParameters",
-            dependencies: ["FuzzSupport", "API", "EventStore", "Forwarding", "HTTPServer", "OICP", "Projections"],
+            dependencies: ["FuzzSupport", "API", "EventStore", "Forwarding", "HTTPServer", "JSON", "OICP", "Projections"],
             swiftSettings: strict
         ),
         .executableTarget(name: "FuzzReadCursor", dependencies: ["FuzzSupport", "EventStore", "HTTPServer"], swiftSettings: strict),

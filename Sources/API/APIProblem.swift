@@ -1,4 +1,5 @@
 public import HTTPServer
+import JSON
 import OICP
 
 /// The one error shape of the `/v1` endpoints, and of the router's own 400/404/405:

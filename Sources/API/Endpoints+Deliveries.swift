@@ -2,6 +2,7 @@ import EventStore
 import Forwarding
 import Foundation
 import HTTPServer
+import JSON
 import OICP
 
 /// `/v1/deliveries`: the forwarding state of each notification, the backlog at a glance, and an

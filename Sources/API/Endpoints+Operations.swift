@@ -2,6 +2,7 @@ import EventStore
 import Forwarding
 import Foundation
 import HTTPServer
+import JSON
 import OICP
 import Postgres
 import Projections

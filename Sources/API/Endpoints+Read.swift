@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import HTTPServer
+import JSON
 import Ledger
 import OICP
 import Projections

@@ -1,5 +1,6 @@
 public import EventStore
 public import Foundation
+public import JSON
 import Ledger
 public import OICP
 public import Postgres

@@ -1,4 +1,5 @@
 import FuzzSupport
+import JSON
 import OICP
 
 // libFuzzer target for the OICP side of ingestion (deploy/fuzz oicp): `JSONParser` (and the

@@ -4,6 +4,7 @@ import Forwarding
 import Foundation
 import FuzzSupport
 import HTTPServer
+import JSON
 import OICP
 import Projections
 

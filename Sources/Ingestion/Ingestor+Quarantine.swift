@@ -1,5 +1,6 @@
 public import EventStore
 public import Foundation
+import JSON
 public import Ledger
 import Logging
 public import OICP

@@ -1,4 +1,5 @@
 public import Foundation
+public import JSON
 public import OICP
 
 /// An event the ledger decided to append, ready for the event store.

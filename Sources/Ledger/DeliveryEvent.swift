@@ -1,4 +1,5 @@
 public import Foundation
+import JSON
 public import OICP
 
 /// An event of a session's delivery stream (`delivery-<SessionID>`): what became of forwarding

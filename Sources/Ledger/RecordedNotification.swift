@@ -1,3 +1,4 @@
+public import JSON
 public import OICP
 
 /// A lifecycle event's `data` read back: the layout `NotificationDecision.decide` writes, read

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 extension Acknowledgement {
     /// A positive acknowledgement for a validated notification: `Result` true, code `"000"`,

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// `eRoamingAcknowledgement`, the answer to a charging notification (OICP 2.3 CPO chapter 2,
 /// REFERENCE §2).

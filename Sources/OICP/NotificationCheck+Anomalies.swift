@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 extension NotificationCheck {
     /// Tolerance for `ChargingDuration` against `EventOccurred − ChargingStart`.

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 extension NotificationCheck {
     /// `IdentificationType` (OICP 2.3 CPO chapter 3, REFERENCE §3.8): exactly one of five options.

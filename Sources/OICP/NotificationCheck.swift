@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// One validation pass over a parsed notification body: collects every problem and anomaly.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Validates eRoamingChargingNotifications V1.1 request bodies (OICP 2.3 CPO chapter 2,
 /// REFERENCE §1) and decodes them into `ChargingNotification`.

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Hand-written matchers for the OICP 2.3 identifier patterns (REFERENCE §3).
 ///

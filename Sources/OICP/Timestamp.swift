@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A timestamp exactly as received plus its instant.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+public import JSON
 
 /// A notification body that passed validation.
 public struct ValidatedNotification: Sendable, Hashable {

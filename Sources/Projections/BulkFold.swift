@@ -1,5 +1,6 @@
 import Dispatch
 import EventStore
+import JSON
 import Ledger
 import OICP
 import Postgres

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import EventStore
 import Foundation
+import JSON
 import Ledger
 import OICP
 

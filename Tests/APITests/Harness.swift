@@ -3,11 +3,12 @@ import EventStore
 import Forwarding
 import Foundation
 import HTTPServer
+import HubjectTestSupport
 import Ingestion
 import Postgres
 import Projections
-import Testing
 import TestSupport
+import Testing
 
 /// The ledger's API served on a free loopback port, over a database of its own, with the
 /// projector running (unless asked not to): the real parts, end to end.

@@ -1,12 +1,13 @@
 import EventStore
 import Forwarding
 import Foundation
+import HubjectTestSupport
 import Ingestion
 import Ledger
 import Postgres
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// A clock the test moves: the forwarder's pacing decisions follow it, not real time.
 final class ManualClock: ForwardingClock {

@@ -1,8 +1,9 @@
 import Forwarding
 import Foundation
+import HubjectTestSupport
 import OICP
-import Testing
 import TestSupport
+import Testing
 
 /// The mutual-TLS transport against a real HTTPS server on loopback that demands a client
 /// certificate (the fake Hubject), and the outcome rules over what it answers.

@@ -2,8 +2,8 @@ import Foundation
 import Glibc
 import HTTPServer
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// A blocking loopback client. Every call runs on a thread of its own, never on the cooperative
 /// pool the server's handlers need.

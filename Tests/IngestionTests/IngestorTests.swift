@@ -1,11 +1,12 @@
 import EventStore
 import Foundation
 import Ingestion
+import JSON
 import Ledger
 import OICP
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// The example bodies of Tests/fixtures/oicp.
 func example(_ name: String) throws -> [UInt8] {

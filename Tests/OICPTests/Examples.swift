@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import OICP
 
 /// The OICP example bodies in `Tests/fixtures/oicp`.

@@ -2,6 +2,12 @@ import Foundation
 import Glibc
 
 /// `eventually` gave up.
+/// A test's own failure, with what went wrong.
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
 public struct TimedOut: Error, CustomStringConvertible {
     public var description: String
 }

@@ -1,4 +1,5 @@
 public import Foundation
+import JSON
 public import OICP
 
 /// A stored event as the timeline fold sees it.

@@ -1,12 +1,7 @@
 public import Forwarding
 public import Foundation
 import Glibc
-
-/// A test's own failure, with what went wrong.
-public struct TestFailure: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
+import TestSupport
 
 /// A throwaway PKI (`Tests/fakes/make-test-pki.sh`) and the fake Hubject
 /// (`Tests/fakes/fake_hubject.py`) on a free loopback port, demanding a client certificate.

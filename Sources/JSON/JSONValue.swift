@@ -64,7 +64,7 @@ extension JSONValue {
     }
 
     /// The JSON type name used in validation messages ("string", "number", …).
-    var typeName: String {
+    package var typeName: String {
         switch self {
         case .null: "null"
         case .bool: "boolean"

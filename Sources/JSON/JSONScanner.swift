@@ -2,9 +2,9 @@ import Foundation
 
 /// The parsing state machine behind `JSONParser`: one pass over the bytes, an explicit stack of
 /// open containers, UTF-8 validated only where non-ASCII bytes occur (RFC 8259 §8.1).
-struct JSONScanner {
+package struct JSONScanner {
     /// One open array or object.
-    struct Frame {
+    package struct Frame {
         var isObject: Bool
         var keys: [String] = []
         var values: [JSONValue] = []
@@ -13,21 +13,21 @@ struct JSONScanner {
     }
 
     /// Objects with more members than this use a hash set for duplicate detection.
-    static let linearDuplicateScanLimit = 16
+    package static let linearDuplicateScanLimit = 16
 
-    let bytes: UnsafeBufferPointer<UInt8>
-    let count: Int
-    let maxDepth: Int
-    var index = 0
-    var stack: [Frame] = []
+    package let bytes: UnsafeBufferPointer<UInt8>
+    package let count: Int
+    package let maxDepth: Int
+    package var index = 0
+    package var stack: [Frame] = []
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+    package init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
         self.count = bytes.count
         self.maxDepth = maxDepth
     }
 
-    mutating func parseDocument() -> Result<JSONValue, JSONParseError> {
+    package mutating func parseDocument() -> Result<JSONValue, JSONParseError> {
         do throws(JSONParseError) {
             return .success(try parseValue())
         } catch {

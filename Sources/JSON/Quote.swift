@@ -4,12 +4,12 @@ import Foundation
 ///
 /// Values are shown JSON-escaped and cut to `limit` characters, so a 60 000-character field is
 /// reported without being echoed whole.
-enum Quote {
+package enum Quote {
     /// Default number of characters shown.
-    static let limit = 40
+    package static let limit = 40
 
     /// `"value"`, or `"first 40 characters…" (N characters)` when longer.
-    static func value(_ text: String, limit: Int = Quote.limit) -> String {
+    package static func value(_ text: String, limit: Int = Quote.limit) -> String {
         var output = "\""
         var shown = 0
         var truncated = false
@@ -44,7 +44,7 @@ enum Quote {
 
 extension Quote {
     /// A number literal, cut to `limit` characters when longer.
-    static func number(_ text: String, limit: Int = Quote.limit) -> String {
+    package static func number(_ text: String, limit: Int = Quote.limit) -> String {
         guard text.utf8.count > limit else { return text }
         return String(text.prefix(limit)) + "… (\(text.utf8.count) characters)"
     }

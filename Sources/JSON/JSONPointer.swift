@@ -1,9 +1,9 @@
 import Foundation
 
 /// RFC 6901 JSON pointer building.
-enum JSONPointer {
+package enum JSONPointer {
     /// Escapes one reference token: `~` → `~0`, `/` → `~1` (RFC 6901 §3).
-    static func escape(_ token: String) -> String {
+    package static func escape(_ token: String) -> String {
         guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else {
             return token
         }
@@ -11,12 +11,12 @@ enum JSONPointer {
     }
 
     /// `base` extended by the member `key`.
-    static func appending(_ base: String, _ key: String) -> String {
+    package static func appending(_ base: String, _ key: String) -> String {
         base + "/" + escape(key)
     }
 
     /// `base` extended by the array index `index`.
-    static func appending(_ base: String, _ index: Int) -> String {
+    package static func appending(_ base: String, _ index: Int) -> String {
         base + "/" + String(index)
     }
 }

@@ -28,7 +28,7 @@ public struct JSONObject: Sendable, Hashable, RandomAccessCollection {
     }
 
     /// Builds an object from parallel arrays the parser has already checked for duplicates.
-    init(uncheckedKeys keys: [String], values: [JSONValue]) {
+    package init(uncheckedKeys keys: [String], values: [JSONValue]) {
         self.keys = keys
         self.values = values
     }

@@ -4,8 +4,8 @@ import Foundation
 ///
 /// JSON member names compare code unit by code unit (RFC 8259 §8.3); Swift's `String ==` would
 /// make U+212A KELVIN SIGN equal to "K".
-enum UTF8Bytes {
-    static func equal(_ lhs: String, _ rhs: String) -> Bool {
+package enum UTF8Bytes {
+    package static func equal(_ lhs: String, _ rhs: String) -> Bool {
         guard lhs.utf8.count == rhs.utf8.count else { return false }
         let fast = lhs.utf8.withContiguousStorageIfAvailable { left in
             rhs.utf8.withContiguousStorageIfAvailable { right in
