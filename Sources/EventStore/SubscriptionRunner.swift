@@ -53,12 +53,19 @@ public final class SubscriptionRunner: Sendable {
 
     /// Applies a batch on the runner's connection, inside the transaction that moves the checkpoints.
     public typealias Apply = @Sendable (Subscription.Batch, PostgresSession) throws -> Void
+    /// Writes a batch as parts of the one statement that moves the checkpoints (may read first).
+    public typealias Statement = @Sendable (Subscription.Batch, PostgresSession, inout Subscription.BatchStatement) throws -> Void
+
+    package enum Writer: Sendable {
+        case transaction(Apply)
+        case statement(Statement)
+    }
 
     public let subscription: Subscription
     private let store: EventStore
     private let configuration: Configuration
     private let logger: Logger
-    private let apply: Apply
+    private let writer: Writer
     private let prepareSession: (@Sendable (PostgresSession) throws -> Void)?
     private let beforeCommit: Subscription.BeforeCommit?
     private let state = Mutex(Status(role: .connecting, cursor: nil, eventsApplied: 0, backendPID: nil))
@@ -69,12 +76,27 @@ public final class SubscriptionRunner: Sendable {
         _ subscription: Subscription, store: EventStore, configuration: Configuration = .init(), logger: Logger,
         prepareSession: (@Sendable (PostgresSession) throws -> Void)? = nil, apply: @escaping Apply
     ) {
-        self.init(subscription, store: store, configuration: configuration, logger: logger, prepareSession: prepareSession, beforeCommit: nil, apply: apply)
+        self.init(subscription, store: store, configuration: configuration, logger: logger, prepareSession: prepareSession, beforeCommit: nil, writer: .transaction(apply))
+    }
+
+    /// A runner whose subscriber writes each batch as parts of one statement (`Subscription.BatchStatement`).
+    public convenience init(
+        _ subscription: Subscription, store: EventStore, configuration: Configuration = .init(), logger: Logger,
+        prepareSession: (@Sendable (PostgresSession) throws -> Void)? = nil, statement: @escaping Statement
+    ) {
+        self.init(subscription, store: store, configuration: configuration, logger: logger, prepareSession: prepareSession, beforeCommit: nil, writer: .statement(statement))
+    }
+
+    package convenience init(
+        _ subscription: Subscription, store: EventStore, configuration: Configuration, logger: Logger,
+        prepareSession: (@Sendable (PostgresSession) throws -> Void)?, beforeCommit: Subscription.BeforeCommit?, apply: @escaping Apply
+    ) {
+        self.init(subscription, store: store, configuration: configuration, logger: logger, prepareSession: prepareSession, beforeCommit: beforeCommit, writer: .transaction(apply))
     }
 
     package init(
         _ subscription: Subscription, store: EventStore, configuration: Configuration, logger: Logger,
-        prepareSession: (@Sendable (PostgresSession) throws -> Void)?, beforeCommit: Subscription.BeforeCommit?, apply: @escaping Apply
+        prepareSession: (@Sendable (PostgresSession) throws -> Void)?, beforeCommit: Subscription.BeforeCommit?, writer: Writer
     ) {
         var subscription = subscription
         subscription.batchSize = configuration.batchSize
@@ -84,7 +106,7 @@ public final class SubscriptionRunner: Sendable {
         var logger = logger
         logger[metadataKey: "subscription"] = "\(subscription.name)"
         self.logger = logger
-        self.apply = apply
+        self.writer = writer
         self.prepareSession = prepareSession
         self.beforeCommit = beforeCommit
     }
@@ -134,10 +156,16 @@ public final class SubscriptionRunner: Sendable {
                     logger.info("subscription active")
                     setRole(.active)
                 }
-                let (apply, hook) = (apply, beforeCommit)
+                let (writer, hook) = (writer, beforeCommit)
                 let (outcome, position) = try await conn.run { [known] session in
                     var cursors = known
-                    let (outcome, _) = try subscription.step(on: session, known: &cursors, beforeCommit: hook, apply: apply)
+                    let outcome: Subscription.Outcome
+                    switch writer {
+                    case .transaction(let apply):
+                        outcome = try subscription.step(on: session, known: &cursors, beforeCommit: hook, apply: apply).0
+                    case .statement(let statement):
+                        outcome = try subscription.step(on: session, known: &cursors, beforeCommit: hook, statement: statement)
+                    }
                     return (outcome, cursors)
                 }
                 known = position

@@ -9,12 +9,12 @@ struct ProjectionBatch: Sendable {
     /// Projections and the schemas written, in the subscription's checkpoint order.
     let targets: [(projection: TimelineProjection, schema: String)]
 
-    /// Writes `batch` to the targets it advances, on the subscriber's connection (inside the
-    /// transaction that moves their checkpoints).
+    /// Writes `batch` to the targets it advances as parts of the one statement that moves their
+    /// checkpoints; reads their states on the subscriber's connection first.
     ///
     /// The states are read before the write: only the active subscriber writes these schemas
-    /// (its lock), and a checkpoint that moved in between rolls the whole batch back.
-    func apply(_ batch: Subscription.Batch, on session: PostgresSession) throws {
+    /// (its lock), and a checkpoint that moved in between makes the statement write nothing.
+    func write(_ batch: Subscription.Batch, on session: PostgresSession, into statement: inout Subscription.BatchStatement) throws {
         let targets = batch.advancing.map { self.targets[$0] }
         guard !batch.events.isEmpty, let first = targets.first else { return }
         let prepared = batch.events.map { PreparedEvent(FoldEvent($0)) }
@@ -27,8 +27,11 @@ struct ProjectionBatch: Sendable {
             schema: errors?.schema ?? first.schema, on: session
         )
         let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
-        for target in targets {
-            try TimelineRows.write(changes, sessions: sessions, evses: evses, projection: target.projection, schema: target.schema, on: session)
+        for (index, target) in targets.enumerated() {
+            TimelineRows.write(
+                changes, sessions: sessions, evses: evses, projection: target.projection, schema: target.schema, prefix: "p\(index)_",
+                into: &statement
+            )
         }
     }
 }

@@ -181,10 +181,12 @@ public struct ProjectionRebuilder: Sendable {
             omittingData: [RecordedNotification.Key.body]
         )
         let writer = ProjectionBatch(targets: [(projection, projection.buildSchema)])
-        let apply: @Sendable (Subscription.Batch, PostgresSession) throws -> Void = { batch, session in try writer.apply(batch, on: session) }
+        let write: @Sendable (Subscription.Batch, PostgresSession, inout Subscription.BatchStatement) throws -> Void = { batch, session, statement in
+            try writer.write(batch, on: session, into: &statement)
+        }
         try await connection.run { session in
             var known: [ReadCursor]?
-            while case (.applied, _) = try subscription.step(on: session, known: &known, apply: apply) {}
+            while case .applied = try subscription.step(on: session, known: &known, statement: write) {}
         }
         guard swap else { return }
         try await connection.run { session in
@@ -192,7 +194,7 @@ public struct ProjectionRebuilder: Sendable {
                 try session.execute(unsafeSQL: "SET LOCAL lock_timeout = '60s'")
                 try session.execute(unsafeSQL: "LOCK TABLE \(projection.checkpoint) IN ACCESS EXCLUSIVE MODE")
                 var known: [ReadCursor]?
-                while case (.applied, _) = try subscription.step(on: session, known: &known, inTransaction: true, apply: apply) {}
+                while case .applied = try subscription.step(on: session, known: &known, inTransaction: true, statement: write) {}
                 try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.schema) RENAME TO \(projection.retiredSchema)")
                 try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.buildSchema) RENAME TO \(projection.schema)")
             }

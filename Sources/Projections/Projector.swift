@@ -50,7 +50,7 @@ public final class Projector: Sendable {
                 try session.execute(unsafeSQL: "SET synchronous_commit = off")
             },
             beforeCommit: beforeCommit,
-            apply: { batch, session in try writer.apply(batch, on: session) }
+            writer: .statement { batch, session, statement in try writer.write(batch, on: session, into: &statement) }
         )
     }
 

@@ -190,19 +190,6 @@ public enum QueryError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Builds a statement from parts, every value a parameter.
-struct QueryBuilder {
-    private var binds: [String?] = []
-
-    /// The placeholder of `value`, bound.
-    mutating func bind(_ value: some PostgresEncodable) -> String {
-        binds.append(value.postgresText)
-        return "$\(binds.count)"
-    }
-
-    func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
-}
-
 /// Where an error list continues: the received-at (in microseconds) and position of the last
 /// row of the previous page. Text form `<microseconds>-<position>`.
 struct ErrorCursor: CustomStringConvertible {

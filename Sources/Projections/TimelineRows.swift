@@ -108,22 +108,24 @@ enum TimelineRows {
         return json + "]"
     }
 
-    /// Writes one batch's rows in one statement (its subscription moves the checkpoint in the
-    /// same transaction).
+    /// One batch's rows and state rows for `schema`, as parts of the statement that moves the
+    /// subscription's checkpoints (`Subscription.BatchStatement`): each writes only if they all
+    /// moved. CTE names start with `prefix`, so several schemas can share the statement.
     ///
     /// State rows are updated in place (`ON CONFLICT DO UPDATE`), which PostgreSQL can do without
     /// touching indexes (HOT) as long as no indexed column changes: they are rewritten by every
     /// batch that touches them, and delete-and-insert would bloat their indexes.
     static func write(
         _ changes: TimelineChanges, sessions: [String: SessionState], evses: [String: EvseSummary],
-        projection: TimelineProjection, schema: String, on session: PostgresSession
-    ) throws {
-        var builder = QueryBuilder()
+        projection: TimelineProjection, schema: String, prefix: String, into statement: inout Subscription.BatchStatement
+    ) {
+        let moved = Subscription.BatchStatement.moved
         func insert(_ table: String, columns: [String], rows: String, conflict key: String? = nil) -> String {
             let list = columns.joined(separator: ", ")
             var sql = """
                 INSERT INTO \(schema).\(table) (\(list))
-                SELECT \(list) FROM jsonb_populate_recordset(NULL::\(schema).\(table), \(builder.bind(rows))::jsonb)
+                SELECT \(list) FROM jsonb_populate_recordset(NULL::\(schema).\(table), \(statement.builder.bind(rows))::jsonb)
+                 WHERE \(moved)
                 """
             if let key {
                 sql += " ON CONFLICT (\(key)) DO UPDATE SET "
@@ -136,7 +138,7 @@ enum TimelineRows {
             positions: "{" + changes.abruptEnds.map { String($0.position) }.joined(separator: ",") + "}"
         )
         var parts = [
-            "states AS (" + insert(
+            "\(prefix)states AS (" + insert(
                 "sessions", columns: sessionColumns,
                 rows: jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0].map(row) }, columns: sessionColumns),
                 conflict: "session_id"
@@ -144,33 +146,34 @@ enum TimelineRows {
         ]
         if projection.keepsSessionTimeline {
             parts.append(
-                "timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: jsonRows(changes.timeline.lazy.map(row), columns: sessionEventColumns)) + ")"
+                "\(prefix)timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: jsonRows(changes.timeline.lazy.map(row), columns: sessionEventColumns)) + ")"
             )
             parts.append(
                 """
-                timeline_marks AS (
+                \(prefix)timeline_marks AS (
                     UPDATE \(schema).session_events SET phase = 'abrupt_end'
-                     WHERE (session_id, position) IN (SELECT * FROM unnest(\(builder.bind(marks.sessions))::text[], \(builder.bind(marks.positions))::bigint[])))
+                     WHERE (session_id, position) IN (SELECT * FROM unnest(\(statement.builder.bind(marks.sessions))::text[], \(statement.builder.bind(marks.positions))::bigint[]))
+                       AND \(moved))
                 """
             )
         }
         if projection.keepsErrorTimeline {
-            parts.append("errors AS (" + insert("evse_errors", columns: errorColumns, rows: jsonRows(changes.errors.lazy.map(row), columns: errorColumns)) + ")")
+            parts.append("\(prefix)errors AS (" + insert("evse_errors", columns: errorColumns, rows: jsonRows(changes.errors.lazy.map(row), columns: errorColumns)) + ")")
             parts.append(
-                "summaries AS (" + insert(
+                "\(prefix)summaries AS (" + insert(
                     "evse_summary", columns: evseColumns,
                     rows: jsonRows(changes.touchedEvses.lazy.compactMap { evses[$0].map(row) }, columns: evseColumns), conflict: "evse_id"
                 ) + ")"
             )
             parts.append(
                 """
-                error_marks AS (
+                \(prefix)error_marks AS (
                     UPDATE \(schema).evse_errors SET phase = 'abrupt_end'
-                     WHERE position = ANY(\(builder.bind(marks.positions))::bigint[]))
+                     WHERE position = ANY(\(statement.builder.bind(marks.positions))::bigint[]) AND \(moved))
                 """
             )
         }
-        try session.prepared(builder.query("WITH " + parts.joined(separator: ",\n") + "\nSELECT 1"))
+        statement.parts += parts
     }
 
     /// Marks errors stored in earlier batches as `abrupt_end`.
