@@ -233,4 +233,65 @@ struct SubscriptionTests {
         #expect(after.own == before.own, "readers at the head read nothing on their own")
         #expect(after.shared - before.shared < 20, "\(after.shared - before.shared) shared reads for 20 readers")
     }
+
+    @Test("one-statement batches: the checkpoints and the subscriber's parts move together, or nothing does when one checkpoint moved")
+    func statementBatches() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        try await Self.createSubscriberTables(url, schema: "first")
+        try await Self.createSubscriberTables(url, schema: "second")
+        try await appendMany(store, 6)
+        let all = try await readAll(store, after: .start, count: 6)
+        let subscription = Subscription(name: "test-statement", checkpoints: ["first.checkpoint", "second.checkpoint"], batchSize: 4)
+        let record: SubscriptionRunner.Statement = { batch, _, statement in
+            for (index, schema) in ["first", "second"].enumerated() where batch.advancing.contains(index) {
+                statement.parts.append(
+                    """
+                    seen_\(schema) AS (
+                        INSERT INTO \(schema).seen (event_id, position)
+                        SELECT * FROM unnest(\(statement.builder.bind(batch.events.map(\.eventID.uuidString)))::uuid[],
+                                             \(statement.builder.bind(batch.events.map { String($0.globalPosition) }))::bigint[])
+                         WHERE \(Subscription.BatchStatement.moved))
+                    """
+                )
+            }
+        }
+        let connection = try await PostgresConnection.connect(url)
+        // A first batch, then `second` is moved behind the subscriber's back (as a rebuild's swap
+        // would): the next batch, built on the stale checkpoints, writes nothing at all.
+        let (first, stale) = try await connection.run { session -> (Subscription.Outcome, [ReadCursor]?) in
+            var known: [ReadCursor]?
+            var outcome = try subscription.step(on: session, known: &known, statement: record)
+            // Other suites' open transactions can hold the cluster's read horizon back.
+            while outcome == .idle(held: true) {
+                usleep(5000)
+                outcome = try subscription.step(on: session, known: &known, statement: record)
+            }
+            try session.query(
+                "UPDATE second.checkpoint SET transaction_id = \(String(all[5].transactionID))::xid8, position = \(all[5].globalPosition)"
+            )
+            return (outcome, known)
+        }
+        guard case .applied(let taken, let cursor) = first, taken > 0, taken < 6 else { Issue.record("first batch: \(first)"); return }
+        #expect(cursor == all[taken - 1].cursor)
+        let second = try await connection.run { session -> Subscription.Outcome in
+            var known = stale
+            return try subscription.step(on: session, known: &known, statement: record)
+        }
+        #expect(second == .checkpointMoved)
+        #expect(try await Self.seen(url, schema: "first") == all.prefix(taken).map(\.globalPosition), "nothing written by the refused batch")
+        #expect(try await count(url, "SELECT position::int FROM first.checkpoint") == Int(cursor.position), "the first checkpoint did not move alone")
+        // Read afresh: `first` catches up alone to `second`, then both are idle.
+        try await connection.run { session in
+            var known: [ReadCursor]?
+            while true {
+                let outcome = try subscription.step(on: session, known: &known, statement: record)
+                if outcome == .idle(held: false) { break }
+                // Other suites' open transactions can hold the cluster's read horizon back.
+                if outcome == .idle(held: true) { usleep(5000) }
+            }
+        }
+        #expect(try await Self.seen(url, schema: "first") == all.map(\.globalPosition))
+        #expect(try await Self.seen(url, schema: "second") == all.prefix(taken).map(\.globalPosition), "the second was past the rest already")
+    }
 }
