@@ -154,7 +154,7 @@ let package = Package(
         ),
         // libFuzzer targets, run by deploy/fuzz (built with the fuzzer and address sanitizers and -DFUZZING).
         // In a normal build each is a tool that replays input files through the same checks.
-        .target(name: "FuzzSupport", swiftSettings: strict),
+        .target(name: "FuzzSupport", dependencies: ["SeededRandom"], swiftSettings: strict),
         .executableTarget(name: "FuzzHTTPRequestParser", dependencies: ["FuzzSupport", "HTTPServer"], swiftSettings: strict),
         .executableTarget(name: "FuzzNotificationValidator", dependencies: ["FuzzSupport", "JSON", "OICP"], swiftSettings: strict),
         .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 
 // Shared by the libFuzzer targets (Sources/Fuzz*/, run by deploy/fuzz). Each target exports
 // `LLVMFuzzerTestOneInput`; built with `--sanitize fuzzer -Xswiftc -DFUZZING`, libFuzzer's own
@@ -57,25 +58,19 @@ public func replayCommandLine(through body: ([UInt8]) -> Void) -> Never {
     exit(replay(Array(CommandLine.arguments.dropFirst()), through: body))
 }
 
-/// A small deterministic generator (SplitMix64), seeded from the input so that a run depends on
+/// A small deterministic generator (`SplitMix64`), seeded from the input so that a run depends on
 /// the input alone and a crash file reproduces it.
 public struct InputRandom {
-    private var state: UInt64
+    private var generator: SplitMix64
 
     /// Seeded with the FNV-1a hash of `bytes`.
     public init(seed bytes: [UInt8]) {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        state = hash
+        generator = SplitMix64(seed: hash)
     }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// A value in `1...upper` (`upper` ≥ 1).
     public mutating func size(upTo upper: Int) -> Int { 1 + Int(next() % UInt64(upper)) }
