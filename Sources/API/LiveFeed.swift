@@ -168,7 +168,16 @@ final class LiveFeed: Sendable {
         while !Task.isCancelled && !isStopping {
             let seen = tail.changes.generation
             let cursor = subscription.position.withLock { $0.cursor }
-            let page = try await read(after: cursor, filter: filter)
+            let page: (text: String, next: ReadCursor, full: Bool)
+            do {
+                page = try await read(after: cursor, filter: filter)
+            } catch {
+                // The store failed (a restart, a cut link). Reads at the head are shared, so one
+                // failure reaches every feed: rather than end them all at once (and have every
+                // client reconnect together), each stays open, keeps its heartbeats, and reads
+                // again within a second.
+                page = ("", cursor, false)
+            }
             subscription.position.withLock { $0.cursor = page.next }
             if !page.text.isEmpty {
                 subscription.position.withLock { $0.lastSent = .now }

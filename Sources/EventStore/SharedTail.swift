@@ -51,22 +51,18 @@ public final class SharedTail: Sendable {
     /// (more may follow at once).
     public func events(after cursor: ReadCursor) async throws -> (events: [RecordedEvent], full: Bool) {
         while true {
-            enum Next { case kept([RecordedEvent]), readShared(Task<Void, any Error>), readOwn }
+            enum Next { case kept([RecordedEvent]), readShared(Task<Void, any Error>), readOwn, initialize }
             let next = state.withLock { state -> Next in
-                guard let start = state.windowStart, cursor >= start, cursor <= (state.kept.last?.cursor ?? start) else {
-                    // Ahead of the window (a cursor newer than anything read here): the window
-                    // starts over there; behind it: the reader reads on its own.
-                    if state.windowStart == nil || cursor > (state.kept.last?.cursor ?? state.windowStart!) {
-                        if state.reading == nil {
-                            state.windowStart = cursor
-                            state.kept = []
-                        } else {
-                            return .readOwn
-                        }
-                    } else {
-                        return .readOwn
-                    }
-                    return .readShared(startRead(&state))
+                guard let start = state.windowStart else { return .initialize }
+                let end = state.kept.last?.cursor ?? start
+                // Behind the window: a resume from far back reads on its own until it catches up.
+                if cursor < start { return .readOwn }
+                // Ahead of it (the window lags the store, or the cursor is one no event has): the
+                // reader reads on its own, and the window moves on. A client's cursor never moves
+                // the window itself.
+                if cursor > end {
+                    if state.reading == nil { _ = startRead(&state) }
+                    return .readOwn
                 }
                 let index = state.kept.firstIndex { $0.cursor > cursor } ?? state.kept.endIndex
                 if index < state.kept.endIndex {
@@ -77,6 +73,11 @@ public final class SharedTail: Sendable {
             switch next {
             case .kept(let events):
                 return (events, events.count == pageSize)
+            case .initialize:
+                let tail = try await store.tailCursor()
+                state.withLock { state in
+                    if state.windowStart == nil { state.windowStart = tail }
+                }
             case .readOwn:
                 state.withLock { $0.ownReads += 1 }
                 let page = try await store.readAll(after: cursor, limit: pageSize)
@@ -98,18 +99,30 @@ public final class SharedTail: Sendable {
         let after = state.kept.last?.cursor ?? state.windowStart ?? .start
         state.sharedReads += 1
         let task = Task { [self, pageSize, keep] in
-            defer { self.state.withLock { $0.reading = nil } }
-            let page = try await store.readAll(after: after, limit: pageSize)
-            self.state.withLock { state in
-                // The window may have started over meanwhile; only a read of its end extends it.
-                guard (state.kept.last?.cursor ?? state.windowStart) == after else { return }
+            let page: ReadAllPage
+            do {
+                page = try await store.readAll(after: after, limit: pageSize)
+            } catch {
+                self.state.withLock { $0.reading = nil }
+                throw error
+            }
+            let extended = self.state.withLock { state -> Bool in
+                // Done in the same step as the window's change: a reader that finds no read in
+                // flight finds the window already extended.
+                state.reading = nil
+                // Only a read of the window's end extends it.
+                guard (state.kept.last?.cursor ?? state.windowStart) == after, !page.events.isEmpty else { return false }
                 state.kept += page.events
                 if state.kept.count > keep {
                     let dropped = state.kept.count - keep
                     state.windowStart = state.kept[dropped - 1].cursor
                     state.kept.removeFirst(dropped)
                 }
+                return true
             }
+            // Readers that joined this read after looking at the signal, and readers waiting at
+            // the old end, look again.
+            if extended { changes.ring() }
         }
         state.reading = task
         return task

@@ -42,8 +42,12 @@ public struct Subscription: Sendable {
         case checkpointMoved
     }
 
-    /// The lock's name; also what logs and `pg_locks` show.
+    /// The subscription's name (logs, the connection's application name).
     public let name: String
+    /// The advisory locks an active instance holds, all of them: by default the name alone. A
+    /// subscriber that writes for several owners (the projector, one lock per read model) holds
+    /// one per owner, so that no other subscriber writing for one of them is active at once.
+    public var locks: [String]
     /// The checkpoint tables, schema-qualified.
     public let checkpoints: [String]
     /// Events per batch at most.
@@ -51,9 +55,10 @@ public struct Subscription: Sendable {
     /// Members of each event's `data` the subscriber does not read, left out by the server.
     public var omittingData: [String]
 
-    public init(name: String, checkpoints: [String], batchSize: Int = 1000, omittingData: [String] = []) {
+    public init(name: String, checkpoints: [String], locks: [String]? = nil, batchSize: Int = 1000, omittingData: [String] = []) {
         precondition(!checkpoints.isEmpty, "a subscription keeps at least one checkpoint")
         self.name = name
+        self.locks = locks ?? [name]
         self.checkpoints = checkpoints
         self.batchSize = batchSize
         self.omittingData = omittingData
@@ -81,6 +86,19 @@ public struct Subscription: Sendable {
         ).decode(Bool.self, row: 0, column: 0)
     }
 
+    /// Takes every lock in `names`, or none: when one is held elsewhere, the ones taken are let go.
+    public static func tryLock(all names: [String], on session: PostgresSession) throws -> Bool {
+        var taken: [String] = []
+        for name in names {
+            guard try tryLock(name, on: session) else {
+                for held in taken { try session.query("SELECT pg_advisory_unlock(\(lockNamespace), hashtext(\(held)))") }
+                return false
+            }
+            taken.append(name)
+        }
+        return true
+    }
+
     /// Releases every advisory lock this session holds.
     public static func unlockAll(on session: PostgresSession) throws {
         try session.execute(unsafeSQL: "SELECT pg_advisory_unlock_all()")
@@ -100,6 +118,16 @@ public struct Subscription: Sendable {
     /// The checkpoints as they are now, in `checkpoints` order.
     public func readCheckpoints(on session: PostgresSession) throws -> [ReadCursor] {
         try checkpoints.map { try Self.readCheckpoint($0, on: session) }
+    }
+
+    /// Locks the checkpoint's row for the transaction and says where it is (a concurrent mover is
+    /// waited for, and its move seen).
+    static func lockCheckpoint(_ table: String, on session: PostgresSession) throws -> ReadCursor {
+        let result = try session.prepared("SELECT transaction_id::text, position FROM \(unsafeRaw: table) FOR UPDATE")
+        guard result.rowCount == 1 else {
+            throw PostgresError(code: .protocolViolation, message: "\(table) must hold exactly one row")
+        }
+        return ReadCursor(transactionID: try result.decode(UInt64.self, row: 0, column: 0), position: try result.decode(row: 0, column: 1))
     }
 
     /// Compare-and-set: moves `table` from `from` to `to`; false when it was not at `from`.
@@ -173,22 +201,36 @@ public struct Subscription: Sendable {
         let (batch, idle) = try nextBatch(on: session, cursors: cursors)
         if let idle { return idle }
         var write = BatchStatement()
-        // All the checkpoints that move must be where the batch started, or none moves: `ok` reads
-        // them all first, and each move runs only under it.
-        let from = (tx: write.builder.bind(String(batch.from.transactionID)), position: write.builder.bind(batch.from.position))
-        let to = (tx: write.builder.bind(String(batch.to.transactionID)), position: write.builder.bind(batch.to.position))
-        let count = write.builder.bind(batch.events.count)
+        // All the checkpoints that move must be where the batch started, or none moves. Each is
+        // locked and checked first (FOR UPDATE waits for a concurrent writer and then sees its
+        // row, so a move that got there first is noticed, not read from the snapshot), and each
+        // move runs only when every check held. Values are bound per table: checkpoint tables may
+        // keep the transaction id as bigint or as xid8.
         let tables = batch.advancing.map { checkpoints[$0] }
-        let checks = tables.map { table in
-            "EXISTS (SELECT 1 FROM \(table) WHERE transaction_id = \(from.tx) AND position = \(from.position))"
+        var parts: [String] = []
+        for (index, table) in tables.enumerated() {
+            parts.append(
+                """
+                subscription_check_\(index) AS (
+                    SELECT 1 FROM \(table)
+                     WHERE transaction_id::text = \(write.builder.bind(String(batch.from.transactionID))) AND position = \(write.builder.bind(batch.from.position))
+                       FOR UPDATE)
+                """
+            )
         }
-        var parts = ["subscription_moved AS (SELECT 1 WHERE " + checks.joined(separator: " AND ") + ")"]
+        parts.append(
+            "subscription_moved AS (SELECT 1 WHERE "
+                + tables.indices.map { "EXISTS (SELECT 1 FROM subscription_check_\($0))" }.joined(separator: " AND ") + ")"
+        )
         for (index, table) in tables.enumerated() {
             parts.append(
                 """
                 subscription_move_\(index) AS (
-                    UPDATE \(table) SET transaction_id = \(to.tx), position = \(to.position), events_applied = events_applied + \(count), updated_at = now()
-                     WHERE transaction_id = \(from.tx) AND position = \(from.position) AND \(BatchStatement.moved))
+                    UPDATE \(table)
+                       SET transaction_id = \(write.builder.bind(String(batch.to.transactionID))),
+                           position = \(write.builder.bind(batch.to.position)),
+                           events_applied = events_applied + \(write.builder.bind(batch.events.count)), updated_at = now()
+                     WHERE \(BatchStatement.moved))
                 """
             )
         }
@@ -246,6 +288,11 @@ public struct Subscription: Sendable {
         if let idle { return (idle, nil) }
         let (start, to, events) = (batch.from, batch.to, batch.events)
         func write() throws -> Result {
+            // Every checkpoint that moves is locked and checked before any moves: a batch moves
+            // all of them or none, also inside a caller's transaction.
+            for index in batch.advancing {
+                guard try Self.lockCheckpoint(checkpoints[index], on: session) == start else { throw Moved() }
+            }
             for index in batch.advancing {
                 guard try Self.moveCheckpoint(checkpoints[index], from: start, to: to, count: events.count, on: session) else { throw Moved() }
             }

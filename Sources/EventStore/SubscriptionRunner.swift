@@ -145,8 +145,8 @@ public final class SubscriptionRunner: Sendable {
                     state.withLock { $0.backendPID = pid }
                 }
                 if status.role != .active {
-                    let name = subscription.name
-                    guard try await conn.run({ try Subscription.tryLock(name, on: $0) }) else {
+                    let locks = subscription.locks
+                    guard try await conn.run({ try Subscription.tryLock(all: locks, on: $0) }) else {
                         if status.role != .standby { logger.info("another instance runs this subscription; standing by") }
                         setRole(.standby)
                         // A plain sleep: a standby has nothing to read, whatever rings.

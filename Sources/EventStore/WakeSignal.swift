@@ -16,6 +16,8 @@ public final class WakeSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Waits whose timeout or cancellation came before they were stored: they return at once.
+        var expired: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
     }
 
@@ -45,15 +47,15 @@ public final class WakeSignal: Sendable {
             return state.nextWaiter
         }
         let timer = Task { [self] in
-            try? await Task.sleep(for: timeout)
+            // Only a timeout that ran out wakes: a cancelled timer (the wait ended) does nothing.
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
             wake(id)
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // Cancelled before the continuation was stored: the handler found nothing to wake.
-                let cancelled = Task.isCancelled
                 let now = state.withLock { state -> Bool in
-                    guard state.generation == seen, !cancelled else { return true }
+                    // The timeout or the cancellation may have come first, finding nothing to wake.
+                    if state.expired.remove(id) != nil || state.generation != seen { return true }
                     state.waiters[id] = continuation
                     return false
                 }
@@ -63,9 +65,19 @@ public final class WakeSignal: Sendable {
             wake(id)
         }
         timer.cancel()
+        // The timer may have fired after a ring took the continuation: forget its mark.
+        await timer.value
+        state.withLock { _ = $0.expired.remove(id) }
     }
 
     private func wake(_ id: UInt64) {
-        state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiters.removeValue(forKey: id) else {
+                state.expired.insert(id)
+                return nil
+            }
+            return waiter
+        }
+        waiter?.resume()
     }
 }

@@ -24,13 +24,12 @@ public struct ProjectionLag: Sendable, Codable {
     public static func read(_ projections: [TimelineProjection], store: EventStore) async throws -> [ProjectionLag] {
         var lags: [ProjectionLag] = []
         for projection in projections {
-            // The projector of every projection, or one of this projection alone.
-            let locks = [Projector.lockName(TimelineProjection.all), Projector.lockName([projection])]
+            let lock = projection.projectorLockName
             let (checkpoint, applied, updated, active) = try await store.pool.run { session in
                 let row = try session.query(
                     "SELECT transaction_id, position, events_applied, updated_at FROM \(unsafeRaw: projection.checkpoint)"
                 )
-                let active = try locks.contains { try Subscription.isLocked($0, on: session) }
+                let active = try Subscription.isLocked(lock, on: session)
                 return (
                     ReadCursor(transactionID: UInt64(try row.decode(Int64.self, row: 0, column: 0)), position: try row.decode(row: 0, column: 1)),
                     try row.decode(Int64.self, row: 0, column: 2), try row.decode(Date.self, row: 0, column: 3), active

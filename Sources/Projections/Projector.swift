@@ -7,8 +7,10 @@ import Postgres
 /// batch of events once and writes every projection's rows from that one fold, in the
 /// transaction that moves the projections' checkpoints.
 ///
-/// - **One active projector** across every running instance (the subscription's lock); the
-///   others stand by and take over when it dies.
+/// - **One active projector per projection** across every running instance: it holds one lock
+///   per read model it writes (`projector:<name>`); the others stand by and take over when it
+///   dies, and a projector of one read model alone (`projections run NAME`) never writes beside
+///   one of both.
 /// - **Exactly once**: rows and checkpoints commit together. Each projection keeps its own
 ///   checkpoint in its own schema, so a rebuild can swap one in; the subscription then brings
 ///   the one behind up to the other before it moves them together again.
@@ -40,7 +42,8 @@ public final class Projector: Sendable {
         let writer = ProjectionBatch(targets: projections.map { ($0, $0.schema) })
         runner = SubscriptionRunner(
             Subscription(
-                name: Self.lockName(projections), checkpoints: projections.map(\.checkpoint), omittingData: [RecordedNotification.Key.body]
+                name: "projector", checkpoints: projections.map(\.checkpoint), locks: projections.map(\.projectorLockName),
+                omittingData: [RecordedNotification.Key.body]
             ),
             store: store, configuration: configuration, logger: logger,
             prepareSession: { session in
@@ -52,11 +55,6 @@ public final class Projector: Sendable {
             beforeCommit: beforeCommit,
             writer: .statement { batch, session, statement in try writer.write(batch, on: session, into: &statement) }
         )
-    }
-
-    /// The subscription's (and lock's) name for a set of projections.
-    static func lockName(_ projections: [TimelineProjection]) -> String {
-        "projector:" + projections.map(\.name).joined(separator: ",")
     }
 
     public var status: Status { runner.status }

@@ -34,6 +34,8 @@ public struct TimelineProjection: Sendable, Hashable, CustomStringConvertible {
 
     /// The checkpoint table of the live schema.
     var checkpoint: String { schema + ".checkpoint" }
+    /// The lock the active projector of this read model holds.
+    var projectorLockName: String { "projector:" + name }
     /// The subscription lock a rebuild holds (`Subscription.tryLock`).
     var rebuildLockName: String { "rebuild:" + name }
 }

@@ -207,9 +207,11 @@ struct SubscriptionTests {
         }
         // Twenty readers at the head while new events arrive: one shared read per batch, not one each.
         let head = all.last!.cursor
-        let before = tail.reads
         try await appendMany(store, 3)
-        try await Task.sleep(for: .milliseconds(100))
+        // Readable first (other suites' open transactions can hold the cluster's horizon back),
+        // so that the readers below find them on the first shared read.
+        _ = try await readAll(store, after: head, count: 3)
+        let before = tail.reads
         let pages = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for _ in 0..<20 {
                 group.addTask {
@@ -293,5 +295,94 @@ struct SubscriptionTests {
         }
         #expect(try await Self.seen(url, schema: "first") == all.map(\.globalPosition))
         #expect(try await Self.seen(url, schema: "second") == all.prefix(taken).map(\.globalPosition), "the second was past the rest already")
+    }
+
+    @Test("one-statement batches see a concurrent move of a checkpoint, not their snapshot: the later writer moves and writes nothing")
+    func statementAgainstConcurrentMove() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        try await Self.createSubscriberTables(url)
+        try await appendMany(store, 3)
+        let all = try await readAll(store, after: .start, count: 3)
+        let subscription = Subscription(name: "test-concurrent", checkpoints: ["follower.checkpoint"], batchSize: 10)
+        let record: SubscriptionRunner.Statement = { batch, _, statement in
+            statement.parts.append(
+                """
+                seen_rows AS (
+                    INSERT INTO follower.seen (event_id, position)
+                    SELECT * FROM unnest(\(statement.builder.bind(batch.events.map(\.eventID.uuidString)))::uuid[],
+                                         \(statement.builder.bind(batch.events.map { String($0.globalPosition) }))::bigint[])
+                     WHERE \(Subscription.BatchStatement.moved))
+                """
+            )
+        }
+        // Another writer has moved the checkpoint in a transaction it has not committed yet.
+        let other = try await PostgresConnection.connect(url)
+        try await other.run { session in
+            try session.execute(unsafeSQL: "BEGIN")
+            try session.query(
+                "UPDATE follower.checkpoint SET transaction_id = \(String(all[2].transactionID))::xid8, position = \(all[2].globalPosition)"
+            )
+        }
+        let mine = try await PostgresConnection.connect(url)
+        let step = Task {
+            try await mine.run { session -> Subscription.Outcome in
+                var known: [ReadCursor]? = [.start]
+                return try subscription.step(on: session, known: &known, statement: record)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        try await other.run { try $0.execute(unsafeSQL: "COMMIT") }
+        let outcome = try await step.value
+        #expect(outcome == .checkpointMoved, "the step waited for the other writer and saw its move")
+        #expect(try await Self.seen(url).isEmpty, "and wrote nothing")
+        #expect(try await count(url, "SELECT position::int FROM follower.checkpoint") == Int(all[2].globalPosition))
+    }
+
+    @Test("a wait whose timeout comes before it is stored still returns: the timeout is not lost")
+    func shortTimeouts() async throws {
+        final class Finished: Sendable {
+            let count = Mutex(0)
+        }
+        let signal = WakeSignal()
+        let finished = Finished()
+        // Thousands of waits with a zero timeout at once, on every thread of the pool: some
+        // timers fire before their wait is stored. Each wait must still return (there is no ring).
+        let waits = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<4000 {
+                    group.addTask {
+                        await signal.wait(after: signal.generation, timeout: .zero)
+                        finished.count.withLock { $0 += 1 }
+                    }
+                }
+            }
+        }
+        try await eventually(timeout: .seconds(10), "every wait returned") { finished.count.withLock { $0 } == 4000 }
+        await waits.value
+    }
+
+    @Test("the shared tail: a cursor ahead of every event does not move the window, and readers at the head keep sharing reads")
+    func sharedTailAheadCursor() async throws {
+        let (store, _) = try await makeStore()
+        defer { store.close() }
+        try await appendMany(store, 5)
+        let all = try await readAll(store, after: .start, count: 5)
+        let tail = SharedTail(store: store, pageSize: 8, keep: 16)
+        let head = all.last!.cursor
+        _ = try await tail.events(after: head)
+        // A client's Last-Event-ID far beyond anything stored.
+        let ahead = try await tail.events(after: ReadCursor(transactionID: .max, position: .max))
+        #expect(ahead.events.isEmpty)
+        try await appendMany(store, 2)
+        try await Task.sleep(for: .milliseconds(100))
+        let before = tail.reads
+        var got: [RecordedEvent] = []
+        for _ in 0..<200 where got.count < 2 {
+            got += try await tail.events(after: got.last?.cursor ?? head).events
+            if got.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(got.count == 2)
+        #expect(tail.reads.own == before.own, "a reader at the head is still served by the shared window")
     }
 }

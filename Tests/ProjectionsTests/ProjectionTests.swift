@@ -296,6 +296,26 @@ struct ProjectionTests {
         try await blocker.run { try $0.execute(unsafeSQL: "COMMIT") }
         try await ledger.waitUntilCaughtUp(.evseErrors, timeout: .seconds(5))
     }
+
+    @Test("a projector of one read model never writes beside a projector of both: it stands by while the other holds that model's lock")
+    func projectorsShareLocksPerReadModel() async throws {
+        let ledger = try await TestLedger.make()
+        defer { ledger.close() }
+        let configuration = Projector.Configuration(pollInterval: .milliseconds(50), standbyRetry: .milliseconds(100))
+        let both = Projector(store: ledger.store, configuration: configuration)
+        let bothTask = start(both)
+        try await eventually("the projector of both is active") { both.status.role == .active }
+        let sessionsOnly = Projector(projections: [.sessions], store: ledger.store, configuration: configuration)
+        let sessionsTask = start(sessionsOnly)
+        defer { sessionsTask.cancel() }
+        try await eventually("the projector of one stands by") { sessionsOnly.status.role == .standby }
+        try await ledger.ingest(NotificationBody.start(NotificationBody.newSession(), evse: evse))
+        try await ledger.waitUntilCaughtUp(.sessions)
+        #expect(sessionsOnly.status.role == .standby && sessionsOnly.status.eventsApplied == 0)
+        bothTask.cancel()
+        await bothTask.value
+        try await eventually(timeout: .seconds(5), "the projector of one takes over") { sessionsOnly.status.role == .active }
+    }
 }
 
 final class Counter: Sendable {
