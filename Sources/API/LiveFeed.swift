@@ -28,7 +28,7 @@ final class LiveFeed: Sendable {
         var errorTypes: [String]
 
         /// Whether the subscriber sees `error`.
-        func admits(_ error: RecordedNotification, operators: OperatorIdentity.Set?) -> Bool {
+        func admits(_ error: Item, operators: OperatorIdentity.Set?) -> Bool {
             if let operators, !(operators.contains(operatorID: error.operatorID) && operators.contains(evseOf: error.evseID)) { return false }
             return errorTypes.isEmpty || error.errorType.map(errorTypes.contains) == true
         }
@@ -56,6 +56,18 @@ final class LiveFeed: Sendable {
     private let stopping = Mutex(false)
     private let subscribers = Mutex<(total: Int, byToken: [UUID: Int])>((0, [:]))
     private let reads: AsyncGate
+    /// Error events as every feed shows them, by position: feeds at the head read the same
+    /// events, so each is parsed and rendered once, not once per feed. Bounded: when full it
+    /// starts over (a miss costs one parse).
+    private let rendered = Mutex<[Int64: Item?]>([:])
+
+    /// An error event, parsed and rendered as an SSE event.
+    struct Item: Sendable {
+        let operatorID: String
+        let evseID: String
+        let errorType: String?
+        let sse: String
+    }
 
     init(store: EventStore, heartbeat: Duration, pageSize: Int = 1000, limits: Limits? = nil) {
         self.store = store
@@ -84,10 +96,18 @@ final class LiveFeed: Sendable {
         let operators = filter.operatorIDs.map(OperatorIdentity.Set.init)
         var text = ""
         for event in page.events where event.eventType == LedgerEventType.chargingErrorReported.rawValue {
-            guard let error = RecordedNotification(type: event.eventType, streamID: event.streamID, data: event.data),
-                filter.admits(error, operators: operators)
-            else { continue }
-            let item = JSONValue.object(
+            guard let shown = item(event), filter.admits(shown, operators: operators) else { continue }
+            text += shown.sse
+        }
+        return (text, page.events.last?.cursor ?? cursor, page.full)
+    }
+
+    /// `event` as every feed shows it (nil when its data is not an error's), parsed once.
+    private func item(_ event: RecordedEvent) -> Item? {
+        if let cached = rendered.withLock({ $0[event.globalPosition] }) { return cached }
+        var item: Item?
+        if let error = RecordedNotification(type: event.eventType, streamID: event.streamID, data: event.data) {
+            let json = JSONValue.object(
                 JSONObject([
                     ("position", .number(String(event.globalPosition))),
                     ("event_id", .string(event.eventID.uuidString.lowercased())),
@@ -99,9 +119,16 @@ final class LiveFeed: Sendable {
                     ("error_additional_info", error.notification["ErrorAdditionalInfo"]?.stringValue.map(JSONValue.string) ?? .null),
                 ])
             ).serialized()
-            text += "id: \(event.cursor)\nevent: error\ndata: \(item)\n\n"
+            item = Item(
+                operatorID: error.operatorID, evseID: error.evseID, errorType: error.errorType,
+                sse: "id: \(event.cursor)\nevent: error\ndata: \(json)\n\n"
+            )
         }
-        return (text, page.events.last?.cursor ?? cursor, page.full)
+        rendered.withLock { cache in
+            if cache.count >= 8192 { cache.removeAll(keepingCapacity: true) }
+            cache[event.globalPosition] = .some(item)
+        }
+        return item
     }
 
     /// The SSE body for a subscriber starting after `cursor`. Pull-based: it reads the store only

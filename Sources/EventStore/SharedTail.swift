@@ -64,7 +64,13 @@ public final class SharedTail: Sendable {
                     if state.reading == nil { _ = startRead(&state) }
                     return .readOwn
                 }
-                let index = state.kept.firstIndex { $0.cursor > cursor } ?? state.kept.endIndex
+                // The first kept event after the cursor (kept events are in cursor order).
+                var low = 0, high = state.kept.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if state.kept[middle].cursor > cursor { high = middle } else { low = middle + 1 }
+                }
+                let index = low
                 if index < state.kept.endIndex {
                     return .kept(Array(state.kept[index..<min(state.kept.endIndex, index + pageSize)]))
                 }

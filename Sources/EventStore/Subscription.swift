@@ -130,6 +130,24 @@ public struct Subscription: Sendable {
         return ReadCursor(transactionID: try result.decode(UInt64.self, row: 0, column: 0), position: try result.decode(row: 0, column: 1))
     }
 
+    /// Moves `table` forward to `cursor` if it is behind, passing over what lies between (an
+    /// operator skipping history), in the caller's transaction; says where it was and whether it moved.
+    public static func advanceCheckpoint(_ table: String, to cursor: ReadCursor, on session: PostgresSession) throws -> (from: ReadCursor, moved: Bool) {
+        let before = try lockCheckpoint(table, on: session)
+        guard before < cursor else { return (before, false) }
+        return (before, try moveCheckpoint(table, from: before, to: cursor, count: 0, on: session))
+    }
+
+    /// Sets `table` to `cursor` with `eventsApplied` (a rebuild's bulk load, which counted them).
+    public static func setCheckpoint(_ table: String, to cursor: ReadCursor, eventsApplied: Int, on session: PostgresSession) throws {
+        try session.query(
+            """
+            UPDATE \(unsafeRaw: table)
+               SET transaction_id = \(String(cursor.transactionID)), position = \(cursor.position), events_applied = \(eventsApplied), updated_at = now()
+            """
+        )
+    }
+
     /// Compare-and-set: moves `table` from `from` to `to`; false when it was not at `from`.
     static func moveCheckpoint(_ table: String, from: ReadCursor, to: ReadCursor, count: Int, on session: PostgresSession) throws -> Bool {
         try session.prepared(

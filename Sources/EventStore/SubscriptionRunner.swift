@@ -87,13 +87,6 @@ public final class SubscriptionRunner: Sendable {
         self.init(subscription, store: store, configuration: configuration, logger: logger, prepareSession: prepareSession, beforeCommit: nil, writer: .statement(statement))
     }
 
-    package convenience init(
-        _ subscription: Subscription, store: EventStore, configuration: Configuration, logger: Logger,
-        prepareSession: (@Sendable (PostgresSession) throws -> Void)?, beforeCommit: Subscription.BeforeCommit?, apply: @escaping Apply
-    ) {
-        self.init(subscription, store: store, configuration: configuration, logger: logger, prepareSession: prepareSession, beforeCommit: beforeCommit, writer: .transaction(apply))
-    }
-
     package init(
         _ subscription: Subscription, store: EventStore, configuration: Configuration, logger: Logger,
         prepareSession: (@Sendable (PostgresSession) throws -> Void)?, beforeCommit: Subscription.BeforeCommit?, writer: Writer
@@ -197,7 +190,7 @@ public final class SubscriptionRunner: Sendable {
                     connection = nil
                     setRole(.connecting)
                 }
-                logger.warning("subscription step failed; retrying", metadata: LogMetadata.error(error, ["retry_in_s": "\(Double(failureDelay.components.seconds) + Double(failureDelay.components.attoseconds) / 1e18)"]))
+                logger.warning("subscription step failed; retrying", metadata: LogMetadata.error(error, ["retry_in_s": "\(failureDelay / .seconds(1))"]))
                 try? await Task.sleep(for: failureDelay)
                 failureDelay = min(failureDelay * 2, .seconds(5))
             }

@@ -229,15 +229,8 @@ public struct DeliveryQueries: Sendable {
         let tail = try await store.tailCursor()
         return try await store.pool.run { session in
             try session.transaction {
-                let row = try session.query("SELECT transaction_id, position FROM forwarding.checkpoint FOR UPDATE")
-                let before = ReadCursor(transactionID: try row.decode(row: 0, column: 0), position: try row.decode(row: 0, column: 1))
-                let moved = try session.query(
-                    """
-                    UPDATE forwarding.checkpoint SET transaction_id = \(tail.transactionID)::xid8, position = \(tail.position), updated_at = now()
-                     WHERE (transaction_id, position) < (\(tail.transactionID)::xid8, \(tail.position))
-                    """
-                ).affectedRows
-                return (before, moved == 1 ? tail : nil)
+                let (before, moved) = try Subscription.advanceCheckpoint(Forwarder.intake.checkpoints[0], to: tail, on: session)
+                return (before, moved ? tail : nil)
             }
         }
     }

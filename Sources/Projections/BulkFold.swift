@@ -158,13 +158,7 @@ struct BulkFold {
                 )
             }
             try ProjectionRebuilder.createIndexes(for: projection, on: session)
-            try session.query(
-                """
-                UPDATE \(unsafeRaw: schema).checkpoint
-                   SET transaction_id = \(Int64(cursor.transactionID)), position = \(cursor.position),
-                       events_applied = \(events), updated_at = now()
-                """
-            )
+            try Subscription.setCheckpoint(schema + ".checkpoint", to: cursor, eventsApplied: events, on: session)
         }
     }
 }

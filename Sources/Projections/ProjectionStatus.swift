@@ -23,6 +23,7 @@ public struct ProjectionLag: Sendable, Codable {
     /// Reads the lag of `projections`.
     public static func read(_ projections: [TimelineProjection], store: EventStore) async throws -> [ProjectionLag] {
         var lags: [ProjectionLag] = []
+        let head = try await store.headPosition()
         for projection in projections {
             let lock = projection.projectorLockName
             let (checkpoint, applied, updated, active) = try await store.pool.run { session in
@@ -39,7 +40,7 @@ public struct ProjectionLag: Sendable, Codable {
             lags.append(
                 ProjectionLag(
                     projection: projection.name, checkpoint: checkpoint, eventsApplied: applied, updatedAt: updated,
-                    headPosition: try await store.headPosition(), pendingEvents: pending.count, oldestPendingAge: pending.oldestAge,
+                    headPosition: head, pendingEvents: pending.count, oldestPendingAge: pending.oldestAge,
                     projectorActive: active
                 )
             )

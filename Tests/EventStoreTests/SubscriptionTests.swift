@@ -65,7 +65,7 @@ struct SubscriptionTests {
             beforeCommit: { session, _ in
                 if batches.withLock({ $0 += 1; return $0 }) == 3 { try session.query("SELECT pg_terminate_backend(pg_backend_pid())") }
             },
-            apply: Self.record("follower")
+            writer: .transaction(Self.record("follower"))
         )
         let task = Task { await dying.run() }
         try await eventually("the subscriber died mid-batch and went on to the end") { try await Self.seen(url).count >= 60 }

@@ -838,6 +838,20 @@ SERVE_TIMEOUTS = {"LEDGER_COMMIT_TIMEOUT_SECONDS": COMMIT_TIMEOUT, "LEDGER_DB_NE
                   "LEDGER_DB_STATEMENT_TIMEOUT_SECONDS": 5}
 
 
+def settle(report, load, cluster, serve, fake=None, catch_up=60, in_flight_bound=None):
+    """After the fault, every scenario's checks: the load's answers within bounds, every
+    acknowledged notification stored once, forwarded in order (when a fake Hubject runs), and
+    the read models caught up and equal to a rebuild."""
+    check_load(report, load, BOUND)
+    stored = check_stored(report, load.notes, cluster)
+    if fake is not None:
+        check_forwarded(report, cluster, fake, stored, in_flight_bound=in_flight_bound)
+    if not wait_projections_caught_up(cluster, catch_up):
+        report.problem(f"the projector did not catch up within {catch_up} s")
+    serve.stop()
+    check_models(report, cluster)
+
+
 def scenario_pg_restart(report):
     """PostgreSQL restarted with `pg_ctl restart -m immediate` ten times under 16 ingesting clients,
     serve's projector and forwarder running; recovery timed from accepting connections to the first 000."""
@@ -873,13 +887,7 @@ def scenario_pg_restart(report):
     load.stop()
     report.notes = load.notes
     report.figures["restarts"] = f"10 (down {min(downtimes):.1f}–{max(downtimes):.1f} s)"
-    check_load(report, load, BOUND)
-    stored = check_stored(report, load.notes, cluster)
-    check_forwarded(report, cluster, fake, stored)
-    if not wait_projections_caught_up(cluster, 60):
-        report.problem("the projector did not catch up within 60 s")
-    serve.stop()
-    check_models(report, cluster)
+    settle(report, load, cluster, serve, fake)
 
 
 def scenario_partition(report):
@@ -934,13 +942,7 @@ def scenario_partition(report):
     time.sleep(6)
     load.stop()
     report.figures["cut"] = "30 s"
-    check_load(report, load, BOUND)
-    stored = check_stored(report, load.notes, cluster)
-    check_forwarded(report, cluster, fake, stored)
-    if not wait_projections_caught_up(cluster, 60):
-        report.problem("the projector did not catch up within 60 s")
-    serve.stop()
-    check_models(report, cluster)
+    settle(report, load, cluster, serve, fake)
 
 
 def scenario_hubject(report):
@@ -1080,12 +1082,7 @@ def fill_volume(report, name, wal_only):
     report.figures["postgresql"] = ("crashed, restarted by the scenario (operator)" if restarted else
                                     "crashed and came back by itself" if crashed else "stayed up") + \
         f", {panics} PANIC and {enospc} 'No space left on device' lines in its log"
-    check_load(report, load, BOUND)
-    check_stored(report, load.notes, cluster)
-    if not wait_projections_caught_up(cluster, 60):
-        report.problem("the projector did not catch up within 60 s")
-    serve.stop()
-    check_models(report, cluster)
+    settle(report, load, cluster, serve)
 
 
 def scenario_wal_full(report):
@@ -1159,13 +1156,7 @@ def scenario_kill(report):
     load.stop()
     report.notes = load.notes
     report.figures["serve_killed"] = f"3 times, projector {', '.join(str(k) for k in kills)} events behind at the kills"
-    check_load(report, load, BOUND)
-    stored = check_stored(report, load.notes, cluster)
-    check_forwarded(report, cluster, fake, stored, in_flight_bound=3 * in_flight)
-    if not wait_projections_caught_up(cluster, 120):
-        report.problem("the projector did not catch up within 120 s")
-    serve.stop()
-    check_models(report, cluster)
+    settle(report, load, cluster, serve, fake, catch_up=120, in_flight_bound=3 * in_flight)
     left = cluster.psql("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'projection_%_build'")[0][0]
     if left != "0":
         report.problem("the rebuild after the killed one left its build schemas behind")
