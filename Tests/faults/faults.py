@@ -1014,12 +1014,18 @@ def fill_volume(report, name, wal_only):
         raise ScenarioSkipped("needs root to mount a tmpfs")
     mount = os.path.join(ARGS.work, f"{name}-fs")
     os.makedirs(mount, exist_ok=True)
-    result = run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", mount], check=False)
+    # The whole data directory needs room for the database and a few seconds of ingest before the
+    # filler fills the rest: at 64 MB it sometimes filled up by itself first, and then there was
+    # nothing to free.
+    size = "64m" if wal_only else "128m"
+    result = run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", mount], check=False)
     if result.returncode != 0:
         raise ScenarioSkipped(f"mount -t tmpfs refused ({result.stderr.strip()}); the full-volume scenario needs it")
     CLEANUP.add(f"unmount {mount}", lambda: run(["umount", "-l", mount], check=False), f"umount -l {mount}")
     if IS_ROOT:
         shutil.chown(mount, "postgres", "postgres")
+    # Made now, empty: creating it later, on a full volume, could itself fail.
+    open(os.path.join(mount, "filler"), "wb").close()
     # 1 MB WAL segments, so that a new one is needed every few seconds of ingest; no checkpoint
     # comes to recycle old ones during the scenario.
     settings = ["max_wal_size=48MB", "min_wal_size=2MB", "shared_buffers=64MB", "checkpoint_timeout=30min"]
@@ -1037,8 +1043,18 @@ def fill_volume(report, name, wal_only):
     time.sleep(3)
     filler = os.path.join(mount, "filler")
     written = 0
-    with open(filler, "wb") as f:
-        block = b"\0" * (1 << 16)
+    block = b"\0" * (1 << 16)
+    # Opening the filler has failed with ENOSPC on a volume that was not full (seen twice, in a
+    # CI rehearsal and by hand, with PostgreSQL reporting no shortage): try again for a while.
+    opened_by = time.monotonic() + 10
+    while True:
+        try:
+            f = open(filler, "ab")
+        except OSError:
+            if time.monotonic() > opened_by:
+                raise
+            time.sleep(0.2)
+            continue
         try:
             while True:
                 f.write(block)
@@ -1046,6 +1062,11 @@ def fill_volume(report, name, wal_only):
                 written += len(block)
         except OSError:
             pass
+        try:
+            f.close()
+        except OSError:
+            pass
+        break
     full = time.monotonic()
     load.mark("volume full")
     log(f"{name}: volume filled ({written >> 20} MB of filler)")
@@ -1092,7 +1113,7 @@ def scenario_wal_full(report):
 
 
 def scenario_disk_full(report):
-    """The whole data directory on a 64 MB tmpfs, filled up under ingest (tables cannot grow)."""
+    """The whole data directory on a 128 MB tmpfs, filled up under ingest (tables cannot grow)."""
     fill_volume(report, "disk-full", wal_only=False)
 
 
