@@ -144,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "SeededRandom", "TestSupport"],
+            dependencies: ["Projections", "JSON", "Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "SeededRandom", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -26,11 +26,9 @@ public struct RecordedNotification: Sendable {
     public let receivedAt: Timestamp
     /// Field and lifecycle anomalies, as recorded.
     public let anomalies: [JSONValue]
-    /// The notification as a JSON value.
+    /// The notification as a JSON value. (The bytes as received, which the forwarder sends, are
+    /// `body(ofData:)`'s: most readers leave them out of the read.)
     public let notification: JSONObject
-    /// The bytes as received (`body`), which the forwarder sends; events from before `body` was
-    /// kept give the notification's JSON.
-    public let body: String
 
     /// The lifecycle event types.
     public static let types: Set<LedgerEventType> = [.chargingStarted, .chargingProgressed, .chargingEnded, .chargingErrorReported]
@@ -54,7 +52,6 @@ public struct RecordedNotification: Sendable {
         self.receivedAt = receivedAt
         self.anomalies = object["anomalies"]?.arrayValue ?? []
         self.notification = notification
-        self.body = object[Key.body]?.stringValue ?? JSONValue.object(notification).serialized()
     }
 
     /// The bytes to forward from a lifecycle event's `data`: `body` as received, else the

@@ -1,5 +1,5 @@
 internal import CLibPQ
-import Foundation
+public import Foundation
 
 /// Synchronous access to one connection, handed to the closure of `PostgresConnection.run`.
 ///
@@ -164,9 +164,11 @@ public struct PostgresSession {
 }
 
 /// Buffers rows for `COPY FROM STDIN` and sends them in large chunks.
-public struct CopyWriter {
+public struct CopyWriter: RowWriter {
     let conn: OpaquePointer
     private var buffer: [UInt8] = []
+    /// Whether the current row has a value yet (the next one is preceded by a tab).
+    private var inRow = false
 
     init(conn: OpaquePointer) {
         self.conn = conn
@@ -192,17 +194,41 @@ public struct CopyWriter {
     /// Writes one row in the text COPY format: fields tab-separated, `\N` for NULL, each value
     /// escaped (see `escape`) straight into the send buffer.
     public mutating func writeRow(_ fields: [String?]) throws(PostgresError) {
-        for index in fields.indices {
-            if index > 0 { buffer.append(0x09) }
-            guard var field = fields[index] else {
-                buffer.append(0x5C)
-                buffer.append(0x4E)
-                continue
-            }
-            field.withUTF8 { Self.appendEscaped($0, to: &buffer) }
+        for field in fields { text(field) }
+        try endRow()
+    }
+
+    public mutating func text(_ value: String?) {
+        separate()
+        guard var value else {
+            buffer.append(0x5C)
+            buffer.append(0x4E)
+            return
         }
+        value.withUTF8 { Self.appendEscaped($0, to: &buffer) }
+    }
+
+    public mutating func integer(_ value: Int64) {
+        separate()
+        RowBytes.appendDecimal(value, to: &buffer)
+    }
+
+    public mutating func uuid(_ value: UUID) {
+        separate()
+        RowBytes.appendUUID(value, to: &buffer)
+    }
+
+    public mutating func json(_ value: String?) { text(value) }
+
+    public mutating func endRow() throws(PostgresError) {
         buffer.append(0x0A)
+        inRow = false
         if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    private mutating func separate() {
+        if inRow { buffer.append(0x09) }
+        inRow = true
     }
 
     /// Escapes a value for the text COPY format: backslash, tab, newline and carriage return.
@@ -214,6 +240,11 @@ public struct CopyWriter {
     }
 
     private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
+        // Most values have nothing to escape: one copy.
+        guard bytes.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+            buffer.append(contentsOf: bytes)
+            return
+        }
         for byte in bytes {
             switch byte {
             case 0x5C: buffer.append(0x5C); buffer.append(0x5C)

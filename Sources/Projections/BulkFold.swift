@@ -117,17 +117,17 @@ struct BulkFold {
                     try session.execute(unsafeSQL: "ALTER TABLE \(schema).sessions ADD CONSTRAINT sessions_pkey PRIMARY KEY (session_id)")
                 }
             }
-            try TimelineRows.copy(spilled.lazy.map(TimelineRows.row), into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session)
+            try TimelineRows.copy(spilled, into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session, as: TimelineRows.write)
             if projection.keepsSessionTimeline {
                 try TimelineRows.copy(
-                    changes.timeline.lazy.map(TimelineRows.row), into: "session_events", columns: TimelineRows.sessionEventColumns,
-                    schema: schema, on: session
+                    changes.timeline, into: "session_events", columns: TimelineRows.sessionEventColumns, schema: schema, on: session,
+                    as: TimelineRows.write
                 )
             }
             if projection.keepsErrorTimeline {
                 try TimelineRows.copy(
-                    changes.errors.lazy.map(TimelineRows.row), into: "evse_errors", columns: TimelineRows.errorColumns, schema: schema,
-                    on: session
+                    changes.errors, into: "evse_errors", columns: TimelineRows.errorColumns, schema: schema, on: session,
+                    as: TimelineRows.write
                 )
             }
         }
@@ -137,15 +137,15 @@ struct BulkFold {
         for projection in projections {
             let schema = projection.buildSchema
             try TimelineRows.copy(
-                sessions.values.lazy.map(TimelineRows.row), into: "sessions", columns: TimelineRows.sessionColumns, schema: schema,
-                on: session
+                sessions.values, into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session,
+                as: TimelineRows.write
             )
             // Before any index exists: one pass over each table.
             try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, on: session)
             if projection.keepsErrorTimeline {
                 try TimelineRows.copy(
-                    evses.values.lazy.map(TimelineRows.row), into: "evse_summary", columns: TimelineRows.evseColumns,
-                    schema: schema, on: session
+                    evses.values, into: "evse_summary", columns: TimelineRows.evseColumns, schema: schema, on: session,
+                    as: TimelineRows.write
                 )
                 // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
                 // together. CLUSTER sorts on disk, so memory stays bounded here too.

@@ -28,7 +28,7 @@ struct ProjectionBatch: Sendable {
         )
         let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
         for (index, target) in targets.enumerated() {
-            TimelineRows.write(
+            try TimelineRows.write(
                 changes, sessions: sessions, evses: evses, projection: target.projection, schema: target.schema, prefix: "p\(index)_",
                 into: &statement
             )

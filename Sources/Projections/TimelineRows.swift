@@ -31,81 +31,108 @@ enum TimelineRows {
 
     // MARK: - Writing
 
-    static func copy(
-        _ rows: some Collection<[String?]>, into table: String, columns: [String], schema: String, on session: PostgresSession
+    /// Copies `items` into `schema.table`, one row each as `write` puts it.
+    static func copy<Item>(
+        _ items: some Collection<Item>, into table: String, columns: [String], schema: String, on session: PostgresSession,
+        as write: (Item, inout CopyWriter) throws(PostgresError) -> Void
     ) throws {
-        guard !rows.isEmpty else { return }
+        guard !items.isEmpty else { return }
         try session.copyIn("COPY \(schema).\(table) (\(columns.joined(separator: ", "))) FROM STDIN") { writer in
-            for row in rows { try writer.writeRow(row) }
+            for item in items { try write(item, &writer) }
         }
     }
 
-    static func row(_ state: SessionState) -> [String?] {
-        [
-            state.sessionID, state.evseID, state.operatorID, state.cpoPartnerSessionID, state.empPartnerSessionID,
-            state.status.rawValue, state.chargingStarted ? "t" : "f", state.ended ? "t" : "f", state.startReceived ? "t" : "f",
-            state.chargingStart?.text, state.chargingStart?.text, state.chargingEnd?.text, state.chargingEnd?.text,
-            state.consumedEnergy?.text, state.meterValueStart?.text, String(state.errorCount), state.firstErrorAt?.text,
-            state.lastErrorAt?.text, state.lastErrorType, String(state.anomalyCount), String(state.eventCount),
-            state.firstReceivedAt.text, state.lastReceivedAt.text, String(state.lastPosition),
-            "{" + state.openErrors.map(String.init).joined(separator: ",") + "}",
-        ]
+    /// A session state's row, in `sessionColumns` order.
+    static func write(_ state: SessionState, to row: inout some RowWriter) throws(PostgresError) {
+        row.text(state.sessionID)
+        row.text(state.evseID)
+        row.text(state.operatorID)
+        row.text(state.cpoPartnerSessionID)
+        row.text(state.empPartnerSessionID)
+        row.text(state.status.rawValue)
+        row.flag(state.chargingStarted)
+        row.flag(state.ended)
+        row.flag(state.startReceived)
+        row.text(state.chargingStart?.text)
+        row.text(state.chargingStart?.text)
+        row.text(state.chargingEnd?.text)
+        row.text(state.chargingEnd?.text)
+        row.text(state.consumedEnergy?.text)
+        row.text(state.meterValueStart?.text)
+        row.integer(state.errorCount)
+        row.text(state.firstErrorAt?.text)
+        row.text(state.lastErrorAt?.text)
+        row.text(state.lastErrorType)
+        row.integer(state.anomalyCount)
+        row.integer(state.eventCount)
+        row.text(state.firstReceivedAt.text)
+        row.text(state.lastReceivedAt.text)
+        row.integer(state.lastPosition)
+        row.text(state.openErrors.isEmpty ? "{}" : "{" + state.openErrors.map(String.init).joined(separator: ",") + "}")
+        try row.endRow()
     }
 
-    static func row(_ entry: TimelineEntry) -> [String?] {
-        [
-            entry.sessionID, String(entry.seq), String(entry.position), entry.eventID.uuidString.lowercased(),
-            entry.eventType, entry.notificationType, entry.evseID, entry.receivedAt.text, entry.occurredAt?.text,
-            entry.occurredAt?.text, entry.errorType, entry.errorAdditionalInfo, entry.phase?.rawValue, entry.anomalies,
-            entry.details,
-        ]
+    /// A session timeline entry's row, in `sessionEventColumns` order.
+    static func write(_ entry: TimelineEntry, to row: inout some RowWriter) throws(PostgresError) {
+        row.text(entry.sessionID)
+        row.integer(entry.seq)
+        row.integer(entry.position)
+        row.uuid(entry.eventID)
+        row.text(entry.eventType)
+        row.text(entry.notificationType)
+        row.text(entry.evseID)
+        row.text(entry.receivedAt.text)
+        row.text(entry.occurredAt?.text)
+        row.text(entry.occurredAt?.text)
+        row.text(entry.errorType)
+        row.text(entry.errorAdditionalInfo)
+        row.text(entry.phase?.rawValue)
+        row.json(entry.anomalies)
+        row.json(entry.details)
+        try row.endRow()
     }
 
-    static func row(_ entry: ErrorEntry) -> [String?] {
-        [
-            String(entry.position), entry.eventID.uuidString.lowercased(), entry.evseID, entry.operatorID,
-            entry.sessionID, String(entry.sessionSeq), entry.errorType, entry.errorAdditionalInfo,
-            entry.receivedAt.text, entry.phase.rawValue,
-        ]
+    /// An EVSE error timeline entry's row, in `errorColumns` order.
+    static func write(_ entry: ErrorEntry, to row: inout some RowWriter) throws(PostgresError) {
+        row.integer(entry.position)
+        row.uuid(entry.eventID)
+        row.text(entry.evseID)
+        row.text(entry.operatorID)
+        row.text(entry.sessionID)
+        row.integer(entry.sessionSeq)
+        row.text(entry.errorType)
+        row.text(entry.errorAdditionalInfo)
+        row.text(entry.receivedAt.text)
+        row.text(entry.phase.rawValue)
+        try row.endRow()
     }
 
-    static func row(_ summary: EvseSummary) -> [String?] {
+    /// An EVSE summary's row, in `evseColumns` order.
+    static func write(_ summary: EvseSummary, to row: inout some RowWriter) throws(PostgresError) {
         let counts = JSONValue.object(
             JSONObject(summary.errorCounts.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.number(String($0.value))) })
         )
-        return [
-            summary.evseID, summary.operatorID, counts.serialized(), String(summary.errorCount),
-            summary.firstErrorAt?.text, summary.lastErrorAt?.text, String(summary.sessions),
-            String(summary.sessionsWithErrors), summary.lastSessionID, summary.lastSessionStatus?.rawValue,
-            summary.lastSessionReceivedAt?.text,
-        ]
+        row.text(summary.evseID)
+        row.text(summary.operatorID)
+        row.json(counts.serialized())
+        row.integer(summary.errorCount)
+        row.text(summary.firstErrorAt?.text)
+        row.text(summary.lastErrorAt?.text)
+        row.integer(summary.sessions)
+        row.integer(summary.sessionsWithErrors)
+        row.text(summary.lastSessionID)
+        row.text(summary.lastSessionStatus?.rawValue)
+        row.text(summary.lastSessionReceivedAt?.text)
+        try row.endRow()
     }
 
-    /// Columns whose values are JSON documents themselves, not text.
-    static let jsonColumns: Set<String> = ["error_counts", "anomalies", "details"]
-
-    /// Rows as a JSON array of objects keyed by column, for `jsonb_populate_recordset`: text
-    /// values go in as JSON strings and through the column type's input function, as COPY would
-    /// take them; JSON columns go in as the documents they are.
-    static func jsonRows(_ rows: some Sequence<[String?]>, columns: [String]) -> String {
-        let keys = columns.map { JSONValue.string($0).serialized() + ":" }
-        var json = "["
-        var first = true
-        for row in rows {
-            json += first ? "{" : ",{"
-            first = false
-            for index in row.indices {
-                if index > 0 { json += "," }
-                json += keys[index]
-                switch row[index] {
-                case nil: json += "null"
-                case let value? where jsonColumns.contains(columns[index]): json += value
-                case let value?: json += JSONValue.string(value).serialized()
-                }
-            }
-            json += "}"
-        }
-        return json + "]"
+    /// Rows as a JSON array of objects keyed by column, for `jsonb_populate_recordset`.
+    static func jsonRows<Item>(
+        _ items: some Sequence<Item>, columns: [String], as write: (Item, inout JSONRecords) throws(PostgresError) -> Void
+    ) throws(PostgresError) -> String {
+        var records = JSONRecords(columns: columns)
+        for item in items { try write(item, &records) }
+        return records.document
     }
 
     /// One batch's rows and state rows for `schema`, as parts of the statement that moves the
@@ -118,7 +145,7 @@ enum TimelineRows {
     static func write(
         _ changes: TimelineChanges, sessions: [String: SessionState], evses: [String: EvseSummary],
         projection: TimelineProjection, schema: String, prefix: String, into statement: inout Subscription.BatchStatement
-    ) {
+    ) throws {
         let moved = Subscription.BatchStatement.moved
         func insert(_ table: String, columns: [String], rows: String, conflict key: String? = nil) -> String {
             let list = columns.joined(separator: ", ")
@@ -140,13 +167,13 @@ enum TimelineRows {
         var parts = [
             "\(prefix)states AS (" + insert(
                 "sessions", columns: sessionColumns,
-                rows: jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0].map(row) }, columns: sessionColumns),
+                rows: try jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0] }, columns: sessionColumns, as: write),
                 conflict: "session_id"
             ) + ")",
         ]
         if projection.keepsSessionTimeline {
             parts.append(
-                "\(prefix)timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: jsonRows(changes.timeline.lazy.map(row), columns: sessionEventColumns)) + ")"
+                "\(prefix)timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: try jsonRows(changes.timeline, columns: sessionEventColumns, as: write)) + ")"
             )
             parts.append(
                 """
@@ -158,11 +185,12 @@ enum TimelineRows {
             )
         }
         if projection.keepsErrorTimeline {
-            parts.append("\(prefix)errors AS (" + insert("evse_errors", columns: errorColumns, rows: jsonRows(changes.errors.lazy.map(row), columns: errorColumns)) + ")")
+            parts.append("\(prefix)errors AS (" + insert("evse_errors", columns: errorColumns, rows: try jsonRows(changes.errors, columns: errorColumns, as: write)) + ")")
             parts.append(
                 "\(prefix)summaries AS (" + insert(
                     "evse_summary", columns: evseColumns,
-                    rows: jsonRows(changes.touchedEvses.lazy.compactMap { evses[$0].map(row) }, columns: evseColumns), conflict: "evse_id"
+                    rows: try jsonRows(changes.touchedEvses.lazy.compactMap { evses[$0] }, columns: evseColumns, as: write),
+                    conflict: "evse_id"
                 ) + ")"
             )
             parts.append(

@@ -124,6 +124,31 @@ struct PostgresConnectionTests {
         #expect(text == "tab\there\\ 7\nline")
     }
 
+    @Test("COPY rows value by value: text escaped, NULL, integers at their limits, UUIDs lower-case")
+    func copyRowsValueByValue() async throws {
+        let connection = try await PostgresConnection.connect(try await TestDatabase.create(migrated: false))
+        let id = UUID(uuidString: "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9")!
+        let rows: [(Int64, String?)] = [(0, "tab\there\\ \r\nline"), (-1, nil), (.max, "plain"), (.min, "")]
+        let read = try await connection.run { session in
+            try session.execute(unsafeSQL: "CREATE TABLE t (k bigint, v text, u uuid, n int)")
+            try session.copyIn("COPY t (k, v, u, n) FROM STDIN") { writer in
+                for (key, value) in rows {
+                    writer.integer(key)
+                    writer.text(value)
+                    writer.uuid(id)
+                    writer.integer(Int?.none)
+                    try writer.endRow()
+                }
+            }
+            return try session.query("SELECT k, v, u::text, n IS NULL FROM t ORDER BY k").rows.map {
+                (try $0.decode(Int64.self, column: 0), try $0.decode(String?.self, column: 1), try $0.decode(String.self, column: 2), try $0.decode(Bool.self, column: 3))
+            }
+        }
+        #expect(read.map(\.0) == rows.map(\.0).sorted())
+        #expect(Dictionary(uniqueKeysWithValues: read.map { ($0.0, $0.1) }) == Dictionary(uniqueKeysWithValues: rows.map { ($0.0, $0.1) }))
+        #expect(read.allSatisfy { $0.2 == "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9" && $0.3 })
+    }
+
     @Test("LISTEN/NOTIFY: the listener hears a notification")
     func listenNotify() async throws {
         let url = try await TestDatabase.create(migrated: false)

@@ -288,7 +288,7 @@ struct Fact: Sendable {
         self.operatorID = recorded.operatorID
         self.notificationType = recorded.notificationType
         self.receivedAt = recorded.receivedAt
-        self.anomalies = JSONValue.array(recorded.anomalies).serialized()
+        self.anomalies = recorded.anomalies.isEmpty ? "[]" : JSONValue.array(recorded.anomalies).serialized()
         self.anomalyCount = recorded.anomalies.count
         self.notification = recorded.notification
     }
