@@ -48,7 +48,9 @@ public final class Authenticator: Sendable {
         let address = request.clientAddress
         if let wait = failures.withLock({ $0.wait(for: address, now: now) }) { throw .tooManyFailures(retryAfter: wait) }
         do throws(APIProblem) {
-            return try await verify(request.head.headers, now: now)
+            let token = try await verify(request.head.headers, now: now)
+            RequestRecord.current?.token = token.name
+            return token
         } catch let problem where problem.status == 401 {
             failures.withLock { $0.recordFailure(address: address, now: now) }
             throw problem

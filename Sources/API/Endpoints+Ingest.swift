@@ -43,7 +43,7 @@ extension Endpoints {
             )
         }
         let context = IngestContext(
-            receivedAt: receivedAt, client: token.name, idempotencyKey: keys.first, requestID: Self.requestID(request.head.headers["x-request-id"]),
+            receivedAt: receivedAt, client: token.name, idempotencyKey: keys.first, requestID: RequestRecord.current?.id ?? request.head.headers["x-request-id"].flatMap(RequestRecord.validID),
             source: "http"
         )
         // An operator-limited token sends only its operators' notifications at its operators'
@@ -101,13 +101,6 @@ extension Endpoints {
                 headers: [("Retry-After", "1")]
             )
         }
-    }
-
-    /// `X-Request-ID` as stored with the event: at most 128 visible ASCII characters, or none
-    /// (it is a correlation id, kept in every event's metadata; an unbounded one would be too).
-    static func requestID(_ value: String?) -> String? {
-        guard let value, !value.isEmpty, value.utf8.count <= 128, value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
-        return value
     }
 
     /// RFC 9110 token-ish: 1…255 visible ASCII characters.

@@ -18,14 +18,15 @@ extension Endpoints {
         return Self.healthy
     }
 
-    /// Ready to serve: the database answers, and no projection's oldest pending event is older
-    /// than `readyMaxLag` (so what the read endpoints show is current).
+    /// Ready to take notifications: the database answers.
     ///
-    /// The forwarder's state is reported, not judged: a Hubject outage must not take ingest out
-    /// of a load balancer (notifications keep being accepted, and go once Hubject is back).
+    /// Projection lag and the forwarder are reported, not judged. The lag is the same on every
+    /// instance (one database) and a long transaction anywhere in the cluster stalls it, so a
+    /// lag bound would take every replica out of the load balancer at once and cut off ingest,
+    /// which works; read freshness belongs in metrics and alerts (`ledger_projection_lag_seconds`).
+    /// Likewise a Hubject outage must not take ingest out (notifications are kept and go later).
     func readyz(_ match: RouteMatch) async throws -> HTTPResponse {
         _ = try QueryParameters(match.target, allowed: [])
-        let bound = Double(configuration.readyMaxLag.components.seconds)
         let lags: [ProjectionLag]
         do {
             lags = try await projectionLags.get()
@@ -34,31 +35,27 @@ extension Endpoints {
             logger.warning("readiness: the database did not answer", metadata: LogMetadata.error(error))
             let body = JSONValue.object(
                 JSONObject([
-                    ("status", .string("not_ready")), ("database", .string("unreachable")),
-                    ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array([])), ("forwarder", forwarderState),
+                    ("status", .string("not_ready")), ("database", .string("unreachable")), ("projections", .array([])),
+                    ("forwarder", forwarderState),
                 ])
             )
             return .json(503, body.serialized())
         }
-        var ready = true
         let projections = lags.map { lag -> JSONValue in
-            let current = (lag.oldestPendingAge ?? 0) <= bound
-            ready = ready && current
-            return .object(
+            .object(
                 JSONObject([
                     ("name", .string(lag.projection)), ("pending_events", .number(String(lag.pendingEvents))),
                     ("oldest_pending_s", lag.oldestPendingAge.map { .number(String(format: "%.3f", $0)) } ?? .null),
-                    ("projector_active", .bool(lag.projectorActive)), ("within_bound", .bool(current)),
+                    ("projector_active", .bool(lag.projectorActive)),
                 ])
             )
         }
         let body = JSONValue.object(
             JSONObject([
-                ("status", .string(ready ? "ready" : "not_ready")), ("database", .string("ok")),
-                ("max_lag_s", .number(String(format: "%.0f", bound))), ("projections", .array(projections)), ("forwarder", forwarderState),
+                ("status", .string("ready")), ("database", .string("ok")), ("projections", .array(projections)), ("forwarder", forwarderState),
             ])
         )
-        return .json(ready ? 200 : 503, body.serialized())
+        return .json(200, body.serialized())
     }
 
     /// Prometheus text: what `APIMetrics` counted, and gauges read now.

@@ -23,24 +23,24 @@ public final class LedgerAPI: Sendable {
     ///
     /// | key | default | |
     /// | --- | --- | --- |
-    /// | `readyMaxLag` | 30 s | `/readyz` fails when a projection's oldest pending event is older |
     /// | `heartbeat` | 15 s | live feed: a comment line after this much silence |
     /// | `tokenCacheTTL` | 5 s | a verified token is trusted this long (and a revocation takes this long) |
     /// | `metricsOnMainListener` | true | false: `/metrics` is served by `adminHandler` only (a separate admin address) |
+    /// | `accessLog` | true | one `info` line per request on the `access` logger |
     public struct Configuration: Sendable {
-        public var readyMaxLag: Duration
         public var heartbeat: Duration
         public var tokenCacheTTL: Duration
         public var metricsOnMainListener: Bool
+        public var accessLog: Bool
 
         public init(
-            readyMaxLag: Duration = .seconds(30), heartbeat: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5),
-            metricsOnMainListener: Bool = true
+            heartbeat: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5),
+            metricsOnMainListener: Bool = true, accessLog: Bool = true
         ) {
-            self.readyMaxLag = readyMaxLag
             self.heartbeat = heartbeat
             self.tokenCacheTTL = tokenCacheTTL
             self.metricsOnMainListener = metricsOnMainListener
+            self.accessLog = accessLog
         }
     }
 
@@ -51,6 +51,7 @@ public final class LedgerAPI: Sendable {
     public var metrics: APIMetrics { endpoints.metrics }
     let endpoints: Endpoints
     private let router: Router
+    private let accessLog: AccessLog
     private let adminRouter: Router
 
     /// - Parameter forwarder: this process's forwarder, if it runs one (for `/readyz`,
@@ -62,6 +63,7 @@ public final class LedgerAPI: Sendable {
         self.configuration = configuration
         let endpoints = Endpoints(store: store, ingestor: ingestor, forwarder: forwarder, configuration: configuration, logger: logger)
         self.endpoints = endpoints
+        self.accessLog = AccessLog(logger: configuration.accessLog ? Logger(label: "access") : nil)
         let metrics = endpoints.metrics
         let unmatched: @Sendable (Int, String) -> HTTPResponse = { status, message in
             metrics.observe(route: "unmatched", method: "-", status: status, seconds: 0)
@@ -89,13 +91,23 @@ public final class LedgerAPI: Sendable {
 
     /// Answers one request.
     public var handler: HTTPHandler {
-        { [router] request in await router.respond(to: request) }
+        { [router, accessLog] request in await Self.respond(to: request, with: router, accessLog) }
     }
 
     /// Answers `/healthz`, `/readyz` and `/metrics` only: for a listener on an address only
     /// operators and the scraper reach (`LEDGER_ADMIN_ADDRESS`).
     public var adminHandler: HTTPHandler {
-        { [adminRouter] request in await adminRouter.respond(to: request) }
+        { [adminRouter, accessLog] request in await Self.respond(to: request, with: adminRouter, accessLog) }
+    }
+
+    /// Answers through `router` with the request's id echoed (`X-Request-ID`) and one access-log line.
+    private static func respond(to request: HTTPRequest, with router: Router, _ accessLog: AccessLog) async -> HTTPResponse {
+        let started = ContinuousClock.now
+        let record = RequestRecord(request)
+        var response = await RequestRecord.$current.withValue(record) { await router.respond(to: request) }
+        response.headers.append(name: "X-Request-ID", value: record.id)
+        accessLog.record(request, record, response, elapsed: ContinuousClock.now - started)
+        return response
     }
 
     // MARK: - Routes
@@ -178,6 +190,7 @@ final class Endpoints: Sendable {
     /// records the route's metrics.
     func run(_ endpoint: LedgerAPI.Endpoint, _ request: HTTPRequest, _ match: RouteMatch) async -> HTTPResponse {
         let started = ContinuousClock.now
+        RequestRecord.current?.route = match.pattern
         var response: HTTPResponse
         do {
             response = try await endpoint(self, request, match)

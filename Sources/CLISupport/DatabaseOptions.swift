@@ -23,11 +23,31 @@ public struct DatabaseOptions: ParsableArguments, Sendable {
         throw ValidationError("no database: pass --database-url or set LEDGER_DATABASE_URL (postgres://user@host:port/db)")
     }
 
-    public func bootstrapLogging() -> Logger {
-        let level = logLevel ?? LedgerEnvironment.current["LEDGER_LOG_LEVEL"] ?? "warning"
+    /// Checks the `LEDGER_*` variables (`LedgerEnvironment.check`: unknown names and refused
+    /// values stop the command, naming them) and sets up logging: `--log-level` or
+    /// `LEDGER_LOG_LEVEL` (default `defaultLevel`), `LEDGER_LOG_FORMAT` `text` or `json`.
+    public func bootstrapLogging(defaultLevel: Logger.Level = .warning) throws -> Logger {
+        let environment = LedgerEnvironment.current
+        try environment.check()
+        let levelText = logLevel ?? environment["LEDGER_LOG_LEVEL"]
+        let level: Logger.Level
+        if let levelText {
+            guard let parsed = Logger.Level(rawValue: levelText) else {
+                throw ValidationError("log level \(levelText) is not accepted: use one of \(LedgerSetting.logLevels.joined(separator: ", "))")
+            }
+            level = parsed
+        } else {
+            level = defaultLevel
+        }
+        let json = environment["LEDGER_LOG_FORMAT"] == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: level) ?? .warning
+            handler.logLevel = level
             return handler
         }
         return Logger(label: "error-ledger")

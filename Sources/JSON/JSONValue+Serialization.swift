@@ -14,6 +14,9 @@ extension JSONValue {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// `serialized()`'s bytes, appended to `output`.
+    public func write(to output: inout [UInt8]) { Self.write(self, to: &output) }
+
     private static func write(_ value: JSONValue, to output: inout [UInt8]) {
         switch value {
         case .null:

@@ -38,7 +38,7 @@ struct BenchAppend: AsyncParsableCommand {
     @Option(name: .customLong("commit-lanes"), help: "Group-commit connections.") var lanes: Int = 2
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: lanes), logger: logger)
         defer { store.close() }
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
@@ -82,7 +82,7 @@ struct BenchReplay: AsyncParsableCommand {
     @Option(name: .customLong("page-size"), help: "Events per read.") var pageSize: Int = 10_000
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: 1), logger: logger)
         defer { store.close() }
         let clock = ContinuousClock()
@@ -190,7 +190,7 @@ struct BenchQueries: AsyncParsableCommand {
     @Option(help: "Queries to run.") var count: Int = 100_000
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let pool = PostgresPool(configuration: .init(url: try database.url(), maxConnections: 4), logger: logger)
         defer { pool.close() }
         _ = try await pool.query("SELECT 1")

@@ -16,7 +16,7 @@ struct BenchRebuild: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let url = try database.url()
         let store = try await EventStore.open(configuration: .init(url: url, poolSize: 3, commitLanes: 1), logger: logger)
         defer { store.close() }
@@ -55,7 +55,7 @@ struct BenchReadModels: AsyncParsableCommand {
     @Option(help: "Sources (default: both).") var source: [Source] = Source.allCases
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: readers, commitLanes: 1), logger: logger)
         defer { store.close() }
         let queries = TimelineQueries(store: store)
@@ -233,7 +233,7 @@ struct BenchProjectionLag: AsyncParsableCommand {
     @Option(help: "EVSEs to spread them over.") var evses: Int = 10_000
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let url = try database.url()
         let store = try await EventStore.open(configuration: .init(url: url, poolSize: 4, commitLanes: 2), logger: logger)
         defer { store.close() }

@@ -8,9 +8,11 @@ struct ErrorLedger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "error-ledger",
         abstract: "Session Error Ledger: the CPO's system of record for OICP 2.3 charging notifications.",
+        version: LedgerVersion.current,
         subcommands: [
             MigrateCommand.self, IngestCommand.self, ImportCommand.self, StreamCommand.self, StatusCommand.self,
             ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, DeliveriesCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, TokenCommand.self,
+            ConfigCommand.self,
         ]
     )
 }

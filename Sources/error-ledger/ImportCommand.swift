@@ -33,7 +33,7 @@ struct ImportCommand: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         guard batchSize > 0, batchSize <= 10_000 else { throw ValidationError("--batch-size must be 1…10000") }
         guard workers > 0, workers <= 16 else { throw ValidationError("--workers must be 1…16") }
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: workers + 1, commitLanes: 1), logger: logger)

@@ -22,7 +22,7 @@ struct IngestCommand: AsyncParsableCommand {
     var idempotencyKey: String?
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let body = try readInput(file, limit: 1 << 20)
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: 1), logger: logger)
         defer { store.close() }

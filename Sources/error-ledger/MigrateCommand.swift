@@ -16,7 +16,7 @@ struct MigrateCommand: AsyncParsableCommand {
     var migrationsDirectory: String?
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let directory = migrationsDirectory ?? LedgerEnvironment.current["LEDGER_MIGRATIONS_DIR"] ?? Self.defaultDirectory()
         let migrator = try Migrator(directory: URL(fileURLWithPath: directory), schema: "ledger", logger: logger)
         let connection = try await PostgresConnection.connect(try database.url(), applicationName: "error-ledger-migrate", logger: logger)

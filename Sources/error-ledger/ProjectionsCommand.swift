@@ -32,8 +32,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
         @Option(name: .customLong("batch-size"), help: "Events per transaction at most.") var batchSize: Int = 1000
 
         func run() async throws {
-            var logger = database.bootstrapLogging()
-            if database.logLevel == nil, LedgerEnvironment.current["LEDGER_LOG_LEVEL"] == nil { logger.logLevel = .info }
+            let logger = try database.bootstrapLogging(defaultLevel: .info)
             let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
             defer { store.close() }
             let projector = Projector(
@@ -56,7 +55,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
         @Option(help: "table or json.") var format: OutputFormat = .table
 
         func run() async throws {
-            let logger = database.bootstrapLogging()
+            let logger = try database.bootstrapLogging()
             let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
             defer { store.close() }
             let lags = try await ProjectionLag.read(TimelineProjection.all, store: store)
@@ -75,7 +74,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
         @Argument(help: "Only this projection (default: all, from one replay).") var name: String?
 
         func run() async throws {
-            let logger = database.bootstrapLogging()
+            let logger = try database.bootstrapLogging()
             let url = try database.url()
             let projections = try ProjectionsCommand.projections(named: name)
             let store = try await EventStore.open(configuration: .init(url: url, poolSize: 3, commitLanes: 1), logger: logger)

@@ -6,7 +6,7 @@ import Projections
 
 /// Opens the store for a one-shot command: one connection, one commit lane.
 func openStore(_ database: DatabaseOptions) async throws -> EventStore {
-    let logger = database.bootstrapLogging()
+    let logger = try database.bootstrapLogging()
     return try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
 }
 

@@ -18,7 +18,6 @@ import ServiceLifecycle
 /// | `--address` | `LEDGER_HTTP_ADDRESS` | `127.0.0.1:8080` |
 /// | `--pool-size` | `LEDGER_DB_POOL_SIZE` | 16 |
 /// | `--max-connections` | `LEDGER_HTTP_MAX_CONNECTIONS` | 10,000 |
-/// | `--ready-max-lag` | `LEDGER_READY_MAX_LAG_SECONDS` | 30 |
 /// | `--heartbeat` | `LEDGER_SSE_HEARTBEAT_SECONDS` | 15 |
 /// | `--no-projector` | `LEDGER_PROJECTOR=off` | projector on |
 /// | — | `LEDGER_ERROR_REPLAY_WINDOW_SECONDS` | 600 (0: every keyless Error is a new fact) |
@@ -53,21 +52,17 @@ struct ServeCommand: AsyncParsableCommand {
     var poolSize: Int?
     @Option(name: .customLong("max-connections"), help: "Open client connections at most (env LEDGER_HTTP_MAX_CONNECTIONS; default 10000).")
     var maxConnections: Int?
-    @Option(name: .customLong("ready-max-lag"), help: "Seconds a projection may lag before /readyz fails (env LEDGER_READY_MAX_LAG_SECONDS; default 30).")
-    var readyMaxLag: Int?
     @Option(help: "Seconds of silence before a live feed sends a heartbeat (env LEDGER_SSE_HEARTBEAT_SECONDS; default 15).")
     var heartbeat: Int?
     @Flag(name: .customLong("no-projector"), help: "Do not run the projector here (env LEDGER_PROJECTOR=off).") var noProjector = false
 
     func run() async throws {
-        var logger = database.bootstrapLogging()
-        if database.logLevel == nil, environment["LEDGER_LOG_LEVEL"] == nil { logger.logLevel = .info }
+        let logger = try database.bootstrapLogging(defaultLevel: .info)
         let url = try database.url()
         let (host, port) = try Self.parseAddress(address ?? environment["LEDGER_HTTP_ADDRESS"] ?? "127.0.0.1:8080")
-        let pool = try environment.integer(poolSize, "LEDGER_DB_POOL_SIZE", default: 16, in: 2...500)
-        let connections = try environment.integer(maxConnections, "LEDGER_HTTP_MAX_CONNECTIONS", default: 10_000, in: 1...1_000_000)
-        let lag = try environment.integer(readyMaxLag, "LEDGER_READY_MAX_LAG_SECONDS", default: 30, in: 1...86_400)
-        let beat = try environment.integer(heartbeat, "LEDGER_SSE_HEARTBEAT_SECONDS", default: 15, in: 1...3600)
+        let pool = try environment.integer("LEDGER_DB_POOL_SIZE", flag: poolSize)
+        let connections = try environment.integer("LEDGER_HTTP_MAX_CONNECTIONS", flag: maxConnections)
+        let beat = try environment.integer("LEDGER_SSE_HEARTBEAT_SECONDS", flag: heartbeat)
         let projector = !(noProjector || environment["LEDGER_PROJECTOR"] == "off")
         let files = raiseOpenFileLimit()
         if files < UInt64(connections) + 64 {
@@ -75,33 +70,35 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let settings = SessionSettings(
-            statementTimeout: .seconds(try environment.integer(nil, "LEDGER_DB_STATEMENT_TIMEOUT_SECONDS", default: 30, in: 1...3600)),
-            networkTimeout: .seconds(try environment.integer(nil, "LEDGER_DB_NETWORK_TIMEOUT_SECONDS", default: 20, in: 2...600))
+            statementTimeout: .seconds(try environment.integer("LEDGER_DB_STATEMENT_TIMEOUT_SECONDS")),
+            networkTimeout: .seconds(try environment.integer("LEDGER_DB_NETWORK_TIMEOUT_SECONDS"))
         )
         let store = try await EventStore.open(
             configuration: .init(
-                url: url, poolSize: pool, commitLanes: 2, maxQueuedAppends: try environment.integer(nil, "LEDGER_APPEND_QUEUE", default: 4096, in: 1...1_000_000),
-                commitTimeout: .seconds(try environment.integer(nil, "LEDGER_COMMIT_TIMEOUT_SECONDS", default: 10, in: 1...600)), settings: settings
+                url: url, poolSize: pool, commitLanes: 2, maxQueuedAppends: try environment.integer("LEDGER_APPEND_QUEUE"),
+                commitTimeout: .seconds(try environment.integer("LEDGER_COMMIT_TIMEOUT_SECONDS")), settings: settings
             ), logger: logger)
         defer { store.close() }
         // Before listening: bad certificate files stop the start-up, not the first send.
         let forwarderToRun = try forwarder(store: store, url: url, logger: logger)
         let ingest = Ingestor.Configuration(
             undigestedEventsAreReplays: try environment.onOff("LEDGER_INGEST_UNDIGESTED_REPLAYS", default: false),
-            errorReplayWindow: .seconds(try environment.integer(nil, "LEDGER_ERROR_REPLAY_WINDOW_SECONDS", default: 600, in: 0...86_400))
+            errorReplayWindow: .seconds(try environment.integer("LEDGER_ERROR_REPLAY_WINDOW_SECONDS"))
         )
         let admin = try environment["LEDGER_ADMIN_ADDRESS"].map(Self.parseAddress)
         let api = LedgerAPI(
             store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), forwarder: forwarderToRun,
-            configuration: .init(readyMaxLag: .seconds(lag), heartbeat: .seconds(beat), metricsOnMainListener: admin == nil), logger: logger
+            configuration: .init(
+                heartbeat: .seconds(beat), metricsOnMainListener: admin == nil, accessLog: try environment.onOff("LEDGER_ACCESS_LOG", default: true)
+            ), logger: logger
         )
         var limits = HTTPLimits()
         // Twice the validator's 64 KiB cap, so a body between the two gets an OICP 022 answer (and is
         // quarantined) rather than a bare 413. Nothing else takes a body.
         limits.body = 131_072
         var serverConfiguration = HTTPServerConfiguration(host: host, port: port, limits: limits, maxConnections: connections)
-        serverConfiguration.maxConnectionsPerAddress = try environment.optionalInteger("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS", in: 1...1_000_000)
-        serverConfiguration.writeTimeout = .seconds(try environment.integer(nil, "LEDGER_HTTP_WRITE_TIMEOUT_SECONDS", default: 30, in: 1...3600))
+        serverConfiguration.maxConnectionsPerAddress = try environment.optionalInteger("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS")
+        serverConfiguration.writeTimeout = .seconds(try environment.integer("LEDGER_HTTP_WRITE_TIMEOUT_SECONDS"))
         let server = Server(configuration: serverConfiguration, logger: logger, handler: api.handler)
         let bound: Int
         do {
@@ -148,8 +145,8 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("forwarding to Hubject is off (LEDGER_HUBJECT_URL is not set, or LEDGER_FORWARDING=off)")
             return nil
         }
-        let inFlight = try environment.integer(nil, "LEDGER_FORWARD_MAX_IN_FLIGHT", default: 16, in: 1...256)
-        let timeout = try environment.integer(nil, "LEDGER_FORWARD_TIMEOUT_SECONDS", default: 30, in: 1...600)
+        let inFlight = try environment.integer("LEDGER_FORWARD_MAX_IN_FLIGHT")
+        let timeout = try environment.integer("LEDGER_FORWARD_TIMEOUT_SECONDS")
         let transport: HubjectTransport
         do {
             transport = try HubjectTransport(
@@ -174,10 +171,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             configuration.types = types
         }
-        configuration.retry.maxAttempts = try environment.integer(nil, "LEDGER_FORWARD_RETRY_ATTEMPTS", default: 12, in: 1...1000)
-        configuration.retry.maxAge = .seconds(try environment.integer(nil, "LEDGER_FORWARD_RETRY_MAX_AGE_SECONDS", default: 86_400, in: 1...2_592_000))
-        configuration.retry.cap = .seconds(try environment.integer(nil, "LEDGER_FORWARD_RETRY_CAP_SECONDS", default: 300, in: 1...86_400))
-        let perMinute = try environment.integer(nil, "LEDGER_FORWARD_PER_MINUTE", default: 100, in: 0...100_000)
+        configuration.retry.maxAttempts = try environment.integer("LEDGER_FORWARD_RETRY_ATTEMPTS")
+        configuration.retry.maxAge = .seconds(try environment.integer("LEDGER_FORWARD_RETRY_MAX_AGE_SECONDS"))
+        configuration.retry.cap = .seconds(try environment.integer("LEDGER_FORWARD_RETRY_CAP_SECONDS"))
+        let perMinute = try environment.integer("LEDGER_FORWARD_PER_MINUTE")
         configuration.perMinute = perMinute == 0 ? nil : perMinute
         logger.info("forwarding to Hubject", metadata: ["url": "\(transport.configuration.notificationURL)", "per_minute": "\(perMinute)"])
         configuration.settings = SessionSettings(networkTimeout: store.pool.configuration.settings.networkTimeout)
@@ -197,11 +194,11 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     static func parseAddress(_ text: String) throws -> (String, Int) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let port = Int(parts[1]), (0...65_535).contains(port), !parts[0].isEmpty else {
-            throw ValidationError("address \"\(text)\" is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080)")
+        do {
+            return try LedgerSetting.parseAddress(text)
+        } catch {
+            throw ValidationError(error.description)
         }
-        return (String(parts[0]), port)
     }
 
     private var environment: LedgerEnvironment { .current }

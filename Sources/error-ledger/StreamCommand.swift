@@ -21,7 +21,7 @@ struct StreamCommand: AsyncParsableCommand {
     var fromVersion: Int = 1
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
         defer { store.close() }
         var version = fromVersion
@@ -62,7 +62,7 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let logger = database.bootstrapLogging()
+        let logger = try database.bootstrapLogging()
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
         defer { store.close() }
         let head = try await store.headPosition()

@@ -12,7 +12,7 @@ struct TokenCommand: AsyncParsableCommand {
     )
 
     static func store(_ database: DatabaseOptions) throws -> (TokenStore, PostgresPool) {
-        _ = database.bootstrapLogging()
+        _ = try database.bootstrapLogging()
         let pool = PostgresPool(configuration: .init(url: try database.url(), maxConnections: 1))
         return (TokenStore(pool: pool), pool)
     }

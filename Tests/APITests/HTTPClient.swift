@@ -24,7 +24,7 @@ struct Reply: Sendable {
 /// A blocking HTTP/1.1 client on loopback, one connection per request (`Connection: close`).
 /// Socket calls run on threads of their own, never on the cooperative pool.
 ///
-/// With `LEDGER_API_EXCHANGES` set (`./deploy/test` sets it), every exchange is written there as
+/// With `LEDGER_TEST_API_EXCHANGES` set (`./deploy/test` sets it), every exchange is written there as
 /// JSON for the OpenAPI conformance check (`Tests/conformance/check_openapi.py`).
 struct HTTPClient: Sendable {
     let port: Int
@@ -167,9 +167,9 @@ private final class Connection: Sendable {
     }
 }
 
-/// Writes exchanges for the OpenAPI conformance check when `LEDGER_API_EXCHANGES` names a folder.
+/// Writes exchanges for the OpenAPI conformance check when `LEDGER_TEST_API_EXCHANGES` names a folder.
 enum Recorder {
-    static let directory: URL? = ProcessInfo.processInfo.environment["LEDGER_API_EXCHANGES"].flatMap { path in
+    static let directory: URL? = ProcessInfo.processInfo.environment["LEDGER_TEST_API_EXCHANGES"].flatMap { path in
         path.isEmpty ? nil : URL(fileURLWithPath: path)
     }
 

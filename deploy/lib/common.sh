@@ -70,7 +70,7 @@ ledger_start_cluster() {
         ledger_as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     fi
     ledger_as_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$data' -c max_connections=300 -c shared_buffers=${LEDGER_PG_SHARED_BUFFERS:-2GB} -c bgwriter_lru_maxpages=1000 -c bgwriter_delay=10ms -c max_wal_size=4GB" \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$data' -c max_connections=300 -c shared_buffers=${LEDGER_TEST_PG_SHARED_BUFFERS:-2GB} -c bgwriter_lru_maxpages=1000 -c bgwriter_delay=10ms -c max_wal_size=4GB" \
         start >/dev/null || { cat "$data/server.log" >&2; return 1; }
     ledger_log "PostgreSQL running on 127.0.0.1:$port (data $data)"
 }
