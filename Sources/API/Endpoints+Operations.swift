@@ -62,6 +62,8 @@ extension Endpoints {
     func metricsText(_ match: RouteMatch) async throws -> HTTPResponse {
         _ = try QueryParameters(match.target, allowed: [])
         var out = Exposition()
+        out.family("ledger_build_info", "gauge", "Always 1; the labels say which build runs.")
+        out.sample("ledger_build_info", [("version", configuration.version)], "1")
         metrics.render(into: &out)
         let commits = store.groupCommitStatistics
         out.family("ledger_append_batch_size", "histogram", "Appends per group-commit transaction run by this process.")
@@ -85,7 +87,16 @@ extension Endpoints {
             "ledger_ingest_quarantine_dropped_total", "counter", "Refused notifications counted but not stored (quarantine cap).",
             ingestor.quarantineDroppedTotal
         )
-        if let lags = try? await projectionLags.get() {
+        let lags = try? await projectionLags.get()
+        out.single("ledger_database_up", "gauge", "1 when the database answered the last read of these figures, else 0.", lags == nil ? 0 : 1)
+        if let age = try? await oldestOpenTransaction.get() {
+            out.single(
+                "ledger_oldest_open_transaction_seconds", "gauge",
+                "Age of the oldest transaction holding an xid in the cluster (gap-safe readers wait behind it; 0 when none).", age
+            )
+        }
+        ProcessFigures.read().render(into: &out)
+        if let lags {
             out.family("ledger_projection_pending_events", "gauge", "Events stored and not yet applied, by projection.")
             for lag in lags { out.sample("ledger_projection_pending_events", [("projection", lag.projection)], String(lag.pendingEvents)) }
             out.family("ledger_projection_lag_seconds", "gauge", "Age of the oldest event not yet applied (0 when caught up), by projection.")

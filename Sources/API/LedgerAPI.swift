@@ -27,20 +27,23 @@ public final class LedgerAPI: Sendable {
     /// | `tokenCacheTTL` | 5 s | a verified token is trusted this long (and a revocation takes this long) |
     /// | `metricsOnMainListener` | true | false: `/metrics` is served by `adminHandler` only (a separate admin address) |
     /// | `accessLog` | true | one `info` line per request on the `access` logger |
+    /// | `version` | `dev` | the build, for `ledger_build_info` |
     public struct Configuration: Sendable {
         public var heartbeat: Duration
         public var tokenCacheTTL: Duration
         public var metricsOnMainListener: Bool
         public var accessLog: Bool
+        public var version: String
 
         public init(
             heartbeat: Duration = .seconds(15), tokenCacheTTL: Duration = .seconds(5),
-            metricsOnMainListener: Bool = true, accessLog: Bool = true
+            metricsOnMainListener: Bool = true, accessLog: Bool = true, version: String = "dev"
         ) {
             self.heartbeat = heartbeat
             self.tokenCacheTTL = tokenCacheTTL
             self.metricsOnMainListener = metricsOnMainListener
             self.accessLog = accessLog
+            self.version = version
         }
     }
 
@@ -168,6 +171,8 @@ final class Endpoints: Sendable {
     /// `/readyz` and `/metrics` figures, read at most once a second whoever asks.
     let projectionLags: RecentValue<[ProjectionLag]>
     let deliveryBacklog: RecentValue<DeliveryBacklogFigures>
+    /// Seconds; 0 when no transaction holds an xid.
+    let oldestOpenTransaction: RecentValue<Double>
 
     init(store: EventStore, ingestor: Ingestor, forwarder: Forwarder?, configuration: LedgerAPI.Configuration, logger: Logger) {
         self.configuration = configuration
@@ -180,6 +185,9 @@ final class Endpoints: Sendable {
         self.liveFeed = LiveFeed(store: store, heartbeat: configuration.heartbeat)
         self.logger = logger
         self.projectionLags = RecentValue { [store] in try await ProjectionLag.read(TimelineProjection.all, store: store) }
+        self.oldestOpenTransaction = RecentValue { [store] in
+            try await store.oldestOpenTransactionAge().map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+        }
         self.deliveryBacklog = RecentValue { [deliveryQueries] in
             let backlog = try await deliveryQueries.backlog()
             return DeliveryBacklogFigures(open: backlog.open, oldestAge: backlog.oldestAge)

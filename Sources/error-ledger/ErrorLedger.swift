@@ -12,7 +12,7 @@ struct ErrorLedger: AsyncParsableCommand {
         subcommands: [
             MigrateCommand.self, IngestCommand.self, ImportCommand.self, StreamCommand.self, StatusCommand.self,
             ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, DeliveriesCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, TokenCommand.self,
-            ConfigCommand.self,
+            ConfigCommand.self, ProbeCommand.self,
         ]
     )
 }

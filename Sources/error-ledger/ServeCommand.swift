@@ -89,7 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
         let api = LedgerAPI(
             store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), forwarder: forwarderToRun,
             configuration: .init(
-                heartbeat: .seconds(beat), metricsOnMainListener: admin == nil, accessLog: try environment.onOff("LEDGER_ACCESS_LOG", default: true)
+                heartbeat: .seconds(beat), metricsOnMainListener: admin == nil, accessLog: try environment.onOff("LEDGER_ACCESS_LOG", default: true),
+                version: LedgerVersion.current
             ), logger: logger
         )
         var limits = HTTPLimits()
