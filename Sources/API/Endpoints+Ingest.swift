@@ -51,7 +51,7 @@ extension Endpoints {
         if token.operatorIDs != nil, case .success(let validated) = ingestor.validator.validate(request.body) {
             let problems = token.writeProblems(validated.notification)
             if !problems.isEmpty {
-                metrics.countIngest("rejected")
+                metrics.countIngest("rejected", type: validated.notification.type.rawValue)
                 await ingestor.quarantine(request.body, problems: problems, context: context)
                 return acknowledge(
                     403, .failure(.unauthorizedAccess, problems.map(\.description).joined(separator: "; "), sessionID: validated.notification.sessionID)
@@ -62,10 +62,10 @@ extension Endpoints {
             let outcome = try await ingestor.ingest(request.body, context: context)
             switch outcome.disposition {
             case .appended:
-                metrics.countIngest("appended")
+                metrics.countIngest("appended", type: outcome.notificationType)
                 return acknowledge(200, outcome.acknowledgement)
             case .alreadyAppended:
-                metrics.countIngest("replayed")
+                metrics.countIngest("replayed", type: outcome.notificationType)
                 return acknowledge(200, outcome.acknowledgement, headers: [("Idempotent-Replayed", "true")])
             case .rejected:
                 metrics.countIngest("rejected")

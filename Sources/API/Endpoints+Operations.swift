@@ -76,8 +76,9 @@ extension Endpoints {
         out.sample("ledger_append_batch_size_sum", [], String(commits.appends))
         out.sample("ledger_append_batch_size_count", [], String(commits.batches))
         let pool = store.pool.statistics
-        out.family("ledger_db_pool_connections", "gauge", "Database connections of the API's pool, by state.")
-        out.sample("ledger_db_pool_connections", [("state", "open")], String(pool.open))
+        // The states do not overlap: their sum is the connections open.
+        out.family("ledger_db_pool_connections", "gauge", "Open database connections of the API's pool, by state (in_use + idle = open).")
+        out.sample("ledger_db_pool_connections", [("state", "in_use")], String(pool.open - pool.idle))
         out.sample("ledger_db_pool_connections", [("state", "idle")], String(pool.idle))
         out.single("ledger_db_pool_waiting", "gauge", "Requests waiting for a pooled connection.", pool.waiting)
         out.single("ledger_db_pool_max_connections", "gauge", "The pool's size.", store.pool.configuration.maxConnections)

@@ -31,7 +31,7 @@ public final class APIMetrics: Sendable {
     private struct State {
         var requests: [RequestKey: UInt64] = [:]
         var latency: [String: Histogram] = [:]
-        var ingest: [String: UInt64] = [:]
+        var ingest: [IngestKey: UInt64] = [:]
     }
 
     private let state = Mutex(State())
@@ -46,8 +46,9 @@ public final class APIMetrics: Sendable {
     }
 
     /// One ingested notification's outcome: `appended`, `replayed`, `rejected` or `failed`.
-    func countIngest(_ outcome: String) {
-        state.withLock { $0.ingest[outcome, default: 0] += 1 }
+    /// - Parameter type: the notification's `Type`, `unknown` when it was refused before that was known.
+    func countIngest(_ outcome: String, type: String? = nil) {
+        state.withLock { $0.ingest[IngestKey(type: type ?? "unknown", outcome: outcome), default: 0] += 1 }
     }
 
     /// The metrics counted here, as exposition text.
@@ -69,10 +70,20 @@ public final class APIMetrics: Sendable {
             out.sample(duration + "_sum", [("route", route)], String(histogram.sum))
             out.sample(duration + "_count", [("route", route)], String(histogram.count))
         }
-        out.family("ledger_ingest_notifications_total", "counter", "Notifications posted to the ingest endpoint, by outcome.")
-        for outcome in ["appended", "replayed", "rejected", "failed"] {
-            out.sample("ledger_ingest_notifications_total", [("outcome", outcome)], String(state.ingest[outcome] ?? 0))
+        out.family("ledger_ingest_notifications_total", "counter", "Notifications posted to the ingest endpoint, by notification type and outcome.")
+        // Every type and outcome from the start, so a rate over a series that appears later is not lost.
+        var keys = Set(state.ingest.keys)
+        for type in ["Start", "Progress", "End", "Error"] {
+            for outcome in ["appended", "replayed"] { keys.insert(IngestKey(type: type, outcome: outcome)) }
         }
+        for key in keys.sorted(by: { ($0.type, $0.outcome) < ($1.type, $1.outcome) }) {
+            out.sample("ledger_ingest_notifications_total", [("type", key.type), ("outcome", key.outcome)], String(state.ingest[key] ?? 0))
+        }
+    }
+
+    struct IngestKey: Hashable {
+        var type: String
+        var outcome: String
     }
 
     /// A label value with `\`, `"` and line feeds escaped.

@@ -16,6 +16,8 @@ public struct IngestOutcome: Sendable {
     /// The anomalies recorded on the event just appended; empty for a replay or a refusal.
     public var anomalies: [Anomaly]
     public var acknowledgement: Acknowledgement
+    /// `Start`, `Progress`, `End` or `Error`; nil when the body was refused before its type was known.
+    public var notificationType: String? = nil
 }
 
 /// One line of an NDJSON archive.

@@ -123,7 +123,7 @@ public final class Ingestor: Sendable {
                 let range = AppendedRange(
                     streamVersion: earlier.streamVersion, firstPosition: earlier.position, lastPosition: earlier.position, transactionID: earlier.transactionID
                 )
-                return IngestOutcome(disposition: .alreadyAppended(range), eventID: nil, anomalies: [], acknowledgement: .accepted(notification))
+                return IngestOutcome(disposition: .alreadyAppended(range), eventID: nil, anomalies: [], acknowledgement: .accepted(notification), notificationType: notification.type.rawValue)
             }
             let result = try await store.append(
                 to: stream, expected: lifecycle.version == 0 ? .noStream : .exact(lifecycle.version), events: [NewEvent(decided)]
@@ -141,7 +141,7 @@ public final class Ingestor: Sendable {
                         ))
                 }
                 remember(stream, next)
-                return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification))
+                return IngestOutcome(disposition: .appended(range), eventID: decided.id, anomalies: decided.anomalies, acknowledgement: .accepted(validated.notification), notificationType: validated.notification.type.rawValue)
             case .alreadyAppended(let range):
                 // Found under this id: the same notification again, or another one with the same
                 // identity. Only the content says which, also when the append was retried after a
@@ -149,7 +149,7 @@ public final class Ingestor: Sendable {
                 let stored = try await store.contentDigests(atPositions: [range.firstPosition])[range.firstPosition]
                 if isReplay(storedDigest: stored, digest: decided.contentDigest) {
                     // A replay. Nothing was stored: the anomalies just computed describe no event.
-                    return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification))
+                    return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification), notificationType: validated.notification.type.rawValue)
                 }
                 if let key = context.idempotencyKey {
                     throw IngestError(

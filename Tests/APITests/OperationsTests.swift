@@ -82,8 +82,9 @@ struct OperationsTests {
                 #"ledger_http_requests_total{route="/api/oicp/notificationmgmt/v11/charging-notifications",method="POST",status="400"} 1"#,
                 #"ledger_http_requests_total{route="/v1/errors",method="GET",status="200"} 1"#,
                 #"ledger_http_requests_total{route="unmatched",method="-",status="404"} 1"#,
-                #"ledger_ingest_notifications_total{outcome="appended"} 1"#,
-                #"ledger_ingest_notifications_total{outcome="rejected"} 1"#,
+                #"ledger_ingest_notifications_total{type="Error",outcome="appended"} 1"#,
+                #"ledger_ingest_notifications_total{type="Start",outcome="appended"} 0"#,
+                #"ledger_ingest_notifications_total{type="unknown",outcome="rejected"} 1"#,
                 #"ledger_http_request_duration_seconds_count{route="/v1/errors"} 1"#,
             ] {
                 #expect(text.contains(line + "\n"), "metrics lack: \(line)")
@@ -92,6 +93,9 @@ struct OperationsTests {
             func sample(_ prefix: String) -> Double? {
                 text.split(separator: "\n").first { $0.hasPrefix(prefix + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
             }
+            // Pool states that do not overlap: in use and idle add up to what is open.
+            #expect(text.contains(#"ledger_db_pool_connections{state="in_use"}"#) && text.contains(#"ledger_db_pool_connections{state="idle"}"#))
+            #expect(!text.contains(#"ledger_db_pool_connections{state="open"}"#))
             #expect(sample("ledger_append_batch_size_count") == 2)
             #expect(sample("ledger_append_batch_size_sum") == 2)
             #expect(sample(#"ledger_append_batch_size_bucket{le="1"}"#) == 2)
