@@ -117,7 +117,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Test-only helpers: a fresh database per suite, cloned from the migrated template.
-        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport", swiftSettings: strict),
         // The fake Hubject (mutual TLS), apart, so test targets that do not forward do not link libcurl.
         .target(name: "HubjectTestSupport", dependencies: ["Forwarding", "TestSupport"], path: "Tests/HubjectTestSupport", swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "JSON", "OICP", "SeededRandom"], swiftSettings: strict),
         .testTarget(
             name: "ForwardingTests",
-            dependencies: ["Forwarding", "OICP", "Ingestion", "EventStore", "Postgres", "Ledger", "TestSupport", "HubjectTestSupport"],
+            dependencies: ["Forwarding", "OICP", "Ingestion", "EventStore", "Postgres", "Ledger", "TestSupport", "HubjectTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

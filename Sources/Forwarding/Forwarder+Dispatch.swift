@@ -87,6 +87,17 @@ extension Forwarder {
             return
         }
         statistics.withLock { $0.count(outcome, result: result, committedAt: delivery.committedAt, answeredAt: now) }
+        if decided.record.row.state == "dead" {
+            // It will not go again by itself: an operator has to look (and retry it once fixed).
+            logger.warning(
+                "a notification became a dead letter",
+                metadata: [
+                    "session_id": "\(delivery.session)", "position": "\(delivery.notification.position)",
+                    "attempts": "\(decided.record.row.attempts)", "status_code": "\(decided.record.row.statusCode ?? "-")",
+                    "reason": "\(decided.record.row.reason ?? "-")",
+                ]
+            )
+        }
         state.withLock { state in
             switch decided.next {
             case .completed(let acceptedAt):

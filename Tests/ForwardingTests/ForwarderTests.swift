@@ -1,6 +1,7 @@
 import EventStore
 import Forwarding
 import Foundation
+import Logging
 import HubjectTestSupport
 import Ingestion
 import Ledger
@@ -39,10 +40,10 @@ struct ForwarderTests {
     /// As `withStore`, with an ingestor and a forwarder (fast retries, no rate limit) running.
     private func withForwarder(
         _ configuration: Forwarder.Configuration = .init(perMinute: nil, retry: RetryPolicy(base: .milliseconds(50), cap: .milliseconds(200), maxAttempts: 50)),
-        _ body: (FakeHubject, Ingestor, EventStore) async throws -> Void
+        logger: Logger = Logger(label: "forwarder"), _ body: (FakeHubject, Ingestor, EventStore) async throws -> Void
     ) async throws {
         try await withStore { fake, url, store, transport in
-            try await run(Forwarder(store: store, url: url, transport: transport, configuration: configuration)) {
+            try await run(Forwarder(store: store, url: url, transport: transport, configuration: configuration, logger: logger)) {
                 try await body(fake, Ingestor(store: store), store)
             }
         }
@@ -323,9 +324,10 @@ struct ForwarderTests {
         }
     }
 
-    @Test("a closed session (400) is dead-lettered at once and the session's next notification still goes")
+    @Test("a closed session (400) is dead-lettered at once, logged at warning with its cause, and the session's next notification still goes")
     func deadLetter() async throws {
-        try await withForwarder { fake, ingestor, store in
+        let logs = CapturedLogs()
+        try await withForwarder(logger: logs.logger()) { fake, ingestor, store in
             try fake.answer(["mode": "result_false", "code": "400"])
             let id = UUID().uuidString.lowercased()
             try await ingest(ingestor, [session(id)[0]])
@@ -336,6 +338,10 @@ struct ForwarderTests {
             let events = try await store.readStream("delivery-\(id)").map(\.eventType)
             #expect(events == ["NotificationDeadLettered", "NotificationForwarded"])
             #expect(try fake.requests().count == 2, "a dead letter is not retried")
+            let warnings = logs.all.filter { $0.level == .warning && $0.message == "a notification became a dead letter" }
+            #expect(warnings.count == 1)
+            #expect(warnings.first?.metadata["session_id"] == id && warnings.first?.metadata["status_code"] == "400", "\(warnings)")
+            #expect(warnings.first?.metadata["reason"]?.contains("400") == true, "\(warnings)")
         }
     }
 }
