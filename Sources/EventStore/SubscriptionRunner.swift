@@ -26,11 +26,15 @@ public final class SubscriptionRunner: Sendable {
         public var pollInterval: Duration
         public var standbyRetry: Duration
         public var settings = SessionSettings()
+        /// Committed events held back this long by an open transaction is a stall: logged at
+        /// warning with the transaction that holds them (and again every 10 such periods).
+        public var stallWarning: Duration
 
-        public init(batchSize: Int = 1000, pollInterval: Duration = .seconds(1), standbyRetry: Duration = .seconds(1)) {
+        public init(batchSize: Int = 1000, pollInterval: Duration = .seconds(1), standbyRetry: Duration = .seconds(1), stallWarning: Duration = .seconds(30)) {
             self.batchSize = batchSize
             self.pollInterval = pollInterval
             self.standbyRetry = standbyRetry
+            self.stallWarning = stallWarning
         }
     }
 
@@ -118,6 +122,8 @@ public final class SubscriptionRunner: Sendable {
         var failureDelay = Duration.milliseconds(100)
         var known: [ReadCursor]?
         let subscription = subscription
+        var heldSince: ContinuousClock.Instant?
+        var nextStallWarning = configuration.stallWarning
         while !Task.isCancelled {
             let seen = wake.generation
             do {
@@ -176,11 +182,24 @@ public final class SubscriptionRunner: Sendable {
                     // Committed events wait behind an open transaction. Usually it is an append,
                     // whose commit NOTIFYs; a holder that does not notify (another follower's
                     // write, a long report) is waited out by polling.
+                    let since = heldSince ?? ContinuousClock.now
+                    heldSince = since
+                    if ContinuousClock.now - since >= nextStallWarning {
+                        await warnStalled(since: since, on: conn)
+                        nextStallWarning += configuration.stallWarning * 10
+                    }
                     await wake.wait(after: seen, timeout: heldDelay)
                     heldDelay = min(heldDelay * 2, .milliseconds(16))
                 case .idle(held: false):
                     heldDelay = .milliseconds(2)
                     await wake.wait(after: seen, timeout: configuration.pollInterval)
+                }
+                if case .idle(held: true) = outcome {} else if let since = heldSince {
+                    if nextStallWarning > configuration.stallWarning {
+                        logger.notice("subscription resumed after a stall", metadata: ["held_s": "\((ContinuousClock.now - since) / .seconds(1))"])
+                    }
+                    heldSince = nil
+                    nextStallWarning = configuration.stallWarning
                 }
             } catch {
                 if Task.isCancelled { break }
@@ -200,4 +219,29 @@ public final class SubscriptionRunner: Sendable {
     }
 
     private func setRole(_ role: Role) { state.withLock { $0.role = role } }
+
+    /// Logs a stall at warning with its cause: the oldest transaction holding an xid (which
+    /// the gap-safe order waits behind), as `pg_stat_activity` shows it.
+    private func warnStalled(since: ContinuousClock.Instant, on connection: PostgresConnection) async {
+        var metadata: Logger.Metadata = ["held_s": "\((ContinuousClock.now - since) / .seconds(1))"]
+        let holder = try? await connection.run { session in
+            try session.query(
+                """
+                SELECT pid, extract(epoch FROM now() - xact_start)::float8, coalesce(application_name, ''), coalesce(state, ''), left(coalesce(query, ''), 200)
+                  FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 1
+                """
+            ).rows.first.map { row in
+                (try row.decode(Int.self, column: 0), try row.decode(Double.self, column: 1), try row.decode(String.self, column: 2),
+                 try row.decode(String.self, column: 3), try row.decode(String.self, column: 4))
+            }
+        }
+        if let holder = holder ?? nil {
+            metadata["holder_pid"] = "\(holder.0)"
+            metadata["holder_open_s"] = "\(Int(holder.1))"
+            metadata["holder_application"] = "\(holder.2)"
+            metadata["holder_state"] = "\(holder.3)"
+            metadata["holder_query"] = "\(holder.4)"
+        }
+        logger.warning("subscription stalled: committed events wait behind an open transaction", metadata: metadata)
+    }
 }

@@ -111,6 +111,35 @@ struct SubscriptionTests {
         #expect(seen.count == 5 && Set(seen).count == 5)
     }
 
+    @Test("events held back by an open transaction past the bound are a stall, logged at warning naming the holder; the resumption is logged")
+    func stallLogged() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        try await Self.createSubscriberTables(url)
+        let logs = CapturedLogs()
+        let runner = SubscriptionRunner(
+            Subscription(name: "test-stall", checkpoints: ["follower.checkpoint"]), store: store,
+            configuration: .init(pollInterval: .milliseconds(50), stallWarning: .milliseconds(300)), logger: logs.logger(), apply: Self.record("follower")
+        )
+        let task = Task { await runner.run() }
+        defer { task.cancel() }
+        let slow = try await PostgresConnection.connect(url, applicationName: "a long report")
+        let holder = try await slow.run { session -> Int32 in
+            try session.execute(unsafeSQL: "BEGIN")
+            _ = try EventStore.append([AppendRequest(stream: newStream(), events: [event()])], on: session)
+            return session.backendPID
+        }
+        _ = try await store.append(to: newStream(), events: [event()])
+        let stalled = { logs.all.filter { $0.level == .warning && $0.message.hasPrefix("subscription stalled") } }
+        try await eventually(timeout: .seconds(5), "the stall is logged") { !stalled().isEmpty }
+        let warning = try #require(stalled().first)
+        #expect(warning.metadata["holder_pid"] == "\(holder)" && warning.metadata["holder_application"] == "a long report", "\(warning)")
+        try await slow.run { try $0.execute(unsafeSQL: "COMMIT") }
+        try await eventually("both delivered") { try await Self.seen(url).count == 2 }
+        try await eventually("the resumption is logged") { logs.all.contains { $0.level == .notice && $0.message == "subscription resumed after a stall" } }
+        #expect(stalled().count == 1, "one warning per stall, not one per poll")
+    }
+
     @Test("an event that commits late at a lower position is delivered, before the ones that committed after it")
     func lateCommitDelivered() async throws {
         let (store, url) = try await makeStore()
