@@ -97,14 +97,8 @@ extension Endpoints {
             )
         }
         ProcessFigures.read().render(into: &out)
-        if let lags {
-            out.family("ledger_projection_pending_events", "gauge", "Events stored and not yet applied, by projection.")
-            for lag in lags { out.sample("ledger_projection_pending_events", [("projection", lag.projection)], String(lag.pendingEvents)) }
-            out.family("ledger_projection_lag_seconds", "gauge", "Age of the oldest event not yet applied (0 when caught up), by projection.")
-            for lag in lags {
-                out.sample("ledger_projection_lag_seconds", [("projection", lag.projection)], String(lag.oldestPendingAge ?? 0))
-            }
-        }
+        if let projector { ProjectorFigures(status: projector.status).render(into: &out) }
+        if let lags { ProjectorFigures.render(lags, into: &out) }
         await renderForwarding(into: &out)
         return HTTPResponse(
             status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]), body: .bytes(Array(out.text.utf8))

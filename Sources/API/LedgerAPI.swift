@@ -6,7 +6,7 @@ import Ledger
 public import Logging
 import OICP
 import Postgres
-import Projections
+public import Projections
 
 /// The ledger's REST API: OICP ingest at Hubject's path, the `/v1` read endpoints, the live
 /// feed, health and metrics. `handler` answers requests for `HTTPServer.Server`.
@@ -60,11 +60,13 @@ public final class LedgerAPI: Sendable {
     /// - Parameter forwarder: this process's forwarder, if it runs one (for `/readyz`,
     ///   `/metrics` and the delivery summary).
     public init(
-        store: EventStore, ingestor: Ingestor, forwarder: Forwarder? = nil, configuration: Configuration = .init(),
+        store: EventStore, ingestor: Ingestor, forwarder: Forwarder? = nil, projector: Projector? = nil, configuration: Configuration = .init(),
         logger: Logger = Logger(label: "api")
     ) {
         self.configuration = configuration
-        let endpoints = Endpoints(store: store, ingestor: ingestor, forwarder: forwarder, configuration: configuration, logger: logger)
+        let endpoints = Endpoints(
+            store: store, ingestor: ingestor, forwarder: forwarder, projector: projector, configuration: configuration, logger: logger
+        )
         self.endpoints = endpoints
         self.accessLog = AccessLog(logger: configuration.accessLog ? Logger(label: "access") : nil)
         let metrics = endpoints.metrics
@@ -165,6 +167,8 @@ final class Endpoints: Sendable {
     let queries: TimelineQueries
     let deliveryQueries: DeliveryQueries
     let forwarder: Forwarder?
+    /// This process's projector, if it runs one (for `/metrics`).
+    let projector: Projector?
     let authenticator: Authenticator
     let liveFeed: LiveFeed
     let logger: Logger
@@ -174,7 +178,8 @@ final class Endpoints: Sendable {
     /// Seconds; 0 when no transaction holds an xid.
     let oldestOpenTransaction: RecentValue<Double>
 
-    init(store: EventStore, ingestor: Ingestor, forwarder: Forwarder?, configuration: LedgerAPI.Configuration, logger: Logger) {
+    init(store: EventStore, ingestor: Ingestor, forwarder: Forwarder?, projector: Projector?, configuration: LedgerAPI.Configuration, logger: Logger) {
+        self.projector = projector
         self.configuration = configuration
         self.store = store
         self.ingestor = ingestor

@@ -1,7 +1,9 @@
+import API
 import ArgumentParser
 import CLISupport
 import EventStore
 import Foundation
+import HTTPServer
 import Logging
 import Projections
 import Synchronization
@@ -39,8 +41,23 @@ struct ProjectionsCommand: AsyncParsableCommand {
                 projections: try ProjectionsCommand.projections(named: name), store: store,
                 configuration: .init(batchSize: batchSize, pollInterval: .milliseconds(pollInterval)), logger: logger
             )
+            // Probes and metrics, when asked for (a projector running on its own has no other listener).
+            var admin: Server?
+            if let address = LedgerEnvironment.current["LEDGER_ADMIN_ADDRESS"] {
+                let (host, port) = try ServeCommand.parseAddress(address)
+                let operations = ProjectorOperations(store: store, projector: projector, version: LedgerVersion.current)
+                let server = Server(configuration: HTTPServerConfiguration(host: host, port: port, maxConnections: 64), logger: logger, handler: operations.handler)
+                do {
+                    let bound = try server.start()
+                    logger.info("serving probes and metrics", metadata: ["address": "\(host):\(bound)"])
+                } catch {
+                    throw InputError(description: "cannot listen on \(address) (LEDGER_ADMIN_ADDRESS): \(error)")
+                }
+                admin = server
+            }
             let task = Task { await projector.run() }
             await untilTerminated()
+            await admin?.shutdown()
             task.cancel()
             await task.value
         }

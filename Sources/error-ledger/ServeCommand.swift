@@ -86,8 +86,11 @@ struct ServeCommand: AsyncParsableCommand {
             errorReplayWindow: .seconds(try environment.integer("LEDGER_ERROR_REPLAY_WINDOW_SECONDS"))
         )
         let admin = try environment["LEDGER_ADMIN_ADDRESS"].map(Self.parseAddress)
+        var projection = Projector.Configuration()
+        projection.settings = SessionSettings(networkTimeout: settings.networkTimeout)
+        let projectorToRun = projector ? Projector(store: store, configuration: projection, logger: logger) : nil
         let api = LedgerAPI(
-            store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), forwarder: forwarderToRun,
+            store: store, ingestor: Ingestor(store: store, configuration: ingest, logger: logger), forwarder: forwarderToRun, projector: projectorToRun,
             configuration: .init(
                 heartbeat: .seconds(beat), metricsOnMainListener: admin == nil, accessLog: try environment.onOff("LEDGER_ACCESS_LOG", default: true),
                 version: LedgerVersion.current
@@ -116,16 +119,12 @@ struct ServeCommand: AsyncParsableCommand {
             await server.shutdown()
             throw error
         }
-        var projection = Projector.Configuration()
-        projection.settings = SessionSettings(networkTimeout: settings.networkTimeout)
         // Shut down in the reverse of this order: the main listener first (no new work, requests
         // in flight finish), then the probes' listener, then the forwarder (attempts in flight are
         // recorded) and the projector.
         var services: [any Service] = []
-        if projector {
-            services.append(UntilShutdownService(description: "projector") { [logger, projection] in
-                await Projector(store: store, configuration: projection, logger: logger).run()
-            })
+        if let projectorToRun {
+            services.append(UntilShutdownService(description: "projector") { await projectorToRun.run() })
         }
         if let forwarderToRun { services.append(UntilShutdownService(description: "forwarder") { await forwarderToRun.run() }) }
         if let adminServer { services.append(HTTPServerService(description: "admin listener", server: adminServer)) }
