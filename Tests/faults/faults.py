@@ -337,9 +337,9 @@ class FakeHubject:
 class Serve:
     """`error-ledger serve` on a port of its own; (re)started and killed at will."""
 
-    def __init__(self, name, cluster, netns=None, fake=None, **settings):
+    def __init__(self, name, cluster, netns=None, fake=None, port=None, **settings):
         self.name, self.cluster, self.netns = name, cluster, netns
-        self.port = free_port() if not netns else 8080
+        self.port = port or (free_port() if not netns else 8080)
         self.log = os.path.join(ARGS.work, f"serve-{name}.log")
         self.env = cli_env(cluster, **settings)
         if fake:
@@ -1185,6 +1185,192 @@ def scenario_kill(report):
         report.problem("no kill hit the projector with a backlog")
 
 
+class Segment:
+    """Hosts as network namespaces of our own on one Ethernet segment: a bridge in the first
+    host's namespace, and a veth pair from it to each other host. Nothing touches the host's
+    own namespace."""
+
+    def __init__(self, tag, hosts):
+        self.hosts = hosts
+        self.ns = {host: f"ha{tag}{host}" for host in hosts}
+        octet = random.randint(16, 250)
+        self.ip = {host: f"10.252.{octet}.{index + 1}" for index, host in enumerate(hosts)}
+        self.subnet = f"10.252.{octet}.0/24"
+        self.tag = tag
+
+    def create(self):
+        for host in self.hosts:
+            ns = self.ns[host]
+            refused = run(["ip", "netns", "add", ns], check=False)
+            if refused.returncode != 0:
+                raise ScenarioSkipped(f"this machine refuses network namespaces (ip netns add: {refused.stderr.strip()})")
+            CLEANUP.add(f"delete netns {ns}", lambda ns=ns: run(["ip", "netns", "del", ns], check=False), f"ip netns del {ns}")
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        hub = self.ns[self.hosts[0]]
+        run(["ip", "-n", hub, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", hub, "link", "set", "br0", "up"])
+        run(["ip", "-n", hub, "addr", "add", f"{self.ip[self.hosts[0]]}/24", "dev", "br0"])
+        for host in self.hosts[1:]:
+            port = f"v{self.tag}{host}"
+            run(["ip", "link", "add", port, "netns", hub, "type", "veth", "peer", "name", "eth0", "netns", self.ns[host]])
+            run(["ip", "-n", hub, "link", "set", port, "master", "br0"])
+            run(["ip", "-n", hub, "link", "set", port, "up"])
+            run(["ip", "-n", self.ns[host], "addr", "add", f"{self.ip[host]}/24", "dev", "eth0"])
+            run(["ip", "-n", self.ns[host], "link", "set", "eth0", "up"])
+
+
+class DatabasePair:
+    """The ledger's view of a primary and a standby: one URL naming both hosts, which connects
+    to whichever accepts writes (libpq's target_session_attrs=read-write)."""
+
+    def __init__(self, primary, standby, client_netns):
+        self.primary, self.standby, self.client_netns = primary, standby, client_netns
+
+    def url(self, database="ledger"):
+        return (f"postgres://postgres@{self.primary.listen}:{self.primary.port},{self.standby.listen}:{self.standby.port}/{database}"
+                "?target_session_attrs=read-write&connect_timeout=3")
+
+    def psql(self, sql, database="ledger", timeout=60):
+        result = run(["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", self.url(database), "-c", sql], netns=self.client_netns,
+                     timeout=timeout)
+        return [line.split("\t") for line in result.stdout.splitlines() if line != ""]
+
+
+def active_roles(serve):
+    """Which of the projector and the forwarder `serve` runs now, from its /metrics."""
+    result = run(["curl", "-sf", "-m", "2", f"http://127.0.0.1:{serve.port}/metrics"], netns=serve.netns, check=False, timeout=10)
+    lines = result.stdout.splitlines() if result.returncode == 0 else []
+    return {"projector": "ledger_projector_active 1" in lines, "forwarder": "ledger_forwarding_active 1" in lines}
+
+
+def scenario_failover(report):
+    """A PostgreSQL primary with a synchronous streaming standby (pg_basebackup) and two serve
+    instances, each host a network namespace: the primary stopped hard and the standby promoted
+    under HTTP ingest, then the instance running the projector and the forwarder killed."""
+    if not IS_ROOT:
+        raise ScenarioSkipped("needs root for network namespaces")
+    net = Segment(f"{os.getpid() % 10000}", ["app", "pg1", "pg2"])
+    net.create()
+    app = net.ns["app"]
+    hba = [f"host all all {net.subnet} trust", f"host replication all {net.subnet} trust"]
+    # Synchronous replication: a commit (and so an acknowledgement) waits until the standby has
+    # the WAL, so nothing acknowledged is lost when the primary goes.
+    primary = Cluster("ha-primary", 5432, listen=net.ip["pg1"], netns=net.ns["pg1"], client_netns=app, settings=["wal_keep_size=256MB"])
+    primary.create()
+    with open(os.path.join(primary.data, "pg_hba.conf"), "a") as f:
+        f.write("\n".join(hba) + "\n")
+    primary.start()
+    token = prepare_database(primary)
+
+    standby = Cluster("ha-standby", 5432, listen=net.ip["pg2"], netns=net.ns["pg2"], client_netns=app)
+    os.makedirs(standby.data, exist_ok=True)
+    open(standby.log, "a").close()
+    shutil.chown(standby.data, "postgres", "postgres")
+    shutil.chown(standby.log, "postgres", "postgres")
+    os.chmod(standby.data, 0o700)
+    run([f"{standby.bin}/pg_basebackup", "-h", net.ip["pg1"], "-p", "5432", "-U", "postgres", "-D", standby.data, "-X", "stream", "-R",
+         "-c", "fast"], netns=net.ns["pg2"], as_owner=True, timeout=120)
+    for name in os.listdir(standby.data):
+        if name.startswith(".s.PGSQL."):
+            # The primary's socket lock (its socket directory is its data directory), copied along.
+            os.remove(os.path.join(standby.data, name))
+    with open(os.path.join(standby.data, "postgresql.auto.conf"), "a") as f:
+        # The copy is the primary's: its own address, socket directory and name to the primary.
+        # Once promoted it has no standby of its own: without clearing this, every commit would
+        # wait for one that never comes.
+        f.write(f"listen_addresses = '{net.ip['pg2']}'\nunix_socket_directories = '{standby.data}'\n"
+                f"primary_conninfo = 'host={net.ip['pg1']} port=5432 user=postgres application_name=standby1'\n"
+                "synchronous_standby_names = ''\n")
+    CLEANUP.add("stop cluster ha-standby", lambda: standby.pg_ctl("-m", "immediate", "-w", "stop", check=False, timeout=30),
+                f"ip netns exec {net.ns['pg2']} runuser -u postgres -- {standby.bin}/pg_ctl -D {standby.data} -m immediate -w stop")
+    standby.start()
+    # Synchronous from now on (set once the standby streams: before, every commit would wait).
+    primary.psql("ALTER SYSTEM SET synchronous_standby_names = 'standby1'", database="postgres")
+    primary.psql("SELECT pg_reload_conf()", database="postgres")
+    deadline = time.monotonic() + 30
+    while primary.psql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby1'", database="postgres") != [["sync"]]:
+        if time.monotonic() > deadline:
+            raise Broken("the standby did not become a synchronous standby within 30 s")
+        time.sleep(0.2)
+
+    pair = DatabasePair(primary, standby, app)
+    fake = FakeHubject("failover", netns=app)
+    settings = dict(SERVE_TIMEOUTS, LEDGER_FORWARD_PER_MINUTE=0, LEDGER_FORWARD_MAX_IN_FLIGHT=4)
+    instances = [Serve("ha-a", pair, netns=app, fake=fake, port=8080, **settings), Serve("ha-b", pair, netns=app, fake=fake, port=8081, **settings)]
+    for serve in instances:
+        serve.start()
+    loads = [Load(instances[0].port, token, clients=6, pause=0.03, netns=app),
+             Load(instances[1].port, token, clients=6, pause=0.03, netns=app, probe=False)]
+    for load in loads:
+        load.start(hard_limit=150)
+    time.sleep(5)
+
+    # 1. The primary stops hard; the standby is promoted (as an operator or a failover manager would).
+    primary.pg_ctl("-m", "immediate", "-w", "stop", timeout=30)
+    stopped = time.monotonic()
+    loads[0].mark("primary stopped")
+    log("failover: primary stopped hard; promoting the standby")
+    standby.pg_ctl("promote", "-w", "-t", "30", timeout=60)
+    promoted = time.monotonic()
+    loads[0].mark("standby promoted")
+    seconds = loads[0].wait_for_ack_after(promoted, 60)
+    if seconds is None:
+        report.problem("no 000 within 60 s after the standby was promoted")
+    else:
+        report.recover.append(seconds)
+        report.figures["failover"] = (f"promote took {promoted - stopped:.1f} s, first 000 {seconds:.2f} s after it "
+                                      f"({promoted - stopped + seconds:.1f} s from the primary's loss)")
+    time.sleep(5)
+
+    # 2. The instance running the projector and the forwarder is killed; the other takes both over.
+    deadline = time.monotonic() + 30
+    roles = [active_roles(serve) for serve in instances]
+    while not any(r["projector"] for r in roles) or not any(r["forwarder"] for r in roles):
+        if time.monotonic() > deadline:
+            raise Broken(f"after the failover, no instance runs the projector and the forwarder: {roles}")
+        time.sleep(0.5)
+        roles = [active_roles(serve) for serve in instances]
+    victim = next(i for i, r in enumerate(roles) if r["forwarder"])
+    survivor = 1 - victim
+    # Its clients finish their sessions first: a client of a dead instance would only time out.
+    loads[victim].stop()
+    instances[victim].kill()
+    killed = time.monotonic()
+    loads[survivor].mark(f"{instances[victim].name} killed")
+    log(f"failover: {instances[victim].name} (forwarder{', projector' if roles[victim]['projector'] else ''}) killed")
+    took = {}
+    while time.monotonic() < killed + 60 and len(took) < 2:
+        now_roles = active_roles(instances[survivor])
+        for role in ("projector", "forwarder"):
+            if now_roles[role] and role not in took:
+                took[role] = time.monotonic() - killed
+        time.sleep(0.1)
+    for role in ("projector", "forwarder"):
+        if role not in took:
+            report.problem(f"{instances[survivor].name} did not take over the {role} within 60 s")
+    report.figures["takeover"] = ", ".join(f"{role} {took[role]:.1f} s" for role in sorted(took)) + f" (bound {TAKEOVER_BOUND} s)"
+    if any(seconds > TAKEOVER_BOUND for seconds in took.values()):
+        report.problem(f"takeover slower than {TAKEOVER_BOUND} s: {took}")
+    time.sleep(6)
+    loads[survivor].stop()
+
+    for load in loads:
+        check_load(report, load, BOUND)
+    notes = loads[0].notes + loads[1].notes
+    report.figures["acknowledged"] = sum(1 for note in notes if note.acked_at is not None)
+    stored = check_stored(report, notes, pair)
+    check_forwarded(report, pair, fake, stored, in_flight_bound=2 * settings["LEDGER_FORWARD_MAX_IN_FLIGHT"])
+    if not wait_projections_caught_up(pair, 60):
+        report.problem("the projector did not catch up within 60 s")
+    instances[survivor].stop()
+    check_models(report, pair)
+
+
+# A standby stands by: it retries the locks every second (standbyRetry); the killed instance's
+# locks go when PostgreSQL notices its connections are gone, which a kill makes immediate (RST).
+TAKEOVER_BOUND = 10
+
+
 SCENARIOS = {
     "pg-restart": scenario_pg_restart,
     "partition": scenario_partition,
@@ -1192,8 +1378,9 @@ SCENARIOS = {
     "wal-full": scenario_wal_full,
     "disk-full": scenario_disk_full,
     "kill": scenario_kill,
+    "failover": scenario_failover,
 }
-CLIENTS = {"pg-restart": "16 (+1 probe)", "partition": "16 (+1 probe)", "hubject": "4", "wal-full": "8 (+1 probe)", "disk-full": "8 (+1 probe)", "kill": "8"}
+CLIENTS = {"pg-restart": "16 (+1 probe)", "partition": "16 (+1 probe)", "hubject": "4", "wal-full": "8 (+1 probe)", "disk-full": "8 (+1 probe)", "kill": "8", "failover": "12 (+1 probe) on two instances"}
 
 
 def main():
