@@ -123,6 +123,15 @@ extension Endpoints {
         if let backlog = try? await deliveryBacklog.get() {
             out.single("ledger_forwarding_backlog", "gauge", "Deliveries pending or retrying.", backlog.open)
             out.single("ledger_forwarding_oldest_pending_seconds", "gauge", "Age of the oldest open delivery (0 when none).", backlog.oldestAge ?? 0)
+            out.single(
+                "ledger_forwarding_intake_pending_events", "gauge", "Events stored past the forwarder's intake checkpoint (not yet deliveries).",
+                backlog.notTakenIn
+            )
+            out.single(
+                "ledger_forwarding_intake_lag_seconds", "gauge",
+                "Age of the oldest event the forwarder has not taken in (0 when none): held behind an open transaction, or no forwarder runs.",
+                backlog.oldestNotTakenInAge ?? 0
+            )
         }
     }
 

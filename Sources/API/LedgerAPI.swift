@@ -156,6 +156,8 @@ public final class LedgerAPI: Sendable {
 struct DeliveryBacklogFigures: Sendable {
     var open: Int
     var oldestAge: Double?
+    var notTakenIn: Int64
+    var oldestNotTakenInAge: Double?
 }
 
 /// What the endpoints share: the store, the queries, authentication, metrics, the live feed.
@@ -195,7 +197,9 @@ final class Endpoints: Sendable {
         }
         self.deliveryBacklog = RecentValue { [deliveryQueries] in
             let backlog = try await deliveryQueries.backlog()
-            return DeliveryBacklogFigures(open: backlog.open, oldestAge: backlog.oldestAge)
+            return DeliveryBacklogFigures(
+                open: backlog.open, oldestAge: backlog.oldestAge, notTakenIn: backlog.notTakenIn, oldestNotTakenInAge: backlog.oldestNotTakenInAge
+            )
         }
     }
 

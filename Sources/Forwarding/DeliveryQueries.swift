@@ -174,15 +174,23 @@ public struct DeliveryQueries: Sendable {
         """
 
     /// Open deliveries, and the age of the oldest (for `/metrics`).
-    public func backlog() async throws -> (open: Int, oldestAge: Double?) {
-        try await store.pool.run { session in
+    /// Deliveries open, the oldest one's age, and what the intake has not taken in yet: events
+    /// stored past its checkpoint (held behind an open transaction, or the intake is down), which
+    /// no delivery row counts yet.
+    public func backlog() async throws -> (open: Int, oldestAge: Double?, notTakenIn: Int64, oldestNotTakenInAge: Double?) {
+        let (open, oldest, intake) = try await store.pool.run { session in
             let result = try session.query(
                 """
                 SELECT (SELECT count(*) FROM forwarding.deliveries WHERE state IN ('pending', 'retrying')), \(unsafeRaw: Self.oldestOpenAge)
                 """
             )
-            return (try result.decode(Int.self, row: 0, column: 0), try result.decode(Double?.self, row: 0, column: 1))
+            return (
+                try result.decode(Int.self, row: 0, column: 0), try result.decode(Double?.self, row: 0, column: 1),
+                try Subscription.readCheckpoint(Forwarder.intake.checkpoints[0], on: session)
+            )
         }
+        let pending = try await store.pendingEvents(after: intake)
+        return (open, oldest, pending.count, pending.oldestAge)
     }
 
     public func summary() async throws -> DeliverySummary {

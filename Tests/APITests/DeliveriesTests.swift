@@ -1,5 +1,6 @@
 import API
 import Foundation
+import Postgres
 import Testing
 import TestSupport
 
@@ -78,6 +79,34 @@ struct DeliveriesTests {
             #expect(metrics.contains(#"ledger_forwarding_attempts_total{outcome="delivered"} 1"#))
             #expect(metrics.contains("ledger_forwarding_backlog 0"))
             #expect(metrics.contains("ledger_forwarding_delivery_seconds_count 1"))
+        }
+    }
+
+    @Test("notifications the forwarder has not taken in (held behind an open transaction) show in the intake metrics, not as deliveries")
+    func intakeHeldShowsInMetrics() async throws {
+        try await Harness.with(forwarding: true) { harness in
+            let token = try await harness.token([.read, .ingest])
+            // A transaction holding an xid: every gap-safe reader, the forwarder's intake among them, waits behind it.
+            let holder = try await PostgresConnection.connect(harness.url)
+            try await holder.run { session in
+                try session.execute(unsafeSQL: "BEGIN")
+                _ = try session.query("SELECT pg_current_xact_id()")
+            }
+            try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E7*1", operator: "DE*A36")], token: token)
+            try await Task.sleep(for: .milliseconds(2_200))
+            let held = try await harness.client.get("/metrics").body
+            try await holder.run { try $0.execute(unsafeSQL: "COMMIT") }
+            func sample(_ text: String, _ name: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            #expect(sample(held, "ledger_forwarding_backlog") == 0, "no delivery row while the intake waits")
+            #expect((sample(held, "ledger_forwarding_intake_pending_events") ?? 0) >= 1)
+            #expect((sample(held, "ledger_forwarding_intake_lag_seconds") ?? 0) >= 1)
+            try await eventually(timeout: .seconds(30), "taken in and delivered once the transaction ends") {
+                let text = try await harness.client.get("/metrics").body
+                return sample(text, "ledger_forwarding_intake_pending_events") == 0 && sample(text, "ledger_forwarding_backlog") == 0
+                    && text.contains(#"ledger_forwarding_attempts_total{outcome="delivered"} 1"#)
+            }
         }
     }
 }
