@@ -4,7 +4,7 @@ import CLISupport
 import Foundation
 import Postgres
 
-/// `error-ledger token create|revoke|list`: the REST API's bearer tokens (issue #4, begun).
+/// `error-ledger token create|revoke|list`: the REST API's bearer tokens.
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token", abstract: "Create, revoke and list REST API bearer tokens (stored hashed).",
