@@ -102,6 +102,11 @@ final class LiveFeed: Sendable {
         return (text, page.events.last?.cursor ?? cursor, page.full)
     }
 
+    /// The SSE event name of an error. Not `error`: a browser's `EventSource` fires an event of
+    /// that name itself when the connection fails, so a page could not tell the two apart (and
+    /// `onmessage` sees only unnamed events).
+    static let eventName = "charging_error"
+
     /// `event` as every feed shows it (nil when its data is not an error's), parsed once.
     private func item(_ event: RecordedEvent) -> Item? {
         if let cached = rendered.withLock({ $0[event.globalPosition] }) { return cached }
@@ -121,7 +126,7 @@ final class LiveFeed: Sendable {
             ).serialized()
             item = Item(
                 operatorID: error.operatorID, evseID: error.evseID, errorType: error.errorType,
-                sse: "id: \(event.cursor)\nevent: error\ndata: \(json)\n\n"
+                sse: "id: \(event.cursor)\nevent: \(Self.eventName)\ndata: \(json)\n\n"
             )
         }
         rendered.withLock { cache in

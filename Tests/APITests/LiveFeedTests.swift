@@ -48,6 +48,10 @@ struct LiveFeedTests {
             #expect(first.map { $0["error_additional_info"] as? String } == ["one", "two"], "the Error before subscribing is not replayed; the Start is skipped")
             let seen = ids(live.body)
             #expect(seen.count == 2)
+            // Named `charging_error`, not `error`: a browser's EventSource fires its own `error`
+            // event for connection failures, so a feed event of that name never reaches a page.
+            let names = live.body.components(separatedBy: "\n").filter { $0.hasPrefix("event: ") }
+            #expect(names == ["event: charging_error", "event: charging_error"], "\(names)")
 
             // While disconnected: two more errors. Resuming after the first id gives two, three, four.
             try await harness.ingestAll(
