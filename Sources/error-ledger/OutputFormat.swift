@@ -72,5 +72,5 @@ struct Instant: ExpressibleByArgument {
 
 /// Prints a page's cursor for the next page on standard error, so standard output stays data.
 func printNextCursor(_ next: String?) {
-    if let next { printError("more: --after \(next)") }
+    if let next { printError("more: --cursor \(next)") }
 }

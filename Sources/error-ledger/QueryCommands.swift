@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import EventStore
 import Foundation
+import OICP
 import Projections
 
 /// Opens the store for a one-shot command: one connection, one commit lane.
@@ -33,7 +34,7 @@ struct TimelineCommand: AsyncParsableCommand {
         @Argument(help: "The Hubject SessionID.") var sessionID: String
         @Option(help: "table, json, csv or ndjson.") var format: OutputFormat = .table
         @Option(help: "Entries per page (at most \(TimelineQueries.maxLimit)).") var limit: Int = TimelineQueries.maxLimit
-        @Option(help: "Continue after this cursor (printed on standard error when there is more).") var after: Int = 0
+        @Option(help: "Continue after this cursor (printed on standard error when there is more).") var cursor: Int = 0
 
         func run() async throws {
             let (store, queries) = try await openQueries(database)
@@ -42,7 +43,7 @@ struct TimelineCommand: AsyncParsableCommand {
                 printError("session \(sessionID) is not in the ledger (or the projection has not caught up: see `error-ledger projections status`)")
                 throw ExitCode(1)
             }
-            let page = try await queries.sessionTimeline(sessionID, after: after, limit: limit)
+            let page = try await queries.sessionTimeline(sessionID, after: cursor, limit: limit)
             switch format {
             case .json:
                 print(#"{"session":\#(summary.json),"timeline":\#(OutputFormat.json.render(page.items).dropLast()),"next":\#(page.next.map { "\"\($0)\"" } ?? "null")}"#)
@@ -67,31 +68,77 @@ struct TimelineCommand: AsyncParsableCommand {
         func run() async throws {
             let (store, queries) = try await openQueries(database)
             defer { store.close() }
-            let page = try await queries.evseErrors(evseID, filter: filter.filter, after: filter.after, limit: filter.limit)
-            print(filter.format.render(page.items, columns: filter.format == .table ? ErrorFilterOptions.tableColumns : nil), terminator: "")
-            printNextCursor(page.next)
+            try await filter.print { cursor, limit in try await queries.evseErrors(evseID, filter: filter.filter, after: cursor, limit: limit) }
         }
     }
 }
 
-/// Filters and paging shared by the error lists.
+/// Filters and paging shared by the error lists, named as the API names its parameters.
 struct ErrorFilterOptions: ParsableArguments {
     static let tableColumns = ["received_at", "evse_id", "error_type", "phase", "session_id", "error_additional_info"]
 
     @Option(help: "Errors received at or after this RFC 3339 instant.") var from: Instant?
     @Option(help: "Errors received before this RFC 3339 instant.") var to: Instant?
-    @Option(name: .customLong("type"), help: "ErrorType to keep (ConnectorError, CriticalError); repeatable.") var types: [String] = []
-    @Option(help: "Rows per page (at most \(TimelineQueries.maxLimit)).") var limit: Int = TimelineQueries.defaultLimit
-    @Option(help: "Continue after this cursor (printed on standard error when there is more).") var after: String?
+    @Option(name: .customLong("type"), help: "ErrorType to keep (ConnectorError, CriticalError); repeatable or comma-separated.")
+    var types: [String] = []
+    @Option(
+        help: """
+            table and json: rows per page (1…\(TimelineQueries.maxLimit), default \(TimelineQueries.defaultLimit)). \
+            csv and ndjson export every matching row; --limit then caps them.
+            """
+    )
+    var limit: Int?
+    @Option(help: "Continue after this cursor (printed on standard error when there is more).") var cursor: String?
     @Option(help: "table, json, csv or ndjson.") var format: OutputFormat = .table
 
-    var filter: ErrorFilter { ErrorFilter(errorTypes: types, from: from?.date, to: to?.date) }
+    var filter: ErrorFilter { ErrorFilter(errorTypes: errorTypes, from: from?.date, to: to?.date) }
+
+    /// The `--type` values, split at commas, each an OICP ErrorType (checked in `validate`).
+    var errorTypes: [String] {
+        var kept: [String] = []
+        for value in types.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }) where !kept.contains(value) {
+            kept.append(value)
+        }
+        return kept
+    }
+
+    /// Whether every matching row is printed (csv, ndjson), not one page.
+    var exports: Bool { format == .csv || format == .ndjson }
 
     func validate() throws {
-        guard (1...TimelineQueries.maxLimit).contains(limit) else {
+        if let limit, !exports, !(1...TimelineQueries.maxLimit).contains(limit) {
             throw ValidationError("--limit must be 1…\(TimelineQueries.maxLimit)")
         }
+        if let limit, exports, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let from, let to, from.date >= to.date { throw ValidationError("--from must be before --to") }
+        for type in errorTypes where ErrorType(rawValue: type) == nil {
+            // The API's words (QueryParameters.errorTypes).
+            let known = ErrorType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--type: \"\(type)\" is not an OICP ErrorType; use \(known) (exact spelling, no space)")
+        }
+    }
+
+    /// Prints one page (table, json; the next cursor on standard error) or, for csv and ndjson,
+    /// every matching row from the cursor on, page by page, with one header: what the API's
+    /// export gives.
+    func print(_ read: (_ cursor: String?, _ limit: Int) async throws -> Page<ErrorItem>) async throws {
+        guard exports else {
+            let page = try await read(cursor, limit ?? TimelineQueries.defaultLimit)
+            Swift.print(format.render(page.items, columns: format == .table ? Self.tableColumns : nil), terminator: "")
+            printNextCursor(page.next)
+            return
+        }
+        if format == .csv { Swift.print(CSV.line(ErrorItem.fieldNames), terminator: "") }
+        var next = cursor
+        var left = limit ?? .max
+        repeat {
+            let page = try await read(next, min(left, TimelineQueries.maxLimit))
+            for item in page.items {
+                Swift.print(format == .csv ? item.csvLine(ErrorItem.fieldNames) : item.json + "\n", terminator: "")
+            }
+            left -= page.items.count
+            next = page.next
+        } while next != nil && left > 0
     }
 }
 
@@ -131,7 +178,19 @@ struct ErrorsCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Only this OperatorID's EVSEs.") var `operator`: String?
     @OptionGroup var filter: ErrorFilterOptions
-    @Option(help: "Print the N EVSEs with the most errors between --from and --to instead (default window: 24 h).") var top: Int?
+    @Option(help: "Print the N EVSEs (1…100) with the most errors between --from and --to instead (default window: 24 h).") var top: Int?
+
+    func validate() throws {
+        guard let top else { return }
+        guard (1...100).contains(top) else { throw ValidationError("--top must be 1…100") }
+        // The ranking counts every error of an EVSE in the window, as the API's top-evses does:
+        // these would be silently ignored.
+        let refused = [("--type", !filter.types.isEmpty), ("--limit", filter.limit != nil), ("--cursor", filter.cursor != nil)]
+            .filter(\.1).map(\.0)
+        guard refused.isEmpty else {
+            throw ValidationError("--top ranks EVSEs by all their errors in the window; it takes --from, --to, --operator and --format, not \(refused.joined(separator: ", "))")
+        }
+    }
 
     func run() async throws {
         let (store, queries) = try await openQueries(database)
@@ -145,8 +204,6 @@ struct ErrorsCommand: AsyncParsableCommand {
         }
         var errorFilter = filter.filter
         errorFilter.operatorID = `operator`
-        let page = try await queries.errors(errorFilter, after: filter.after, limit: filter.limit)
-        print(filter.format.render(page.items, columns: filter.format == .table ? ErrorFilterOptions.tableColumns : nil), terminator: "")
-        printNextCursor(page.next)
+        try await filter.print { cursor, limit in try await queries.errors(errorFilter, after: cursor, limit: limit) }
     }
 }
