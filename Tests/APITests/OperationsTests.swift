@@ -13,6 +13,10 @@ struct OperationsTests {
             let token = try await harness.token()
             let health = try await harness.client.get("/healthz")
             #expect(health.status == 200)
+            for path in ["/healthz", "/readyz", "/metrics"] {
+                let refused = try await harness.client.get(path + "?verbose=1")
+                #expect(refused.status == 400 && refused.body.contains("invalid_parameter"), "\(path): \(refused.body)")
+            }
             #expect(try health.json["status"] as? String == "ok")
             try await harness.ingestAll([NotificationBody.error(NotificationBody.newSession(), evse: "DE*A36*E1*1", operator: "DE*A36")], token: token)
             try await harness.caughtUp()

@@ -25,6 +25,9 @@ DIR holds what the Swift API tests recorded:
   refusals) must be listed under the document's root ``x-unrouted-responses`` by status; for a
   request an operation matches, only a plain-text HTTP-layer refusal may come from there.
 
+Examples: every response body of every operation has an ``example`` (or ``examples``), and each
+is checked as a body of its media type against the response's schema.
+
 Coverage: every operation needs at least one exchange with a 2xx status. Documented statuses
 never seen are reported as notes, not failures.
 
@@ -482,6 +485,23 @@ def main(argv):
         for method in HTTP_METHODS:
             if method in item:
                 operations[(method.upper(), template)] = (item, item[method])
+
+    # Every response body has an example, and the example is what the schema allows: a client
+    # author reads them, so they must be true (JSON examples are checked as JSON bodies, NDJSON,
+    # CSV and event-stream examples as text bodies of their media type).
+    example_validators = Validators()
+    for (method, template), (_, operation) in sorted(operations.items()):
+        for status, response in (operation.get("responses") or {}).items():
+            for media, entry in ((response or {}).get("content") or {}).items():
+                where = f"{method} {template} {status} {media}"
+                if "example" not in entry and "examples" not in entry:
+                    fail(where, "the response has no example")
+                    continue
+                examples = [entry["example"]] if "example" in entry else [e.get("value") for e in entry["examples"].values()]
+                for example in examples:
+                    text = json.dumps(example) if is_json_media(media) or not isinstance(example, str) else example
+                    for problem in check_body(example_validators, media, entry.get("schema"), text):
+                        fail(where, f"example: {problem}")
 
     # Routes, both ways.
     routes_path = os.path.join(directory, "routes.json")
