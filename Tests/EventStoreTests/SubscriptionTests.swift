@@ -133,11 +133,16 @@ struct SubscriptionTests {
         let stalled = { logs.all.filter { $0.level == .warning && $0.message.hasPrefix("subscription stalled") } }
         try await eventually(timeout: .seconds(5), "the stall is logged") { !stalled().isEmpty }
         let warning = try #require(stalled().first)
-        #expect(warning.metadata["holder_pid"] == "\(holder)" && warning.metadata["holder_application"] == "a long report", "\(warning)")
+        // The oldest transaction holding an xid anywhere in the cluster (xids are cluster-wide):
+        // this one, unless a test beside it holds an older one.
+        let holders = try await count(url, "SELECT count(*)::int FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid = \(Int(holder))")
+        #expect(holders == 1)
+        #expect(warning.metadata["holder_pid"].flatMap { Int32($0) } != nil && warning.metadata["holder_open_s"] != nil, "\(warning)")
         try await slow.run { try $0.execute(unsafeSQL: "COMMIT") }
         try await eventually("both delivered") { try await Self.seen(url).count == 2 }
         try await eventually("the resumption is logged") { logs.all.contains { $0.level == .notice && $0.message == "subscription resumed after a stall" } }
-        #expect(stalled().count == 1, "one warning per stall, not one per poll")
+        // Polled every few milliseconds while held: a warning per poll would be hundreds.
+        #expect(stalled().count <= 3, "one warning per stall (and every ten bounds after), not one per poll")
     }
 
     @Test("an event that commits late at a lower position is delivered, before the ones that committed after it")
