@@ -17,7 +17,8 @@ import Synchronization
 /// 4. Catches up with events that arrived meanwhile, batch by batch.
 /// 5. Swaps, in one transaction per projection: locks the live checkpoint table (the live
 ///    projector finishes its batch and waits), applies the last events, renames the live schema
-///    away and the build schema into its place, and commits. Readers see the old model until
+///    away and the build schema into its place, points the analysts' views (`analytics`) at the
+///    new tables, and commits. Readers see the old model until
 ///    the commit and the new one after; the live projector continues from the new checkpoint.
 /// 6. Drops the old schema.
 public struct ProjectionRebuilder: Sendable {
@@ -197,6 +198,9 @@ public struct ProjectionRebuilder: Sendable {
                 while case .applied = try subscription.step(on: session, known: &known, inTransaction: true, statement: write) {}
                 try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.schema) RENAME TO \(projection.retiredSchema)")
                 try session.execute(unsafeSQL: "ALTER SCHEMA \(projection.buildSchema) RENAME TO \(projection.schema)")
+                // The analysts' views follow the tables they were made on (now retired): point them
+                // at the new ones, in the same transaction, before the retired schema is dropped.
+                try session.execute(unsafeSQL: "SELECT analytics.create_views()")
             }
             try session.execute(unsafeSQL: "DROP SCHEMA \(projection.retiredSchema) CASCADE")
         }

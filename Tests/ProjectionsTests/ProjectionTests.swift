@@ -273,6 +273,42 @@ struct ProjectionTests {
         #expect(capped.items.count <= TimelineQueries.maxLimit)
     }
 
+    @Test("the analyst role reads the analytics views and nothing else; the views follow a rebuild's swap")
+    func analystViews() async throws {
+        let ledger = try await TestLedger.make()
+        defer { ledger.close() }
+        let session = NotificationBody.newSession()
+        try await ledger.ingest(NotificationBody.start(session, evse: evse))
+        try await ledger.ingest(NotificationBody.error(session, evse: evse))
+        _ = try await ProjectionRebuilder(store: ledger.store, url: ledger.url).rebuild(TimelineProjection.all) { _ in }
+        let connection = try await PostgresConnection.connect(ledger.url)
+        func asAnalyst<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
+            try await connection.run { session in
+                try session.execute(unsafeSQL: "SET ROLE ledger_analyst")
+                defer { try? session.execute(unsafeSQL: "RESET ROLE") }
+                return try body(session)
+            }
+        }
+        func rows(_ view: String) async throws -> Int {
+            try await asAnalyst { try $0.query("SELECT count(*)::int FROM analytics.\(unsafeRaw: view)").decode(Int.self, row: 0, column: 0) }
+        }
+        #expect(try await rows("errors") == 1)
+        #expect(try await rows("sessions") == 1)
+        #expect(try await rows("session_events") == 2)
+        #expect(try await rows("evse_summaries") == 1)
+        #expect(try await rows("deliveries") == 0)
+        for table in ["ledger.events", "ledger.api_tokens", "projection_evse_errors.evse_errors", "forwarding.deliveries"] {
+            await #expect(throws: PostgresError.self, "the analyst reads \(table)") {
+                try await asAnalyst { try $0.query("SELECT 1 FROM \(unsafeRaw: table) LIMIT 1") }
+            }
+        }
+        // A second rebuild swaps new tables in and drops the old ones: the views follow.
+        try await ledger.ingest(NotificationBody.error(session, evse: evse, info: "again"))
+        _ = try await ProjectionRebuilder(store: ledger.store, url: ledger.url).rebuild(TimelineProjection.all) { _ in }
+        #expect(try await rows("errors") == 2)
+        #expect(try await rows("session_events") == 3)
+    }
+
     @Test("lag is visible: events held behind an open transaction are pending, and the open transaction's age is reported")
     func lagVisible() async throws {
         let ledger = try await TestLedger.make()
