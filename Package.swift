@@ -64,7 +64,9 @@ let package = Package(
         // What the CLI and the benchmark binary share: database options, LEDGER_* variables.
         .target(
             name: "CLISupport",
-            dependencies: ["JSON", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "JSON", "Postgres", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(

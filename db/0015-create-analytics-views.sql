@@ -14,6 +14,12 @@ BEGIN
     END IF;
 END
 $$;
+-- Read-only by default (no temporary tables either: a long transaction that takes an xid would
+-- hold back every gap-safe reader in the cluster), and bounded. Set per login role as well, or
+-- it applies only after SET ROLE.
+ALTER ROLE ledger_analyst SET default_transaction_read_only = on;
+ALTER ROLE ledger_analyst SET statement_timeout = '5min';
+ALTER ROLE ledger_analyst SET idle_in_transaction_session_timeout = '1min';
 
 CREATE SCHEMA analytics;
 
@@ -57,6 +63,6 @@ $$;
 
 SELECT analytics.create_views();
 GRANT USAGE ON SCHEMA analytics TO ledger_analyst;
--- The rebuild's swap calls it (as the service role, when it runs the rebuild).
+-- The rebuild's swap calls it, as whichever role runs the rebuild (the function runs as its owner).
 REVOKE ALL ON FUNCTION analytics.create_views() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION analytics.create_views() TO ledger_service;

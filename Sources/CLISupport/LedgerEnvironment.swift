@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import Postgres
 
 /// The `LEDGER_*` variables, read in one place: every command asks this type, which says in one
 /// error which variable is wrong and why. An empty value counts as unset.
@@ -71,6 +72,9 @@ public struct LedgerEnvironment: Sendable {
                 continue
             }
             if !value.isEmpty, let problem = setting.problem(with: value) { problems.append(problem) }
+            if name == "LEDGER_DATABASE_URL", !value.isEmpty, case .failure = ConnectionString.redacted(value) {
+                problems.append("LEDGER_DATABASE_URL is not a PostgreSQL URL or conninfo string libpq can parse (postgres://user@host:5432/db)")
+            }
         }
         return problems
     }
@@ -90,21 +94,13 @@ public struct LedgerEnvironment: Sendable {
         }
     }
 
-    /// A PostgreSQL URL or conninfo with its password replaced by `***`.
+    /// A PostgreSQL URL or conninfo as libpq reads it, secrets (the password above all) left out.
     public static func maskingPassword(_ url: String) -> String {
-        var masked = url
-        if let scheme = masked.range(of: "://"), let at = masked[scheme.upperBound...].firstIndex(of: "@"),
-            let colon = masked[scheme.upperBound..<at].firstIndex(of: ":")
-        {
-            masked.replaceSubrange(masked.index(after: colon)..<at, with: "***")
+        switch ConnectionString.redacted(url) {
+        case .success(let text): text
+        // libpq's reason may quote a piece of the string, which may be the password.
+        case .failure: "(not a PostgreSQL URL or conninfo string libpq can parse)"
         }
-        for key in ["password=", "password = "] {
-            while let range = masked.range(of: key), !masked[range.upperBound...].hasPrefix("***") {
-                let end = masked[range.upperBound...].firstIndex { $0 == " " || $0 == "&" } ?? masked.endIndex
-                masked.replaceSubrange(range.upperBound..<end, with: "***")
-            }
-        }
-        return masked
     }
 
     private static func setting(_ name: String) -> LedgerSetting {

@@ -220,27 +220,32 @@ public final class SubscriptionRunner: Sendable {
 
     private func setRole(_ role: Role) { state.withLock { $0.role = role } }
 
-    /// Logs a stall at warning with its cause: the oldest transaction holding an xid (which
-    /// the gap-safe order waits behind), as `pg_stat_activity` shows it.
+    /// Logs a stall at warning with its cause: the transaction with the oldest xid in the
+    /// cluster (which the gap-safe order waits behind), as `pg_stat_activity` shows it. Its pid,
+    /// role, application and state, never its query: a statement typed by hand may carry
+    /// personal data or a password. (Another role's `xact_start` and `state` are visible only
+    /// with `pg_read_all_stats`; its xid, pid, role and application always are.)
     private func warnStalled(since: ContinuousClock.Instant, on connection: PostgresConnection) async {
         var metadata: Logger.Metadata = ["held_s": "\((ContinuousClock.now - since) / .seconds(1))"]
         let holder = try? await connection.run { session in
             try session.query(
                 """
-                SELECT pid, extract(epoch FROM now() - xact_start)::float8, coalesce(application_name, ''), coalesce(state, ''), left(coalesce(query, ''), 200)
-                  FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 1
+                SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), coalesce(state, 'unknown'),
+                       extract(epoch FROM now() - xact_start)::float8
+                  FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+                 ORDER BY age(backend_xid) DESC LIMIT 1
                 """
             ).rows.first.map { row in
-                (try row.decode(Int.self, column: 0), try row.decode(Double.self, column: 1), try row.decode(String.self, column: 2),
-                 try row.decode(String.self, column: 3), try row.decode(String.self, column: 4))
+                (try row.decode(Int.self, column: 0), try row.decode(String.self, column: 1), try row.decode(String.self, column: 2),
+                 try row.decode(String.self, column: 3), try row.decode(Double?.self, column: 4))
             }
         }
         if let holder = holder ?? nil {
             metadata["holder_pid"] = "\(holder.0)"
-            metadata["holder_open_s"] = "\(Int(holder.1))"
+            metadata["holder_user"] = "\(holder.1)"
             metadata["holder_application"] = "\(holder.2)"
             metadata["holder_state"] = "\(holder.3)"
-            metadata["holder_query"] = "\(holder.4)"
+            if let open = holder.4 { metadata["holder_open_s"] = "\(Int(open))" }
         }
         logger.warning("subscription stalled: committed events wait behind an open transaction", metadata: metadata)
     }

@@ -28,6 +28,7 @@ struct ProbeCommand: ParsableCommand {
             throw ValidationError(error.description)
         }
         guard path.hasPrefix("/"), path.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { throw ValidationError("--path must start with / and hold no spaces") }
+        guard (1...60).contains(timeout) else { throw ValidationError("--timeout must be 1…60 seconds") }
         let status = Self.get(host: host == "0.0.0.0" ? "127.0.0.1" : host, port: port, path: path, timeout: timeout)
         guard status == 200 else {
             printError("probe: \(address)\(path) " + (status.map { "answered \($0)" } ?? "did not answer"))
@@ -52,7 +53,7 @@ struct ProbeCommand: ParsableCommand {
         }
         guard connected == 0 else { return nil }
         let request = Array("GET \(path) HTTP/1.0\r\nHost: \(host)\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
         var head = [UInt8](repeating: 0, count: 64)
         var received = 0
         while received < 12 {
