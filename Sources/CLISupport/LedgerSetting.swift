@@ -38,7 +38,7 @@ public struct LedgerSetting: Sendable {
         case .onOff: "on or off"
         case .choice(let values): "one of " + values.joined(separator: ", ")
         case .list(let values): "a comma-separated list of " + values.joined(separator: ", ")
-        case .address: "host:port (e.g. 127.0.0.1:8080)"
+        case .address: "host:port or [ipv6]:port (e.g. 127.0.0.1:8080, [::]:8080)"
         case .text: "any text"
         }
     }
@@ -64,16 +64,28 @@ public struct LedgerSetting: Sendable {
         return nil
     }
 
-    /// `host:port`, a port 0…65535.
+    /// `host:port` (IPv4) or `[host]:port` (IPv6: `[::]:8080` listens on every interface, IPv4
+    /// too), a port 0…65535.
     public static func parseAddress(_ text: String) throws(AddressError) -> (host: String, port: Int) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let port = Int(parts[1]), (0...65_535).contains(port), !parts[0].isEmpty else { throw AddressError(text: text) }
-        return (String(parts[0]), port)
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[close...].hasPrefix("]:") else { throw AddressError(text: text) }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+            guard host.contains(":") else { throw AddressError(text: text) }
+        } else {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw AddressError(text: text) }
+            (host, portText) = (parts[0], parts[1])
+        }
+        guard let port = Int(portText), (0...65_535).contains(port), !host.isEmpty else { throw AddressError(text: text) }
+        return (String(host), port)
     }
 
     public struct AddressError: Error, CustomStringConvertible {
         public let text: String
-        public var description: String { "address \"\(text)\" is not host:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080)" }
+        public var description: String { "address \"\(text)\" is not host:port or [ipv6]:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::]:8080)" }
     }
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

@@ -20,8 +20,8 @@ private final class Connection {
 
     let id: UInt64
     let fd: Int32
-    /// The client's IPv4 address (host byte order), for the per-address cap.
-    let address: UInt32
+    /// The client's address (`a.b.c.d` or IPv6 text), for the per-address cap.
+    let address: String
     var parser: HTTPRequestParser
     var input: InputBuffer
     var output: [UInt8] = []
@@ -43,7 +43,7 @@ private final class Connection {
     /// The epoll events currently registered.
     var interest: UInt32 = 0
 
-    init(id: UInt64, fd: Int32, address: UInt32, configuration: HTTPServerConfiguration, now: ContinuousClock.Instant) {
+    init(id: UInt64, fd: Int32, address: String, configuration: HTTPServerConfiguration, now: ContinuousClock.Instant) {
         self.id = id
         self.fd = fd
         self.address = address
@@ -71,7 +71,7 @@ struct EventLoop {
     private var connections: [Int32: Connection] = [:]
     private var byID: [UInt64: Connection] = [:]
     /// Open connections by client address (only while `maxConnectionsPerAddress` is set).
-    private var perAddress: [UInt32: Int] = [:]
+    private var perAddress: [String: Int] = [:]
     private var nextID: UInt64 = 1
     private var shuttingDown = false
     /// When a shutdown stops waiting for responses still in flight.
@@ -183,7 +183,7 @@ struct EventLoop {
         }
     }
 
-    private mutating func admit(_ fd: Int32, address: UInt32) {
+    private mutating func admit(_ fd: Int32, address: String) {
         let configuration = server.configuration
         guard !shuttingDown, connections.count < configuration.maxConnections else {
             Glibc.close(fd)
@@ -288,7 +288,7 @@ struct EventLoop {
                         guard byID[connection.id] === connection else { return }
                     }
                 case .request(var request):
-                    request.clientAddress = Self.dotted(connection.address)
+                    request.clientAddress = connection.address
                     connection.head = request.head
                     // After the client's last byte this response is the last one, unless more
                     // requests were sent before it (those are answered first).
@@ -335,11 +335,6 @@ struct EventLoop {
             if received < 0, errno == EINTR { continue }
             return drop(connection)  // the client closed (or the socket failed)
         }
-    }
-
-    /// `a.b.c.d` for an IPv4 address in host byte order.
-    static func dotted(_ address: UInt32) -> String {
-        "\(address >> 24).\(address >> 16 & 0xFF).\(address >> 8 & 0xFF).\(address & 0xFF)"
     }
 
     // MARK: - Responses from handlers

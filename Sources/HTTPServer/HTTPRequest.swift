@@ -84,7 +84,8 @@ public struct HTTPRequestHead: Sendable, Hashable {
 public struct HTTPRequest: Sendable, Hashable {
     public var head: HTTPRequestHead
     public var body: [UInt8]
-    /// The client's IPv4 address, dotted (`127.0.0.1`), as the socket has it: for limits per
+    /// The client's address as the socket has it (`127.0.0.1`, or IPv6 text such as `::1`; an IPv4
+    /// client of a dual-stack listener as `a.b.c.d`): for limits per
     /// client. Nil where no socket is involved (tests that build requests by hand).
     public var clientAddress: String?
 

@@ -2,7 +2,7 @@
 ///
 /// | key | default | |
 /// | --- | --- | --- |
-/// | `host` | `127.0.0.1` | IPv4 address to bind |
+/// | `host` | `127.0.0.1` | IPv4 or IPv6 address to bind (`::` for every interface, IPv4 too) |
 /// | `port` | `8080` | 0 picks a free port (tests) |
 /// | `limits` | `HTTPLimits()` | request sizes |
 /// | `readDeadline` | 10 s | from a request's first byte to its last: 408 after |

@@ -4,26 +4,46 @@ import Glibc
 
 /// The few socket calls the server makes, with errors as `ServerError`.
 enum Socket {
-    /// A non-blocking IPv4 listening socket bound to `host:port`.
+    /// A non-blocking listening socket bound to `host:port`: an IPv4 address (`0.0.0.0` for all
+    /// IPv4 interfaces) or an IPv6 one (`::` for all interfaces, IPv4 too: dual-stack, IPv4
+    /// clients appearing as `::ffff:a.b.c.d` to the socket and as `a.b.c.d` to the server).
     static func listen(host: String, port: Int, backlog: Int32) throws(ServerError) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let ipv6 = host.contains(":")
+        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-            close(fd)
-            throw ServerError("\(host) is not an IPv4 address")
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        let bound: Int32
+        if ipv6 {
+            // Dual-stack whatever the system default (net.ipv6.bindv6only): `::` takes IPv4 too.
+            var no: Int32 = 0
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &no, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else {
+                close(fd)
+                throw ServerError("\(host) is not an IPv6 address")
+            }
+            bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
+                close(fd)
+                throw ServerError("\(host) is not an IPv4 or IPv6 address")
+            }
+            bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         }
         guard bound == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServerError("cannot bind \(host):\(port): \(reason)")
+            throw ServerError("cannot bind \(ipv6 ? "[\(host)]" : host):\(port): \(reason)")
         }
         guard Glibc.listen(fd, backlog) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -34,19 +54,24 @@ enum Socket {
     }
 
     static func localPort(_ fd: Int32) throws(ServerError) -> Int {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         guard result == 0 else { throw ServerError("getsockname: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return withUnsafePointer(to: &address) { storage in
+            if Int32(storage.pointee.ss_family) == AF_INET6 {
+                return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+            return storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
     }
 
     /// What `accept` found.
     enum Accepted: Equatable {
-        /// A connection, non-blocking, from `address` (IPv4, host byte order).
-        case connection(fd: Int32, address: UInt32)
+        /// A connection, non-blocking, from `address` (`a.b.c.d`, or the IPv6 text form).
+        case connection(fd: Int32, address: String)
         /// None is pending.
         case wouldBlock
         /// `accept4` failed with this errno (`AcceptBackoff` decides what next).
@@ -56,8 +81,8 @@ enum Socket {
     /// Accepts one pending connection, non-blocking, with Nagle off (a response goes out whole
     /// at once rather than waiting for the client's delayed ACK).
     static func accept(_ listener: Int32) -> Accepted {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         var fd: Int32
         repeat {
             fd = withUnsafeMutablePointer(to: &address) {
@@ -69,6 +94,27 @@ enum Socket {
         guard fd >= 0 else { return errno == EAGAIN || errno == EWOULDBLOCK ? .wouldBlock : .failed(errno: errno) }
         var yes: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-        return .connection(fd: fd, address: UInt32(bigEndian: address.sin_addr.s_addr))
+        return .connection(fd: fd, address: text(of: &address))
+    }
+
+    /// The address's text form; an IPv4 client of a dual-stack socket (`::ffff:a.b.c.d`) as `a.b.c.d`.
+    static func text(of address: inout sockaddr_storage) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let family = Int32(address.ss_family)
+        let written: UnsafePointer<CChar>? = withUnsafePointer(to: &address) { storage in
+            if family == AF_INET6 {
+                return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { six in
+                    var bytes = six.pointee.sin6_addr
+                    return inet_ntop(AF_INET6, &bytes, &buffer, socklen_t(buffer.count))
+                }
+            }
+            return storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { four in
+                var bytes = four.pointee.sin_addr
+                return inet_ntop(AF_INET, &bytes, &buffer, socklen_t(buffer.count))
+            }
+        }
+        guard written != nil else { return "unknown" }
+        let text = String(cString: buffer)
+        return text.hasPrefix("::ffff:") && text.contains(".") ? String(text.dropFirst(7)) : text
     }
 }

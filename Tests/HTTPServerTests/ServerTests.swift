@@ -10,8 +10,10 @@ import Testing
 final class Client: Sendable {
     let fd: Int32
 
-    init(port: Int, receiveTimeout: Int = 5) throws {
-        guard let fd = connectLoopback(port: port, receiveTimeout: receiveTimeout) else { throw ClientError("connect: \(String(cString: strerror(errno)))") }
+    init(port: Int, receiveTimeout: Int = 5, ipv6: Bool = false) throws {
+        guard let fd = connectLoopback(port: port, receiveTimeout: receiveTimeout, ipv6: ipv6) else {
+            throw ClientError("connect: \(String(cString: strerror(errno)))")
+        }
         self.fd = fd
     }
 
@@ -144,6 +146,25 @@ struct ServerTests {
         var configuration = configuration
         configuration.port = 0
         return (server, try server.start())
+    }
+
+    @Test("a listener on :: takes IPv6 and IPv4 clients (dual-stack), each seen at its own address; the per-address cap holds for both")
+    func dualStack() async throws {
+        var configuration = HTTPServerConfiguration(host: "::", port: 0)
+        configuration.maxConnectionsPerAddress = 1
+        let server = Server(configuration: configuration) { request in .text(200, request.clientAddress ?? "none") }
+        let port = try server.start()
+        for (ipv6, expected) in [(true, "::1"), (false, "127.0.0.1")] {
+            let client = try Client(port: port, ipv6: ipv6)
+            await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            let answer = await client.receive(until: { $0.hasSuffix(expected) }).text
+            #expect(answer.hasPrefix("HTTP/1.1 200") && answer.hasSuffix(expected), "\(answer)")
+            // A second connection from the same address, while the first is open, is over the cap.
+            let second = try Client(port: port, ipv6: ipv6)
+            let refused = await second.receiveAll()
+            #expect(String(decoding: refused.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 503"), "\(expected)")
+        }
+        await server.shutdown()
     }
 
     @Test("a request is answered, and the connection kept alive for the next")
