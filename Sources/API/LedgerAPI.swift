@@ -99,6 +99,12 @@ public final class LedgerAPI: Sendable {
         { [router, accessLog] request in await Self.respond(to: request, with: router, accessLog) }
     }
 
+    /// For `HTTPServerConfiguration.onRefusal`: the access-log line of an answer the HTTP server
+    /// gave itself.
+    public var refusalLog: @Sendable (HTTPServerConfiguration.Refusal) -> Void {
+        { [accessLog] refusal in accessLog.refusal(refusal) }
+    }
+
     /// Answers `/healthz`, `/readyz` and `/metrics` only: for a listener on an address only
     /// operators and the scraper reach (`LEDGER_ADMIN_ADDRESS`).
     public var adminHandler: HTTPHandler {

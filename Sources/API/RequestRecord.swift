@@ -59,4 +59,16 @@ struct AccessLog: Sendable {
             ]
         )
     }
+
+    /// The line for an answer the HTTP server gave itself (malformed HTTP, 408, 413, a
+    /// connection cap): no method, route, token or request id was read.
+    func refusal(_ refusal: HTTPServerConfiguration.Refusal) {
+        logger?.info(
+            "request",
+            metadata: [
+                "method": "-", "route": "http-layer", "status": "\(refusal.status)", "reason": "\(refusal.reason)", "bytes": "-",
+                "token": "-", "request_id": "-", "client": "\(refusal.clientAddress)",
+            ]
+        )
+    }
 }

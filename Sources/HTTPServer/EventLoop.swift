@@ -195,6 +195,7 @@ struct EventLoop {
                 // may see a reset instead.
                 _ = Self.tooManyConnections.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 Glibc.close(fd)
+                configuration.onRefusal?(.init(status: 503, reason: "too many connections from this address", clientAddress: address))
                 return
             }
             perAddress[address, default: 0] += 1
@@ -318,6 +319,7 @@ struct EventLoop {
         connection.head = nil
         connection.phase = .responding(complete: true)
         connection.input.removeAll()
+        server.configuration.onRefusal?(.init(status: status, reason: reason, clientAddress: connection.address))
         let response = HTTPResponse.text(status, reason + "\n")
         connection.queue(HTTPResponseWriter.head(response, version: .http1_1, keepAlive: false), now: clock.now)
         if case .bytes(let body) = response.body { connection.queue(body, now: clock.now) }

@@ -15,7 +15,15 @@
 /// | `lingerTimeout` | 2 s | after a refusal (4xx and close): the rest of the request is read and dropped this long at most, so closing does not reset the connection before the client reads the refusal (RFC 9112 §9.6) |
 /// | `shutdownGrace` | 10 s | after `shutdown()`, responses still running then (a live feed) are cut |
 /// | `inputLimit` | derived: request line + all headers + body + one 64 KiB read | unparsed bytes one connection may hold |
+/// | `onRefusal` | nil | told of each answer the server gives itself, no handler seeing the request (malformed HTTP, 408, 413, 503 over a connection cap), on the loop thread: keep it short (an access-log line) |
 public struct HTTPServerConfiguration: Sendable {
+    /// An answer the server gave itself, without a handler.
+    public struct Refusal: Sendable {
+        public var status: Int
+        public var reason: String
+        public var clientAddress: String
+    }
+
     public var host: String
     public var port: Int
     public var limits: HTTPLimits
@@ -28,6 +36,7 @@ public struct HTTPServerConfiguration: Sendable {
     public var acceptRetryDelay: Duration
     public var lingerTimeout: Duration
     public var shutdownGrace: Duration
+    public var onRefusal: (@Sendable (Refusal) -> Void)?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, limits: HTTPLimits = HTTPLimits(), readDeadline: Duration = .seconds(10),

@@ -103,6 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
         var serverConfiguration = HTTPServerConfiguration(host: host, port: port, limits: limits, maxConnections: connections)
         serverConfiguration.maxConnectionsPerAddress = try environment.optionalInteger("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS")
         serverConfiguration.writeTimeout = .seconds(try environment.integer("LEDGER_HTTP_WRITE_TIMEOUT_SECONDS"))
+        serverConfiguration.onRefusal = api.refusalLog
         let server = Server(configuration: serverConfiguration, logger: logger, handler: api.handler)
         let bound: Int
         do {

@@ -167,6 +167,23 @@ struct ServerTests {
         await server.shutdown()
     }
 
+    @Test("an answer the server gives itself (malformed HTTP) is reported to onRefusal, with its status, reason and client")
+    func refusalReported() async throws {
+        let refusals = Mutex<[HTTPServerConfiguration.Refusal]>([])
+        var configuration = HTTPServerConfiguration(port: 0)
+        configuration.onRefusal = { refusal in refusals.withLock { $0.append(refusal) } }
+        let server = Server(configuration: configuration) { _ in .text(200, "ok") }
+        let port = try server.start()
+        let client = try Client(port: port)
+        await client.send("NOT HTTP AT ALL\r\n\r\n")
+        let answer = await client.receiveAll()
+        #expect(String(decoding: answer.bytes, as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+        let seen = refusals.withLock { $0 }
+        #expect(seen.count == 1 && seen.first?.status == 400 && seen.first?.clientAddress == "127.0.0.1", "\(seen)")
+        #expect(seen.first?.reason.isEmpty == false)
+        await server.shutdown()
+    }
+
     @Test("a request is answered, and the connection kept alive for the next")
     func keepAlive() async throws {
         let (server, port) = try makeServer()
