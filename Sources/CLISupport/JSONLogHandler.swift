@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Synchronization
 public import Logging
 
 /// `LEDGER_LOG_FORMAT=json`: one JSON object a line on standard error, for log collectors:
@@ -20,6 +21,9 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Serializes writes to standard error.
+    private static let output = Mutex(())
+
     public func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
@@ -28,8 +32,23 @@ public struct JSONLogHandler: LogHandler {
         JSONValue.object(Self.fields(time: Date(), level: event.level, label: label, message: event.message.description, metadata: merged))
             .write(to: &line)
         line.append(0x0A)
-        // One write(2) a line: lines from several threads do not interleave.
-        line.withUnsafeBytes { bytes in _ = Foundation.write(2, bytes.baseAddress, bytes.count) }
+        // A line at a time, whole (write(2) may take part of a long line): lines from several
+        // threads never interleave.
+        Self.output.withLock { _ in
+            line.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Foundation.write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written > 0 {
+                        offset += written
+                    } else if written < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        return  // standard error is gone: nothing to tell it
+                    }
+                }
+            }
+        }
     }
 
     static func fields(time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> JSONObject {
