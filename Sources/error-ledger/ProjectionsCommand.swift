@@ -60,6 +60,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
             await admin?.shutdown()
             task.cancel()
             await task.value
+            leaveProcess()
         }
     }
 

@@ -138,6 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
         quiet.logLevel = max(logger.logLevel, .notice)
         try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet)).run()
         logger.info("stopped")
+        leaveProcess()
     }
 
     /// The forwarder the environment asks for, or nil when forwarding is off.
