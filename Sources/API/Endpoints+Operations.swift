@@ -62,8 +62,6 @@ extension Endpoints {
     func metricsText(_ match: RouteMatch) async throws -> HTTPResponse {
         _ = try QueryParameters(match.target, allowed: [])
         var out = Exposition()
-        out.family("ledger_build_info", "gauge", "Always 1; the labels say which build runs.")
-        out.sample("ledger_build_info", [("version", configuration.version)], "1")
         metrics.render(into: &out)
         let commits = store.groupCommitStatistics
         out.family("ledger_append_batch_size", "histogram", "Appends per group-commit transaction run by this process.")
@@ -89,14 +87,7 @@ extension Endpoints {
             ingestor.quarantineDroppedTotal
         )
         let lags = try? await projectionLags.get()
-        out.single("ledger_database_up", "gauge", "1 when the database answered the last read of these figures, else 0.", lags == nil ? 0 : 1)
-        if let age = try? await oldestOpenTransaction.get() {
-            out.single(
-                "ledger_oldest_open_transaction_seconds", "gauge",
-                "Age of the oldest transaction holding an xid in the cluster (gap-safe readers wait behind it; 0 when none).", age
-            )
-        }
-        ProcessFigures.read().render(into: &out)
+        await instance.render(databaseAnswered: lags != nil, into: &out)
         if let projector { ProjectorFigures(status: projector.status).render(into: &out) }
         if let lags { ProjectorFigures.render(lags, into: &out) }
         await renderForwarding(into: &out)

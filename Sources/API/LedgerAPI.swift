@@ -183,8 +183,8 @@ final class Endpoints: Sendable {
     /// `/readyz` and `/metrics` figures, read at most once a second whoever asks.
     let projectionLags: RecentValue<[ProjectionLag]>
     let deliveryBacklog: RecentValue<DeliveryBacklogFigures>
-    /// Seconds; 0 when no transaction holds an xid.
-    let oldestOpenTransaction: RecentValue<Double>
+    /// The build, the database, the oldest open transaction, the process.
+    let instance: InstanceFigures
 
     init(store: EventStore, ingestor: Ingestor, forwarder: Forwarder?, projector: Projector?, configuration: LedgerAPI.Configuration, logger: Logger) {
         self.projector = projector
@@ -198,9 +198,7 @@ final class Endpoints: Sendable {
         self.liveFeed = LiveFeed(store: store, heartbeat: configuration.heartbeat)
         self.logger = logger
         self.projectionLags = RecentValue { [store] in try await ProjectionLag.read(TimelineProjection.all, store: store) }
-        self.oldestOpenTransaction = RecentValue { [store] in
-            try await store.oldestOpenTransactionAge().map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
-        }
+        self.instance = InstanceFigures(store: store, version: configuration.version)
         self.deliveryBacklog = RecentValue { [deliveryQueries] in
             let backlog = try await deliveryQueries.backlog()
             return DeliveryBacklogFigures(

@@ -15,15 +15,12 @@ public final class ProjectorOperations: Sendable {
     public init(store: EventStore, projector: Projector, version: String) {
         let projections = projector.projections
         let lags = RecentValue { [store] in try await ProjectionLag.read(projections, store: store) }
-        let oldestOpenTransaction = RecentValue { [store] in
-            try await store.oldestOpenTransactionAge().map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
-        }
         var router = Router(problem: { status, message in APIProblem(status: status, code: status == 404 ? "not_found" : "bad_request", message: message).response })
         router.add("GET", "/healthz") { _, _ in .json(200, #"{"status":"ok"}"#) }
         router.add("GET", "/readyz") { [lags] _, _ in
             (try? await lags.get()) == nil ? .json(503, #"{"status":"not_ready","database":"unreachable"}"#) : .json(200, #"{"status":"ready","database":"ok"}"#)
         }
-        let figures = Figures(store: store, projector: projector, version: version, lags: lags, oldestOpenTransaction: oldestOpenTransaction)
+        let figures = Figures(projector: projector, lags: lags, instance: InstanceFigures(store: store, version: version))
         router.add("GET", "/metrics") { _, _ in await figures.metrics() }
         self.router = router
     }
@@ -36,24 +33,16 @@ public final class ProjectorOperations: Sendable {
 
 /// What `/metrics` reads, captured by its route.
 private struct Figures: Sendable {
-    let store: EventStore
     let projector: Projector
-    let version: String
     let lags: RecentValue<[ProjectionLag]>
-    let oldestOpenTransaction: RecentValue<Double>
+    let instance: InstanceFigures
 
     func metrics() async -> HTTPResponse {
         var out = Exposition()
-        out.family("ledger_build_info", "gauge", "Always 1; the labels say which build runs.")
-        out.sample("ledger_build_info", [("version", version)], "1")
         let lags = try? await lags.get()
-        out.single("ledger_database_up", "gauge", "1 when the database answered the last read of these figures, else 0.", lags == nil ? 0 : 1)
-        if let age = try? await oldestOpenTransaction.get() {
-            out.single("ledger_oldest_open_transaction_seconds", "gauge", "Age of the oldest transaction holding an xid in the cluster (0 when none).", age)
-        }
+        await instance.render(databaseAnswered: lags != nil, into: &out)
         ProjectorFigures(status: projector.status).render(into: &out)
         if let lags { ProjectorFigures.render(lags, into: &out) }
-        ProcessFigures.read().render(into: &out)
         return HTTPResponse(
             status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]), body: .bytes(Array(out.text.utf8))
         )

@@ -1,9 +1,9 @@
-import CEpoll
+package import CEpoll
 import Foundation
-import Glibc
+package import Glibc
 
 /// The few socket calls the server makes, with errors as `ServerError`.
-enum Socket {
+package enum Socket {
     /// A non-blocking listening socket bound to `host:port`: an IPv4 address (`0.0.0.0` for all
     /// IPv4 interfaces) or an IPv6 one (`::` for all interfaces, IPv4 too: dual-stack, IPv4
     /// clients appearing as `::ffff:a.b.c.d` to the socket and as `a.b.c.d` to the server).
@@ -13,32 +13,14 @@ enum Socket {
         guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        let bound: Int32
         if ipv6 {
             // Dual-stack whatever the system default (net.ipv6.bindv6only): `::` takes IPv4 too.
             var no: Int32 = 0
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &no, socklen_t(MemoryLayout<Int32>.size))
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else {
-                close(fd)
-                throw ServerError("\(host) is not an IPv6 address")
-            }
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        } else {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else {
-                close(fd)
-                throw ServerError("\(host) is not an IPv4 or IPv6 address")
-            }
-            bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+        }
+        guard let bound = withAddress(host: host, port: port, { bind(fd, $0, $1) }) else {
+            close(fd)
+            throw ServerError("\(host) is not an IPv4 or IPv6 address")
         }
         guard bound == 0 else {
             let reason = String(cString: strerror(errno))
@@ -51,6 +33,27 @@ enum Socket {
             throw ServerError("listen: \(reason)")
         }
         return fd
+    }
+
+    /// Calls `body` with `host:port` as a socket address: IPv6 when `host` holds a colon, else
+    /// IPv4. Nil when `host` is not a numeric address of that family.
+    package static func withAddress<T>(host: String, port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T? {
+        if host.contains(":") {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { return nil }
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
     }
 
     static func localPort(_ fd: Int32) throws(ServerError) -> Int {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import HTTPServer
 
 /// `error-ledger probe`: GET a probe of a running `serve` and exit 0 on 200, 1 otherwise: the
 /// container's HEALTHCHECK, in an image that has no shell and no curl.
@@ -46,25 +47,7 @@ struct ProbeCommand: ParsableCommand {
         var limit = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        let connected: Int32
-        if ipv6 {
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = in_port_t(UInt16(port).bigEndian)
-            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { return nil }
-            connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        } else {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
-            connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
-        guard connected == 0 else { return nil }
+        guard Socket.withAddress(host: host, port: port, { connect(fd, $0, $1) }) == 0 else { return nil }
         let request = Array("GET \(path) HTTP/1.0\r\nHost: \(ipv6 ? "[\(host)]" : host)\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return nil }
         var head = [UInt8](repeating: 0, count: 64)
