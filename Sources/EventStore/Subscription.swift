@@ -75,13 +75,16 @@ public struct Subscription: Sendable {
         try session.query("SELECT pg_try_advisory_lock(\(lockNamespace), hashtext(\(name)))").decode(Bool.self, row: 0, column: 0)
     }
 
-    /// Whether any connection holds the lock `name` now.
+    /// Whether any connection to this database holds the lock `name` now. Advisory locks are
+    /// per database, but `pg_locks` shows the whole cluster's: another ledger's database on the
+    /// same server holding the same name is not this ledger's projector.
     public static func isLocked(_ name: String, on session: PostgresSession) throws -> Bool {
         try session.query(
             """
             SELECT EXISTS (SELECT 1 FROM pg_locks
                             WHERE locktype = 'advisory' AND granted AND classid = \(lockNamespace)::oid
-                              AND objid = hashtext(\(name))::oid AND objsubid = 2)
+                              AND objid = hashtext(\(name))::oid AND objsubid = 2
+                              AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
             """
         ).decode(Bool.self, row: 0, column: 0)
     }

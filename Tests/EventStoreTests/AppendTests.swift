@@ -17,8 +17,12 @@ struct AppendTests {
         let blocker = try await PostgresConnection.connect(url)
         try await blocker.run { try $0.execute(unsafeSQL: "BEGIN; LOCK TABLE ledger.events IN EXCLUSIVE MODE") }
         let inLane = Task { try await store.append(to: newStream(), events: [event()]) }
+        // This database's lane only: other tests' lanes in the cluster wait on locks of their own.
         try await eventually(timeout: .seconds(10), "the lane waits on the lock") {
-            try await count(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'error-ledger-commit' AND wait_event_type = 'Lock'") == 1
+            try await count(
+                url,
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'error-ledger-commit' AND wait_event_type = 'Lock' AND datname = current_database()"
+            ) == 1
         }
         let queued = (0..<2).map { _ in Task { try await store.append(to: newStream(), events: [event()]) } }
         try await eventually(timeout: .seconds(10), "two appends queued") { store.queuedAppends == 2 }

@@ -111,6 +111,19 @@ struct SubscriptionTests {
         #expect(seen.count == 5 && Set(seen).count == 5)
     }
 
+    @Test("a follower's lock is this database's: another ledger on the same server holding the same name is not seen as active here")
+    func lockPerDatabase() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let (other, otherURL) = try await makeStore()
+        defer { other.close() }
+        let name = "projector:test-per-database"
+        let holder = try await PostgresConnection.connect(otherURL)
+        #expect(try await holder.run { try Subscription.tryLock(name, on: $0) })
+        #expect(try await other.pool.run { try Subscription.isLocked(name, on: $0) }, "held in the other database")
+        #expect(try await !store.pool.run { try Subscription.isLocked(name, on: $0) }, "not held in this one: \(url)")
+    }
+
     @Test("events held back by an open transaction past the bound are a stall, logged at warning naming the holder; the resumption is logged")
     func stallLogged() async throws {
         let (store, url) = try await makeStore()
