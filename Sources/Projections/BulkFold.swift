@@ -147,6 +147,7 @@ struct BulkFold {
                     evses.values, into: "evse_summary", columns: TimelineRows.evseColumns, schema: schema, on: session,
                     as: TimelineRows.write
                 )
+                try StatisticsRollup.fill(schema: schema, on: session)
                 // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
                 // together. CLUSTER sorts on disk, so memory stays bounded here too.
                 try session.execute(

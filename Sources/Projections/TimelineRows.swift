@@ -14,7 +14,7 @@ enum TimelineRows {
         "session_id", "evse_id", "operator_id", "cpo_partner_session_id", "emp_partner_session_id", "status",
         "charging_started", "ended", "start_received", "charging_start_text", "charging_start", "charging_end_text", "charging_end",
         "consumed_energy", "meter_value_start", "error_count", "first_error_at", "last_error_at", "last_error_type",
-        "anomaly_count", "event_count", "first_received_at", "last_received_at", "last_position", "open_errors",
+        "anomaly_count", "event_count", "first_received_at", "last_received_at", "last_position", "open_errors", "abrupt_end",
     ]
     static let sessionEventColumns = [
         "session_id", "seq", "position", "event_id", "event_type", "notification_type", "evse_id", "received_at",
@@ -69,6 +69,7 @@ enum TimelineRows {
         row.text(state.lastReceivedAt.text)
         row.integer(state.lastPosition)
         row.text(state.openErrors.isEmpty ? "{}" : "{" + state.openErrors.map(String.init).joined(separator: ",") + "}")
+        row.flag(state.abruptEnd)
         try row.endRow()
     }
 
@@ -147,11 +148,12 @@ enum TimelineRows {
         projection: TimelineProjection, schema: String, prefix: String, into statement: inout Subscription.BatchStatement
     ) throws {
         let moved = Subscription.BatchStatement.moved
+        /// `rows` is the placeholder of a JSON array of `table`'s rows.
         func insert(_ table: String, columns: [String], rows: String, conflict key: String? = nil) -> String {
             let list = columns.joined(separator: ", ")
             var sql = """
                 INSERT INTO \(schema).\(table) (\(list))
-                SELECT \(list) FROM jsonb_populate_recordset(NULL::\(schema).\(table), \(statement.builder.bind(rows))::jsonb)
+                SELECT \(list) FROM jsonb_populate_recordset(NULL::\(schema).\(table), \(rows)::jsonb)
                  WHERE \(moved)
                 """
             if let key {
@@ -160,46 +162,39 @@ enum TimelineRows {
             }
             return sql
         }
-        let marks = (
-            sessions: changes.abruptEnds.map(\.sessionID),
-            positions: "{" + changes.abruptEnds.map { String($0.position) }.joined(separator: ",") + "}"
+        let markedPositions = statement.builder.bind("{" + changes.abruptEnds.map { String($0.position) }.joined(separator: ",") + "}")
+        let states = statement.builder.bind(
+            try jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0] }, columns: sessionColumns, as: write)
         )
-        var parts = [
-            "\(prefix)states AS (" + insert(
-                "sessions", columns: sessionColumns,
-                rows: try jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0] }, columns: sessionColumns, as: write),
-                conflict: "session_id"
-            ) + ")",
-        ]
+        var parts = ["\(prefix)states AS (" + insert("sessions", columns: sessionColumns, rows: states, conflict: "session_id") + ")"]
         if projection.keepsSessionTimeline {
-            parts.append(
-                "\(prefix)timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: try jsonRows(changes.timeline, columns: sessionEventColumns, as: write)) + ")"
-            )
+            let timeline = statement.builder.bind(try jsonRows(changes.timeline, columns: sessionEventColumns, as: write))
+            let markedSessions = statement.builder.bind(changes.abruptEnds.map(\.sessionID))
+            parts.append("\(prefix)timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: timeline) + ")")
             parts.append(
                 """
                 \(prefix)timeline_marks AS (
                     UPDATE \(schema).session_events SET phase = 'abrupt_end'
-                     WHERE (session_id, position) IN (SELECT * FROM unnest(\(statement.builder.bind(marks.sessions))::text[], \(statement.builder.bind(marks.positions))::bigint[]))
+                     WHERE (session_id, position) IN (SELECT * FROM unnest(\(markedSessions)::text[], \(markedPositions)::bigint[]))
                        AND \(moved))
                 """
             )
         }
         if projection.keepsErrorTimeline {
-            parts.append("\(prefix)errors AS (" + insert("evse_errors", columns: errorColumns, rows: try jsonRows(changes.errors, columns: errorColumns, as: write)) + ")")
-            parts.append(
-                "\(prefix)summaries AS (" + insert(
-                    "evse_summary", columns: evseColumns,
-                    rows: try jsonRows(changes.touchedEvses.lazy.compactMap { evses[$0] }, columns: evseColumns, as: write),
-                    conflict: "evse_id"
-                ) + ")"
+            let errors = statement.builder.bind(try jsonRows(changes.errors, columns: errorColumns, as: write))
+            let summaries = statement.builder.bind(
+                try jsonRows(changes.touchedEvses.lazy.compactMap { evses[$0] }, columns: evseColumns, as: write)
             )
+            parts.append("\(prefix)errors AS (" + insert("evse_errors", columns: errorColumns, rows: errors) + ")")
+            parts.append("\(prefix)summaries AS (" + insert("evse_summary", columns: evseColumns, rows: summaries, conflict: "evse_id") + ")")
             parts.append(
                 """
                 \(prefix)error_marks AS (
                     UPDATE \(schema).evse_errors SET phase = 'abrupt_end'
-                     WHERE position = ANY(\(statement.builder.bind(marks.positions))::bigint[]) AND \(moved))
+                     WHERE position = ANY(\(markedPositions)::bigint[]) AND \(moved))
                 """
             )
+            parts += StatisticsRollup.deltas(schema: schema, prefix: prefix, errors: errors, marks: markedPositions, states: states)
         }
         statement.parts += parts
     }
@@ -283,6 +278,7 @@ enum TimelineRows {
         state.lastReceivedAt = last
         state.lastPosition = Int64(int("last_position"))
         state.openErrors = row["open_errors"]?.arrayValue?.compactMap { $0.numberText.flatMap { Int64($0) } } ?? []
+        state.abruptEnd = row["abrupt_end"]?.boolValue ?? false
         return state
     }
 

@@ -62,8 +62,11 @@ struct TestLedger: Sendable {
             var tables: [String: [String]] = [:]
             for row in try session.query("SELECT tablename FROM pg_tables WHERE schemaname = \(schema)").rows {
                 let table: String = try row.decode(column: 0)
+                // An error count the projector moved from during_charging to abrupt_end stays as
+                // a row of 0; a rebuild writes no such row. The sums are what must agree.
+                let nonZero = table.hasSuffix("error_hours") ? " WHERE errors <> 0" : ""
                 let rows = try session.query(
-                    PostgresQuery(unsafeSQL: "SELECT t::text FROM \(schema).\(table) t ORDER BY t::text")
+                    PostgresQuery(unsafeSQL: "SELECT t::text FROM \(schema).\(table) t\(nonZero) ORDER BY t::text")
                 ).rows.map { try $0.decode(String.self, column: 0) }
                 // The checkpoint's updated_at differs by nature; compare the rest.
                 tables[table] = table == "checkpoint" ? rows.map { $0.components(separatedBy: ",").prefix(4).joined(separator: ",") } : rows

@@ -118,6 +118,20 @@ struct ProjectionTests {
             expectSameModel(live, rebuilt, projection.schema)
             #expect((live["evse_errors"]?.count ?? live["session_events"]?.count ?? 0) > 0)
         }
+        // The statistics rollups took part: errors in each phase (some moved to abrupt_end by a
+        // later End), every session counted, sessions with abrupt ends.
+        let rollup = try await ledger.sql { session in
+            try session.query(
+                """
+                SELECT (SELECT count(DISTINCT phase) FROM projection_evse_errors.error_hours WHERE errors > 0)::int,
+                       (SELECT sum(sessions) FROM projection_evse_errors.operator_session_hours)::int,
+                       (SELECT sum(abrupt_ends) FROM projection_evse_errors.session_hours)::int,
+                       (SELECT count(*) FROM projection_evse_errors.sessions WHERE abrupt_end)::int
+                """
+            ).rows.map { [try $0.decode(Int.self, column: 0), try $0.decode(Int.self, column: 1), try $0.decode(Int.self, column: 2), try $0.decode(Int.self, column: 3)] }.first ?? []
+        }
+        #expect(rollup.count == 4 && rollup[0] == 3 && rollup[1] == 150, "\(rollup)")
+        #expect(rollup.count == 4 && rollup[2] > 0 && rollup[2] == rollup[3], "\(rollup)")
     }
 
     @Test("a projector killed mid-batch and between batches neither skips nor repeats an event")

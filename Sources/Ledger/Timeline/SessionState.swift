@@ -67,6 +67,9 @@ public struct SessionState: Sendable, Hashable {
     /// Errors reported during charging with no Progress since: they become `abrupt_end` if
     /// the End comes next. At most `openErrorLimit` are kept.
     public var openErrors: [Int64]
+    /// One of the session's errors is `abrupt_end`: the session ended abruptly (a statistic of
+    /// its own: the share of sessions that did).
+    public var abruptEnd: Bool
 
     public static let openErrorLimit = 100
 
@@ -85,6 +88,7 @@ public struct SessionState: Sendable, Hashable {
         self.lastReceivedAt = firstReceivedAt
         self.lastPosition = 0
         self.openErrors = []
+        self.abruptEnd = false
     }
 
     /// The phase an error arriving now is reported in.

@@ -184,6 +184,7 @@ public enum TimelineFold {
                 } else if let start, let end = fact.energy("MeterValueEnd"), end >= start {
                     state.consumedEnergy = KilowattHours(thousandths: end.thousandths - start.thousandths)
                 }
+                if !state.openErrors.isEmpty { state.abruptEnd = true }
                 for position in state.openErrors {
                     if let index = batchTimelineIndex[position], let errorIndex = batchErrorIndex[position] {
                         changes.timeline[index].phase = .abruptEnd
@@ -205,6 +206,7 @@ public enum TimelineFold {
                 state.lastErrorAt = fact.receivedAt
                 state.lastErrorType = errorType
                 if !state.ended { state.status = .errored }
+                if phase == .abruptEnd { state.abruptEnd = true }
                 if phase == .duringCharging, state.openErrors.count < SessionState.openErrorLimit {
                     state.openErrors.append(event.position)
                 }
