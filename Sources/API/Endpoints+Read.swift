@@ -92,22 +92,8 @@ extension Endpoints {
         let limit = try parameters.integer("limit", in: 1...100) ?? 10
         let operatorIDs = try visibleOperator(parameters, token).map { [$0] } ?? token.operatorIDs
         let ranking = try await queries.topEvses(from: from, to: to, operatorIDs: operatorIDs, limit: limit)
-        switch representation {
-        case .page:
-            let items = ranking.map(\.json).joined(separator: ",")
-            return .json(200, #"{"from":"\#(rfc3339(from))","to":"\#(rfc3339(to))","items":[\#(items)]}"#)
-        case .csv:
-            let text = CSV.line(EvseErrorCount.fieldNames) + ranking.map { $0.csvLine(EvseErrorCount.fieldNames) }.joined()
-            return HTTPResponse(
-                status: 200, headers: HTTPHeaders([("Content-Type", "text/csv; charset=utf-8; header=present"), ("Cache-Control", "no-store")]),
-                body: .bytes(Array(text.utf8))
-            )
-        case .ndjson:
-            let text = ranking.map { $0.json + "\n" }.joined()
-            return HTTPResponse(
-                status: 200, headers: HTTPHeaders([("Content-Type", Representation.ndjsonType), ("Cache-Control", "no-store")]),
-                body: .bytes(Array(text.utf8))
-            )
+        return records(representation, ranking, columns: EvseErrorCount.fieldNames) { items in
+            #"{"from":"\#(rfc3339(from))","to":"\#(rfc3339(to))","items":[\#(items)]}"#
         }
     }
 

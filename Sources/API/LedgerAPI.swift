@@ -136,6 +136,10 @@ public final class LedgerAPI: Sendable {
         ("GET", "/v1/errors", { endpoints, request, match in try await endpoints.errors(request, match) }),
         ("GET", "/v1/errors/top-evses", { endpoints, request, match in try await endpoints.topEvses(request, match) }),
         ("GET", "/v1/errors/stream", { endpoints, request, match in try await endpoints.errorStream(request, match) }),
+        ("GET", "/v1/evses/{evseID}/reliability", { endpoints, request, match in try await endpoints.evseReliability(request, match) }),
+        ("GET", "/v1/statistics/series", { endpoints, request, match in try await endpoints.statisticsSeries(request, match) }),
+        ("GET", "/v1/statistics/rankings", { endpoints, request, match in try await endpoints.statisticsRankings(request, match) }),
+        ("GET", "/v1/statistics/messages", { endpoints, request, match in try await endpoints.statisticsMessages(request, match) }),
         ("GET", "/v1/deliveries", { endpoints, request, match in try await endpoints.deliveries(request, match) }),
         // Before `{id}`: the first matching route answers.
         ("GET", "/v1/deliveries/summary", { endpoints, request, match in try await endpoints.deliverySummary(request, match) }),
