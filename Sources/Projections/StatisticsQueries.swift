@@ -36,11 +36,18 @@ public struct StatisticsQueries: Sendable {
     public func series(_ request: SeriesRequest) async throws -> Series {
         let window = request.window
         let perEvse = request.scope.evseID != nil || request.groupBy == .evse
-        let errorTable = perEvse ? "error_hours" : "operator_error_hours"
-        let sessionTable = perEvse ? "session_hours" : "operator_session_hours"
+        // UTC days and weeks of the fleet or an operator come from the daily rollups (a day's row
+        // where there would be 24 hourly ones); the rest from the hourly ones.
+        let daily = !perEvse && window.bucket != .hour && window.isUTC
+        let (errorTable, sessionTable) =
+            perEvse ? ("error_hours", "session_hours")
+            : daily ? ("operator_error_days", "operator_session_days") : ("operator_error_hours", "operator_session_hours")
         var builder = QueryBuilder()
-        let zone = builder.bind(window.timeZoneName)
         let bucket = window.bucket.rawValue
+        let bucketStart =
+            daily
+            ? "date_trunc('\(bucket)', day::timestamp) AT TIME ZONE 'UTC'"
+            : "date_trunc('\(bucket)', hour, \(builder.bind(window.timeZoneName)))"
         let (errorGroup, sessionGroup, label): (String, String, String) =
             switch request.groupBy {
             case .none: ("NULL::text", "NULL::text", "NULL::text")
@@ -52,17 +59,24 @@ public struct StatisticsQueries: Sendable {
             case .phase: ("phase", "NULL::text", "phase")
             }
         let sessionLabel = request.groupBy == .evse || request.groupBy == .operator ? label : "NULL::text"
-        let common = Self.conditions(request.scope, window: window, perEvse: perEvse, column: "hour", builder: &builder)
+        var common =
+            daily
+            ? [
+                "day >= (\(builder.bind(window.from)) AT TIME ZONE 'UTC')::date",
+                "day < (\(builder.bind(window.to)) AT TIME ZONE 'UTC')::date",
+            ]
+            : ["hour >= \(builder.bind(window.from))", "hour < \(builder.bind(window.to))"]
+        common += Self.scopeConditions(request.scope, perEvse: perEvse, builder: &builder)
         var errorConditions = common
         if !request.scope.errorTypes.isEmpty { errorConditions.append("error_type = ANY(\(builder.bind(request.scope.errorTypes)))") }
         let limit = builder.bind(Self.maxPoints * 2 + 1)
         let query = builder.query(
             """
-            SELECT 'e', date_trunc('\(bucket)', hour, \(zone)), \(errorGroup), \(label), sum(errors)::int8
+            SELECT 'e', \(bucketStart), \(errorGroup), \(label), sum(errors)::int8
               FROM projection_evse_errors.\(errorTable) WHERE \(errorConditions.joined(separator: " AND "))
              GROUP BY 2, 3
             UNION ALL
-            SELECT 's', date_trunc('\(bucket)', hour, \(zone)), \(sessionGroup), \(sessionLabel), sum(sessions)::int8
+            SELECT 's', \(bucketStart), \(sessionGroup), \(sessionLabel), sum(sessions)::int8
               FROM projection_evse_errors.\(sessionTable) WHERE \(common.joined(separator: " AND "))
              GROUP BY 2, 3
             LIMIT \(limit)

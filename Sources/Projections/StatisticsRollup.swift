@@ -2,7 +2,7 @@ import EventStore
 import Postgres
 
 /// The statistics rollups of the `evse_errors` projection (db/0016): errors and sessions per UTC
-/// hour, per EVSE and per operator.
+/// hour, per EVSE and per operator, and per UTC day per operator.
 ///
 /// Two ways in, which a test holds equal: the projector adds each batch's deltas in its batch
 /// statement (`deltas`); a rebuild fills them at once from the rebuilt tables (`fill`).
@@ -51,6 +51,15 @@ enum StatisticsRollup {
                 DO UPDATE SET errors = t.errors + EXCLUDED.errors, operator_id = least(t.operator_id, EXCLUDED.operator_id))
             """,
             """
+            \(prefix)operator_error_days AS (
+                INSERT INTO \(schema).operator_error_days AS t (operator_key, evse_operator_key, day, error_type, phase, operator_id, errors)
+                SELECT ledger.operator_key(operator_id), coalesce(ledger.evse_operator_key(evse_id), ''), (hour AT TIME ZONE 'UTC')::date,
+                       error_type, phase, min(operator_id), sum(delta)
+                  FROM \(errorDeltas) WHERE \(moved) GROUP BY 1, 2, 3, 4, 5
+                ON CONFLICT (operator_key, evse_operator_key, day, error_type, phase)
+                DO UPDATE SET errors = t.errors + EXCLUDED.errors, operator_id = least(t.operator_id, EXCLUDED.operator_id))
+            """,
+            """
             \(sessionDeltas) AS (
                 SELECT n.evse_id, n.operator_id, date_trunc('hour', n.first_received_at, 'UTC') AS hour,
                        (o.session_id IS NULL)::int AS sessions,
@@ -76,6 +85,17 @@ enum StatisticsRollup {
                        sum(sessions), sum(with_errors), sum(abrupt_ends)
                   FROM \(sessionDeltas) WHERE \(moved) GROUP BY 1, 2, 3 HAVING sum(sessions) + sum(with_errors) + sum(abrupt_ends) > 0
                 ON CONFLICT (operator_key, evse_operator_key, hour) DO UPDATE SET
+                    sessions = t.sessions + EXCLUDED.sessions, sessions_with_errors = t.sessions_with_errors + EXCLUDED.sessions_with_errors,
+                    abrupt_ends = t.abrupt_ends + EXCLUDED.abrupt_ends, operator_id = least(t.operator_id, EXCLUDED.operator_id))
+            """,
+            """
+            \(prefix)operator_session_days AS (
+                INSERT INTO \(schema).operator_session_days AS t
+                       (operator_key, evse_operator_key, day, operator_id, sessions, sessions_with_errors, abrupt_ends)
+                SELECT ledger.operator_key(operator_id), coalesce(ledger.evse_operator_key(evse_id), ''), (hour AT TIME ZONE 'UTC')::date,
+                       min(operator_id), sum(sessions), sum(with_errors), sum(abrupt_ends)
+                  FROM \(sessionDeltas) WHERE \(moved) GROUP BY 1, 2, 3 HAVING sum(sessions) + sum(with_errors) + sum(abrupt_ends) > 0
+                ON CONFLICT (operator_key, evse_operator_key, day) DO UPDATE SET
                     sessions = t.sessions + EXCLUDED.sessions, sessions_with_errors = t.sessions_with_errors + EXCLUDED.sessions_with_errors,
                     abrupt_ends = t.abrupt_ends + EXCLUDED.abrupt_ends, operator_id = least(t.operator_id, EXCLUDED.operator_id))
             """,

@@ -11,7 +11,8 @@ struct ErrorLedger: AsyncParsableCommand {
         version: LedgerVersion.current,
         subcommands: [
             MigrateCommand.self, IngestCommand.self, ImportCommand.self, StreamCommand.self, StatusCommand.self,
-            ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, DeliveriesCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, TokenCommand.self,
+            ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, DeliveriesCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, StatisticsCommand.self,
+            TokenCommand.self,
             ConfigCommand.self, ProbeCommand.self,
         ]
     )

@@ -113,3 +113,29 @@ struct StatisticsEndpointTests {
         }
     }
 }
+
+/// The fault-history page's files: served without a token, fenced in by their headers. (The page
+/// itself is driven in Chromium by Tests/browser/ui_test.py in ./deploy/test.)
+@Suite("The fault-history page's files")
+struct FaultHistoryPageTests {
+    @Test("/ui, its script and its style sheet: no token needed, no data inside, a policy that allows only them")
+    func files() async throws {
+        try await Harness.with(projector: false) { harness in
+            let page = try await harness.client.get("/ui")
+            #expect(page.status == 200 && page.headers["content-type"] == "text/html; charset=utf-8")
+            #expect(page.body.contains(#"<script src="/ui/app.js" defer></script>"#) && page.body.contains(#"<label for="token">"#))
+            let policy = try #require(page.headers["content-security-policy"])
+            #expect(policy.contains("default-src 'none'") && policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"))
+            #expect(page.headers["referrer-policy"] == "no-referrer" && page.headers["x-content-type-options"] == "nosniff")
+            #expect(try await harness.client.get("/ui/").body == page.body, "with or without the slash")
+            let script = try await harness.client.get("/ui/app.js")
+            #expect(script.status == 200 && script.headers["content-type"] == "text/javascript; charset=utf-8")
+            #expect(script.body.contains(#"Authorization: "Bearer " + token"#), "the token goes in the header")
+            #expect(!script.body.contains("?token=") && !script.body.contains("&token="), "never in a URL")
+            #expect(!script.body.contains("innerHTML"), "data is put in the page as text")
+            let style = try await harness.client.get("/ui/app.css")
+            #expect(style.status == 200 && style.headers["content-type"] == "text/css; charset=utf-8")
+            #expect(try await harness.client.get("/ui?token=x").status == 400, "no query parameters")
+        }
+    }
+}

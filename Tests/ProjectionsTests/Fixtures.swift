@@ -64,7 +64,7 @@ struct TestLedger: Sendable {
                 let table: String = try row.decode(column: 0)
                 // An error count the projector moved from during_charging to abrupt_end stays as
                 // a row of 0; a rebuild writes no such row. The sums are what must agree.
-                let nonZero = table.hasSuffix("error_hours") ? " WHERE errors <> 0" : ""
+                let nonZero = table.hasSuffix("error_hours") || table.hasSuffix("error_days") ? " WHERE errors <> 0" : ""
                 let rows = try session.query(
                     PostgresQuery(unsafeSQL: "SELECT t::text FROM \(schema).\(table) t\(nonZero) ORDER BY t::text")
                 ).rows.map { try $0.decode(String.self, column: 0) }

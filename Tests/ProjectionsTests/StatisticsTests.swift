@@ -135,6 +135,15 @@ struct StatisticsTests {
         #expect(limited.map(\.errors) == [1])
     }
 
+    @Test("rates are numbers with four decimals, rounded half up; none when there is nothing to divide by")
+    func rates() {
+        let cases: [(Int64, Int64, String)] = [(2, 3, "0.6667"), (1, 8, "0.1250"), (0, 5, "0.0000"), (5, 1, "5.0000"), (1, 3, "0.3333"), (2, 0, "null"), (12_345, 2, "6172.5000")]
+        for (errors, sessions, text) in cases {
+            let point = SeriesPoint(bucketStart: Self.day, group: nil, errors: errors, sessions: sessions)
+            #expect(point.fields.last?.value.json == text, "\(errors)/\(sessions)")
+        }
+    }
+
     @Test("a window is refused with the parameter at fault: reversed, an unknown zone, longer than ten years, a zone half an hour off UTC")
     func windows() throws {
         let reversed = #expect(throws: StatisticsWindow.Problem.self) { try StatisticsWindow(from: at(2), to: at(1)) }
