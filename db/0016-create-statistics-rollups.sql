@@ -110,45 +110,55 @@ CREATE INDEX operator_session_days_day_idx ON projection_evse_errors.operator_se
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projection_evse_errors TO ledger_service;
 
 -- Fills the rollups of `schema_name` (the live schema, or a rebuild's build schema) from its
--- evse_errors and sessions tables, which must be complete; the rollups must be empty.
+-- evse_errors and sessions tables, which must be complete; the rollups must be empty. The
+-- operator tables are summed from the EVSE ones, with each EVSE's operator keys computed once
+-- (ledger.evse_operator_key is a regular expression: once per row, it was most of the fill).
+-- An EVSE-hour whose notifications named operators with different keys counts under the first
+-- (least) of them here, where the projector counts each error under its own: keep an EVSE's
+-- OperatorID consistent, as OICP requires, and both agree.
 CREATE FUNCTION ledger.fill_statistics(schema_name text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET timezone = 'UTC' AS $$
 BEGIN
     EXECUTE format($sql$
         INSERT INTO %1$I.error_hours (evse_id, hour, error_type, phase, operator_id, errors)
-        SELECT evse_id, date_trunc('hour', received_at, 'UTC'), error_type, phase, min(operator_id), count(*)
+        SELECT evse_id, date_trunc('hour', received_at), error_type, phase, min(operator_id), count(*)
           FROM %1$I.evse_errors GROUP BY 1, 2, 3, 4
         $sql$, schema_name);
     EXECUTE format($sql$
         INSERT INTO %1$I.session_hours (evse_id, hour, operator_id, sessions, sessions_with_errors, abrupt_ends)
-        SELECT evse_id, date_trunc('hour', first_received_at, 'UTC'), min(operator_id), count(*),
+        SELECT evse_id, date_trunc('hour', first_received_at), min(operator_id), count(*),
                count(*) FILTER (WHERE error_count > 0), count(*) FILTER (WHERE abrupt_end)
           FROM %1$I.sessions GROUP BY 1, 2
         $sql$, schema_name);
     EXECUTE format($sql$
+        WITH k AS MATERIALIZED (
+            SELECT evse_id, operator_id, ledger.operator_key(operator_id) AS operator_key,
+                   coalesce(ledger.evse_operator_key(evse_id), '') AS evse_operator_key
+              FROM (SELECT DISTINCT evse_id, operator_id FROM %1$I.error_hours) d)
         INSERT INTO %1$I.operator_error_hours (operator_key, evse_operator_key, hour, error_type, phase, operator_id, errors)
-        SELECT ledger.operator_key(operator_id), coalesce(ledger.evse_operator_key(evse_id), ''),
-               date_trunc('hour', received_at, 'UTC'), error_type, phase, min(operator_id), count(*)
-          FROM %1$I.evse_errors GROUP BY 1, 2, 3, 4, 5
+        SELECT k.operator_key, k.evse_operator_key, e.hour, e.error_type, e.phase, min(e.operator_id), sum(e.errors)
+          FROM %1$I.error_hours e JOIN k USING (evse_id, operator_id) GROUP BY 1, 2, 3, 4, 5
         $sql$, schema_name);
     EXECUTE format($sql$
+        WITH k AS MATERIALIZED (
+            SELECT evse_id, operator_id, ledger.operator_key(operator_id) AS operator_key,
+                   coalesce(ledger.evse_operator_key(evse_id), '') AS evse_operator_key
+              FROM (SELECT DISTINCT evse_id, operator_id FROM %1$I.session_hours) d)
         INSERT INTO %1$I.operator_session_hours
                (operator_key, evse_operator_key, hour, operator_id, sessions, sessions_with_errors, abrupt_ends)
-        SELECT ledger.operator_key(operator_id), coalesce(ledger.evse_operator_key(evse_id), ''),
-               date_trunc('hour', first_received_at, 'UTC'), min(operator_id), count(*),
-               count(*) FILTER (WHERE error_count > 0), count(*) FILTER (WHERE abrupt_end)
-          FROM %1$I.sessions GROUP BY 1, 2, 3
+        SELECT k.operator_key, k.evse_operator_key, e.hour, min(e.operator_id), sum(e.sessions), sum(e.sessions_with_errors),
+               sum(e.abrupt_ends)
+          FROM %1$I.session_hours e JOIN k USING (evse_id, operator_id) GROUP BY 1, 2, 3
         $sql$, schema_name);
     EXECUTE format($sql$
         INSERT INTO %1$I.operator_error_days (operator_key, evse_operator_key, day, error_type, phase, operator_id, errors)
-        SELECT operator_key, evse_operator_key, (hour AT TIME ZONE 'UTC')::date, error_type, phase, min(operator_id), sum(errors)
+        SELECT operator_key, evse_operator_key, hour::date, error_type, phase, min(operator_id), sum(errors)
           FROM %1$I.operator_error_hours GROUP BY 1, 2, 3, 4, 5
         $sql$, schema_name);
     EXECUTE format($sql$
         INSERT INTO %1$I.operator_session_days
                (operator_key, evse_operator_key, day, operator_id, sessions, sessions_with_errors, abrupt_ends)
-        SELECT operator_key, evse_operator_key, (hour AT TIME ZONE 'UTC')::date, min(operator_id), sum(sessions),
-               sum(sessions_with_errors), sum(abrupt_ends)
+        SELECT operator_key, evse_operator_key, hour::date, min(operator_id), sum(sessions), sum(sessions_with_errors), sum(abrupt_ends)
           FROM %1$I.operator_session_hours GROUP BY 1, 2, 3
         $sql$, schema_name);
 END
