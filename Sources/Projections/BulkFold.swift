@@ -133,7 +133,7 @@ struct BulkFold {
         }
     }
 
-    func finish(_ projections: [TimelineProjection], at cursor: ReadCursor, on session: PostgresSession) throws {
+    func finish(_ projections: [TimelineProjection], at cursor: ReadCursor, fillingStatistics: Bool = true, on session: PostgresSession) throws {
         for projection in projections {
             let schema = projection.buildSchema
             try TimelineRows.copy(
@@ -147,7 +147,7 @@ struct BulkFold {
                     evses.values, into: "evse_summary", columns: TimelineRows.evseColumns, schema: schema, on: session,
                     as: TimelineRows.write
                 )
-                try StatisticsRollup.fill(schema: schema, on: session)
+                if fillingStatistics { try StatisticsRollup.fill(schema: schema, on: session) }
                 // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
                 // together. CLUSTER sorts on disk, so memory stays bounded here too.
                 try session.execute(

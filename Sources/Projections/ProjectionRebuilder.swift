@@ -50,6 +50,9 @@ public struct ProjectionRebuilder: Sendable {
     /// each: a rebuild peaks near 600 MB); beyond it, the least recently touched are written to
     /// the build table and read back if needed.
     public var maxResidentSessions = 250_000
+    /// Whether the statistics rollups are filled. Only a benchmark turns it off, to measure what
+    /// they add to a rebuild; the rollups of a rebuild without them stay empty.
+    public var fillsStatistics = true
 
     public init(store: EventStore, url: String, logger: Logger = Logger(label: "rebuild")) {
         self.store = store
@@ -144,13 +147,13 @@ public struct ProjectionRebuilder: Sendable {
     private func finish(_ projections: [TimelineProjection], fold: BulkFold, at last: ReadCursor, on connection: PostgresConnection) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, projection) in projections.enumerated() {
-                group.addTask { [url, logger] in
+                group.addTask { [url, logger, fillsStatistics] in
                     let own =
                         index == 0
                         ? connection : try await PostgresConnection.connect(url, applicationName: "error-ledger rebuild", logger: logger)
                     try await own.run { session in
                         try session.execute(unsafeSQL: "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'")
-                        try fold.finish([projection], at: last, on: session)
+                        try fold.finish([projection], at: last, fillingStatistics: fillsStatistics, on: session)
                     }
                 }
             }

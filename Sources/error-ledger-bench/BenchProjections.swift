@@ -14,13 +14,17 @@ struct BenchRebuild: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rebuild", abstract: "Rebuild all projections from one replay and swap them in.")
 
     @OptionGroup var database: DatabaseOptions
+    @Flag(help: "Leave the statistics rollups empty, to measure what filling them adds (run a rebuild with them after).")
+    var withoutStatistics = false
 
     func run() async throws {
         let logger = try database.bootstrapLogging()
         let url = try database.url()
         let store = try await EventStore.open(configuration: .init(url: url, poolSize: 3, commitLanes: 1), logger: logger)
         defer { store.close() }
-        let report = try await ProjectionRebuilder(store: store, url: url, logger: logger).rebuild(TimelineProjection.all)
+        var rebuilder = ProjectionRebuilder(store: store, url: url, logger: logger)
+        rebuilder.fillsStatistics = !withoutStatistics
+        let report = try await rebuilder.rebuild(TimelineProjection.all)
         let seconds = report.total.milliseconds / 1000
         print(
             #"{"bench":"rebuild","events":\#(report.events),"sessions":\#(report.sessions),"evses":\#(report.evses),"#
