@@ -119,7 +119,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Test-only helpers: a fresh database per suite, cloned from the migrated template.
-        .target(name: "TestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Postgres", "HTTPServer", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport", swiftSettings: strict),
         // The fake Hubject (mutual TLS), apart, so test targets that do not forward do not link libcurl.
         .target(name: "HubjectTestSupport", dependencies: ["Forwarding", "TestSupport"], path: "Tests/HubjectTestSupport", swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),

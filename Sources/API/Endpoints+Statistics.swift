@@ -10,8 +10,6 @@ import Projections
 /// OperatorIDs counts only their EVSEs' errors and sessions. Windows default to the 30 days
 /// before now and are taken to whole buckets (the answer says which).
 extension Endpoints {
-    static let defaultStatisticsDays = 30
-
     func statisticsSeries(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
         let token = try await authenticator.authenticate(request, scope: .read)
         let parameters = try QueryParameters(
@@ -80,7 +78,7 @@ extension Endpoints {
     private func statisticsWindow(_ parameters: QueryParameters, bucket: StatisticsBucket) throws(APIProblem) -> StatisticsWindow {
         let window = try parameters.window()
         let to = window.to ?? Date()
-        let from = window.from ?? to.addingTimeInterval(-Double(Self.defaultStatisticsDays) * 86_400)
+        let from = window.from ?? to.addingTimeInterval(-StatisticsWindow.defaultSpan)
         let zone = try parameters.string("time_zone", maxLength: 64) ?? "UTC"
         do {
             return try StatisticsWindow(from: from, to: to, bucket: bucket, timeZone: zone)

@@ -133,31 +133,33 @@ struct BulkFold {
         }
     }
 
-    /// Writes the states left in memory, marks the abrupt ends, and for the error timeline writes
-    /// the EVSE summaries and orders the timeline on disk: everything but the keys, the indexes,
-    /// the statistics rollups and the checkpoint.
-    func writeTables(_ projection: TimelineProjection, on session: PostgresSession) throws {
-        let schema = projection.buildSchema
-        try TimelineRows.copy(
-            sessions.values, into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session,
-            as: TimelineRows.write
-        )
-        // Before any index exists: one pass over each table.
-        try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, on: session)
-        if projection.keepsErrorTimeline {
+    func finish(_ projections: [TimelineProjection], at cursor: ReadCursor, fillingStatistics: Bool = true, on session: PostgresSession) throws {
+        for projection in projections {
+            let schema = projection.buildSchema
             try TimelineRows.copy(
-                evses.values, into: "evse_summary", columns: TimelineRows.evseColumns, schema: schema, on: session,
+                sessions.values, into: "sessions", columns: TimelineRows.sessionColumns, schema: schema, on: session,
                 as: TimelineRows.write
             )
-            // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
-            // together. CLUSTER sorts on disk, so memory stays bounded here too.
-            try session.execute(
-                unsafeSQL: """
-                    CREATE INDEX evse_errors_cluster ON \(schema).evse_errors (evse_id, received_at DESC, position DESC);
-                    CLUSTER \(schema).evse_errors USING evse_errors_cluster;
-                    DROP INDEX \(schema).evse_errors_cluster
-                    """
-            )
+            // Before any index exists: one pass over each table.
+            try TimelineRows.markAbruptEnds(abruptEnds, projection: projection, schema: schema, on: session)
+            if projection.keepsErrorTimeline {
+                try TimelineRows.copy(
+                    evses.values, into: "evse_summary", columns: TimelineRows.evseColumns, schema: schema, on: session,
+                    as: TimelineRows.write
+                )
+                if fillingStatistics { try StatisticsRollup.fill(schema: schema, on: session) }
+                // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
+                // together. CLUSTER sorts on disk, so memory stays bounded here too.
+                try session.execute(
+                    unsafeSQL: """
+                        CREATE INDEX evse_errors_cluster ON \(schema).evse_errors (evse_id, received_at DESC, position DESC);
+                        CLUSTER \(schema).evse_errors USING evse_errors_cluster;
+                        DROP INDEX \(schema).evse_errors_cluster
+                        """
+                )
+            }
+            try ProjectionRebuilder.createIndexes(for: projection, on: session)
+            try Subscription.setCheckpoint(schema + ".checkpoint", to: cursor, eventsApplied: events, on: session)
         }
     }
 }

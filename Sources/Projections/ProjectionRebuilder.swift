@@ -144,36 +144,16 @@ public struct ProjectionRebuilder: Sendable {
 
     /// Step 3: writes each projection's states, builds its indexes and statistics (each on a
     /// connection of its own, at once), then vacuums and analyzes the build tables.
-    ///
-    /// The statistics rollups are filled on a third connection while the error timeline's
-    /// indexes are built (both only read the timeline), and get their own keys after.
     private func finish(_ projections: [TimelineProjection], fold: BulkFold, at last: ReadCursor, on connection: PostgresConnection) async throws {
-        let setUp = "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'"
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, projection) in projections.enumerated() {
                 group.addTask { [url, logger, fillsStatistics] in
-                    let connect = { try await PostgresConnection.connect(url, applicationName: "error-ledger rebuild", logger: logger) }
-                    let own = index == 0 ? connection : try await connect()
-                    let rollups = projection.keepsErrorTimeline ? StatisticsRollup.tables : []
+                    let own =
+                        index == 0
+                        ? connection : try await PostgresConnection.connect(url, applicationName: "error-ledger rebuild", logger: logger)
                     try await own.run { session in
-                        try session.execute(unsafeSQL: setUp)
-                        try fold.writeTables(projection, on: session)
-                        try Self.createIndexes(for: projection, on: session, indexes: false) { !rollups.contains($0) }
-                    }
-                    if !rollups.isEmpty, fillsStatistics {
-                        let filler = try await connect()
-                        async let filled: Void = filler.run { session in
-                            try session.execute(unsafeSQL: setUp)
-                            try StatisticsRollup.fill(schema: projection.buildSchema, on: session)
-                        }
-                        try await own.run { session in try Self.createIndexes(for: projection, on: session, constraints: false) { !rollups.contains($0) } }
-                        try await filled
-                    } else {
-                        try await own.run { session in try Self.createIndexes(for: projection, on: session, constraints: false) { !rollups.contains($0) } }
-                    }
-                    try await own.run { session in
-                        try Self.createIndexes(for: projection, on: session) { rollups.contains($0) }
-                        try Subscription.setCheckpoint(projection.buildSchema + ".checkpoint", to: last, eventsApplied: fold.events, on: session)
+                        try session.execute(unsafeSQL: "SET synchronous_commit = off; SET maintenance_work_mem = '256MB'")
+                        try fold.finish([projection], at: last, fillingStatistics: fillsStatistics, on: session)
                     }
                 }
             }
@@ -229,42 +209,34 @@ public struct ProjectionRebuilder: Sendable {
         }
     }
 
-    /// Creates the live schema's primary keys and unique constraints (`constraints`) and its other
-    /// indexes (`indexes`) on the build schema, under the same names, for the tables `including`
-    /// names; those that exist already are left.
-    static func createIndexes(
-        for projection: TimelineProjection, on session: PostgresSession, constraints: Bool = true, indexes: Bool = true,
-        including: (String) -> Bool = { _ in true }
-    ) throws {
+    /// Creates the live schema's primary keys, unique constraints and indexes on the build schema,
+    /// under the same names.
+    static func createIndexes(for projection: TimelineProjection, on session: PostgresSession) throws {
         let live = projection.schema, build = projection.buildSchema
+        let constraints = try session.query(
+            """
+            SELECT c.relname, con.conname, pg_get_constraintdef(con.oid)
+              FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = \(live) AND con.contype IN ('p', 'u')
+            """
+        )
         let existing = Set(
             try session.query("SELECT indexname FROM pg_indexes WHERE schemaname = \(build)").rows.map { try $0.decode(String.self, column: 0) }
         )
-        if constraints {
-            let rows = try session.query(
-                """
-                SELECT c.relname, con.conname, pg_get_constraintdef(con.oid)
-                  FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = \(live) AND con.contype IN ('p', 'u')
-                """
-            )
-            for row in rows.rows {
-                let (table, name, definition): (String, String, String) = (try row.decode(column: 0), try row.decode(column: 1), try row.decode(column: 2))
-                guard including(table), !existing.contains(name) else { continue }
-                try session.execute(unsafeSQL: "ALTER TABLE \(build).\(table) ADD CONSTRAINT \(name) \(definition)")
-            }
+        for row in constraints.rows {
+            let (table, name, definition): (String, String, String) = (try row.decode(column: 0), try row.decode(column: 1), try row.decode(column: 2))
+            guard !existing.contains(name) else { continue }
+            try session.execute(unsafeSQL: "ALTER TABLE \(build).\(table) ADD CONSTRAINT \(name) \(definition)")
         }
-        guard indexes else { return }
-        let rows = try session.query(
+        let indexes = try session.query(
             """
-            SELECT c.relname, pg_get_indexdef(i.indexrelid)
+            SELECT pg_get_indexdef(i.indexrelid)
               FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = \(live) AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
             """
         )
-        for row in rows.rows {
-            let (table, definition): (String, String) = (try row.decode(column: 0), try row.decode(column: 1))
-            guard including(table) else { continue }
+        for row in indexes.rows {
+            let definition: String = try row.decode(column: 0)
             try session.execute(unsafeSQL: definition.replacingOccurrences(of: " ON \(live).", with: " ON \(build)."))
         }
     }

@@ -102,11 +102,6 @@ enum StatisticsRollup {
         ]
     }
 
-    /// The rollup tables, which a rebuild fills and keys after the rest.
-    static let tables: Set<String> = [
-        "error_hours", "session_hours", "operator_error_hours", "operator_session_hours", "operator_error_days", "operator_session_days",
-    ]
-
     /// Fills the (empty) rollups of `schema` from its complete `evse_errors` and `sessions`.
     static func fill(schema: String, on session: PostgresSession) throws {
         try session.query("SELECT ledger.fill_statistics(\(schema))")

@@ -48,6 +48,9 @@ public struct StatisticsWindow: Sendable, Hashable {
     public let timeZoneName: String
     public let timeZone: TimeZone
 
+    /// The window when none is given: the 30 days before `to` (the API's and the CLI's default).
+    public static let defaultSpan: TimeInterval = 30 * 86_400
+
     /// The longest window, whatever the bucket: ten years (87,660 hours, fewer than
     /// `StatisticsQueries.maxPoints`).
     public static let maxSpan: TimeInterval = 3653 * 86_400

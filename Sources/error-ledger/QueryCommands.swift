@@ -11,6 +11,20 @@ func openStore(_ database: DatabaseOptions) async throws -> EventStore {
     return try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
 }
 
+/// The `--type` values, repeated or comma-separated, each an OICP ErrorType, once each; refused
+/// with the API's words (`QueryParameters.errorTypes`).
+func errorTypes(_ options: [String]) throws -> [String] {
+    var kept: [String] = []
+    for value in options.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }) where !kept.contains(value) {
+        guard ErrorType(rawValue: value) != nil else {
+            let known = ErrorType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--type: \"\(value)\" is not an OICP ErrorType; use \(known) (exact spelling, no space)")
+        }
+        kept.append(value)
+    }
+    return kept
+}
+
 /// Opens the store for a one-shot query.
 func openQueries(_ database: DatabaseOptions) async throws -> (EventStore, TimelineQueries) {
     let store = try await openStore(database)
@@ -91,16 +105,8 @@ struct ErrorFilterOptions: ParsableArguments {
     @Option(help: "Continue after this cursor (printed on standard error when there is more).") var cursor: String?
     @Option(help: "table, json, csv or ndjson.") var format: OutputFormat = .table
 
-    var filter: ErrorFilter { ErrorFilter(errorTypes: errorTypes, from: from?.date, to: to?.date) }
-
-    /// The `--type` values, split at commas, each an OICP ErrorType (checked in `validate`).
-    var errorTypes: [String] {
-        var kept: [String] = []
-        for value in types.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }) where !kept.contains(value) {
-            kept.append(value)
-        }
-        return kept
-    }
+    /// The filter the options give (the types are checked in `validate`, which runs first).
+    var filter: ErrorFilter { ErrorFilter(errorTypes: (try? errorTypes(types)) ?? [], from: from?.date, to: to?.date) }
 
     /// Whether every matching row is printed (csv, ndjson), not one page.
     var exports: Bool { format == .csv || format == .ndjson }
@@ -111,11 +117,7 @@ struct ErrorFilterOptions: ParsableArguments {
         }
         if let limit, exports, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if let from, let to, from.date >= to.date { throw ValidationError("--from must be before --to") }
-        for type in errorTypes where ErrorType(rawValue: type) == nil {
-            // The API's words (QueryParameters.errorTypes).
-            let known = ErrorType.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("--type: \"\(type)\" is not an OICP ErrorType; use \(known) (exact spelling, no space)")
-        }
+        _ = try errorTypes(types)
     }
 
     /// Prints one page (table, json; the next cursor on standard error) or, for csv and ndjson,

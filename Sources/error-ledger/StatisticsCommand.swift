@@ -22,7 +22,7 @@ struct StatisticsCommand: AsyncParsableCommand {
         /// The window in whole buckets of `bucket` in `timeZone`; a refusal names the option.
         func window(bucket: StatisticsBucket = .hour, timeZone: String = "UTC") throws -> StatisticsWindow {
             let to = to?.date ?? Date()
-            let from = from?.date ?? to.addingTimeInterval(-30 * 86_400)
+            let from = from?.date ?? to.addingTimeInterval(-StatisticsWindow.defaultSpan)
             do {
                 return try StatisticsWindow(from: from, to: to, bucket: bucket, timeZone: timeZone)
             } catch {
@@ -38,15 +38,7 @@ struct StatisticsCommand: AsyncParsableCommand {
         var types: [String] = []
 
         func scope(evse: String? = nil) throws -> StatisticsScope {
-            var kept: [String] = []
-            for value in types.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }) where !kept.contains(value) {
-                guard ErrorType(rawValue: value) != nil else {
-                    let known = ErrorType.allCases.map(\.rawValue).joined(separator: ", ")
-                    throw ValidationError("--type: \"\(value)\" is not an OICP ErrorType; use \(known) (exact spelling, no space)")
-                }
-                kept.append(value)
-            }
-            return StatisticsScope(evseID: evse, operatorID: `operator`, errorTypes: kept)
+            StatisticsScope(evseID: evse, operatorID: `operator`, errorTypes: try errorTypes(types))
         }
     }
 

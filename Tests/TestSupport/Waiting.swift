@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HTTPServer
 
 /// `eventually` gave up.
 /// A test's own failure, with what went wrong.
@@ -32,24 +33,8 @@ public func connectLoopback(port: Int, receiveTimeout: Int = 5, ipv6: Bool = fal
     guard fd >= 0 else { return nil }
     var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let result: Int32
-    if ipv6 {
-        var address = sockaddr_in6()
-        address.sin6_family = sa_family_t(AF_INET6)
-        address.sin6_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET6, "::1", &address.sin6_addr)
-        result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        }
-    } else {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-    }
+    // The server's own address builder, so the test client and the listener agree on families.
+    let result = Socket.withAddress(host: ipv6 ? "::1" : "127.0.0.1", port: port) { connect(fd, $0, $1) } ?? -1
     guard result == 0 else {
         let saved = errno
         close(fd)
