@@ -142,15 +142,3 @@ extension Endpoints {
         }
     }
 }
-
-extension QueryParameters {
-    /// One of an enumeration's raw values; anything else is refused with the values it takes.
-    func choice<Choice: RawRepresentable & CaseIterable>(_ name: String, of _: Choice.Type) throws(APIProblem) -> Choice?
-    where Choice.RawValue == String {
-        guard let text = try string(name, maxLength: 64) else { return nil }
-        guard let choice = Choice(rawValue: text) else {
-            throw .invalid(name, "\"\(text)\" is not one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return choice
-    }
-}

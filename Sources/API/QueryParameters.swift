@@ -60,6 +60,16 @@ package struct QueryParameters {
         return types
     }
 
+    /// One of an enumeration's raw values; anything else is refused with the values it takes.
+    package func choice<Choice: RawRepresentable & CaseIterable>(_ name: String, of _: Choice.Type) throws(APIProblem) -> Choice?
+    where Choice.RawValue == String {
+        guard let text = try string(name, maxLength: 64) else { return nil }
+        guard let choice = Choice(rawValue: text) else {
+            throw .invalid(name, "\"\(text)\" is not one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return choice
+    }
+
     /// `from` and `to`, checked to be in order.
     package func window() throws(APIProblem) -> (from: Date?, to: Date?) {
         let from = try instant("from")

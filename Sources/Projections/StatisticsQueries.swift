@@ -114,8 +114,10 @@ public struct StatisticsQueries: Sendable {
             }
         case .errorType, .phase:
             let sorted = groups.sorted()
-            guard window.buckets.count * max(sorted.count, 1) <= Self.maxPoints else { throw StatisticsError.tooManyPoints }
-            for start in window.buckets {
+            // `buckets` is computed (in a named zone, by the calendar): once.
+            let buckets = window.buckets
+            guard buckets.count * max(sorted.count, 1) <= Self.maxPoints else { throw StatisticsError.tooManyPoints }
+            for start in buckets {
                 let total = sessions[Key(bucket: start, group: nil)] ?? 0
                 for group in sorted {
                     points.append(SeriesPoint(bucketStart: start, group: group, errors: errors[Key(bucket: start, group: group)] ?? 0, sessions: total))
