@@ -76,7 +76,10 @@ let package = Package(
         ),
         .target(
             name: "EventStore",
-            dependencies: ["Postgres", "Ledger", "JSON", "OICP", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Postgres", "Ledger", "JSON", "OICP", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -146,7 +149,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ProjectionsTests",
-            dependencies: ["Projections", "JSON", "Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "SeededRandom", "TestSupport"],
+            dependencies: ["Projections", "JSON", "Ingestion", "EventStore", "Postgres", "Ledger", "OICP", "SeededRandom", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

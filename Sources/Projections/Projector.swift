@@ -2,6 +2,7 @@ public import EventStore
 import Ledger
 public import Logging
 import Postgres
+import Synchronization
 
 /// Keeps the read models current: one subscription (`SubscriptionRunner`) that folds each new
 /// batch of events once and writes every projection's rows from that one fold, in the
@@ -11,6 +12,8 @@ import Postgres
 ///   per read model it writes (`projector:<name>`); the others stand by and take over when it
 ///   dies, and a projector of one read model alone (`projections run NAME`) never writes beside
 ///   one of both.
+/// - **Seals**: between batches, the active instance seals the store's new events (every 10 s,
+///   5,000 at a time, `EventStore.sealChunk`; db/0017).
 /// - **Exactly once**: rows and checkpoints commit together. Each projection keeps its own
 ///   checkpoint in its own schema, so a rebuild can swap one in; the subscription then brings
 ///   the one behind up to the other before it moves them together again.
@@ -36,7 +39,7 @@ public final class Projector: Sendable {
 
     init(
         projections: [TimelineProjection], store: EventStore, configuration: Configuration, logger: Logger,
-        beforeCommit: Subscription.BeforeCommit?
+        beforeCommit: Subscription.BeforeCommit?, sealInterval: Duration = EventStore.sealInterval
     ) {
         self.projections = projections
         let writer = ProjectionBatch(targets: projections.map { ($0, $0.schema) })
@@ -53,9 +56,26 @@ public final class Projector: Sendable {
                 try session.execute(unsafeSQL: "SET synchronous_commit = off")
             },
             beforeCommit: beforeCommit,
-            writer: .statement { batch, session, statement in try writer.write(batch, on: session, into: &statement) }
+            writer: .statement { batch, session, statement in try writer.write(batch, on: session, into: &statement) },
+            housekeeping: Self.housekeeping(sealInterval: sealInterval)
         )
     }
+
+    /// Every `sealInterval`, the store's new events are sealed, at most `sealChunk` at a time: a
+    /// backlog (the whole history, the first time after db/0017) is sealed a chunk every 250 ms,
+    /// so no pass keeps the batches waiting for more than a few milliseconds.
+    private static func housekeeping(sealInterval: Duration) -> SubscriptionRunner.Housekeeping {
+        let sealing = Mutex((last: ContinuousClock.now, backlog: true))
+        return SubscriptionRunner.Housekeeping(every: min(sealInterval, .milliseconds(250))) { session in
+            let due = sealing.withLock { $0.backlog || ContinuousClock.now - $0.last >= sealInterval }
+            guard due else { return }
+            let sealed = try EventStore.sealChunk(on: session, size: sealChunk)
+            sealing.withLock { $0 = (ContinuousClock.now, sealed == sealChunk) }
+        }
+    }
+
+    /// The most events one housekeeping pass seals (a few milliseconds of work).
+    static let sealChunk = 5000
 
     public var status: Status { runner.status }
 

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import Ledger
+import Logging
 import Postgres
 @testable import Projections
 import Testing
@@ -169,6 +170,30 @@ struct ProjectionTests {
         let live = try await ledger.dump(projection)
         let rebuilt = try await ledger.dump(projection, schema: projection.buildSchema)
         expectSameModel(live, rebuilt, "after crashes")
+    }
+
+    @Test("the active projector seals the store's new events between batches")
+    func seals() async throws {
+        let ledger = try await TestLedger.make()
+        defer { ledger.close() }
+        for _ in 0..<3 { try await ledger.ingest(NotificationBody.start(NotificationBody.newSession(), evse: evse)) }
+        #expect(try await ledger.store.verifyChains().sealedEvents == 0)
+        func projector() -> Projector {
+            Projector(
+                projections: TimelineProjection.all, store: ledger.store, configuration: .init(pollInterval: .milliseconds(20)),
+                logger: Logger(label: "projector"), beforeCommit: nil, sealInterval: .milliseconds(20)
+            )
+        }
+        let active = start(projector())
+        defer { active.cancel() }
+        try await eventually(timeout: .seconds(10), "every event sealed") {
+            let report = try await ledger.store.verifyChains()
+            return report.isIntact && report.events == 3 && report.sealedEvents == 3
+        }
+        try await ledger.ingest(NotificationBody.start(NotificationBody.newSession(), evse: evse))
+        try await eventually(timeout: .seconds(10), "the new event sealed") { try await ledger.store.verifyChains().sealedEvents == 4 }
+        let report = try await ledger.store.verifyChains()
+        #expect(report.isIntact && report.seals >= 2 && report.unsealedEvents == 0, "\(report)")
     }
 
     @Test("one projector is active per projection; a standby takes over within seconds when it dies")

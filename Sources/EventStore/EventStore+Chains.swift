@@ -1,0 +1,246 @@
+import Crypto
+import Foundation
+public import Postgres
+
+/// Tamper evidence (db/0017): each event's hash chains it to the one before it in its stream,
+/// and seals chain the store's order. `verifyChains` recomputes both here, outside the database,
+/// from the stored values: a function the database owner redefined cannot vouch for itself.
+extension EventStore {
+    /// How often the active projector seals the store's new events.
+    public static let sealInterval = Duration.seconds(10)
+
+    /// Seals every event below the read horizon that no seal holds yet (`ledger.seal`, in seals
+    /// of at most `sealSize` events); returns how many it sealed.
+    @discardableResult
+    public func seal(sealSize: Int = 50_000) async throws -> Int {
+        try await pool.run { session in
+            var total = 0
+            while true {
+                let sealed = try Self.sealChunk(on: session, size: sealSize)
+                total += sealed
+                if sealed < sealSize { return total }
+            }
+        }
+    }
+
+    /// Seals at most `size` of the events below the read horizon that no seal holds yet, as one
+    /// seal, on a connection of the caller's; returns how many (fewer than `size`: none are left).
+    public static func sealChunk(on session: PostgresSession, size: Int) throws -> Int {
+        try session.prepared("SELECT ledger.seal(\(size))").decode(Int.self, row: 0, column: 0)
+    }
+
+    /// Recomputes every event's hash from its stored values and every seal's chain from its
+    /// events, on a connection of its own, and reports what does not match (the first
+    /// `findingLimit` findings; all are counted).
+    ///
+    /// Pages through the store by `(stream_id, stream_version)` and then seal by seal: memory
+    /// stays at a page and a seal, whatever the store's size.
+    public func verifyChains(findingLimit: Int = 1000, pageSize: Int = 5000) async throws -> ChainVerification {
+        let started = ContinuousClock.now
+        let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger verify")
+        var report = try await connection.run { session in
+            var report = ChainVerification(findingLimit: findingLimit)
+            try Self.verifyStreams(on: session, pageSize: pageSize, report: &report)
+            try Self.verifySeals(on: session, report: &report)
+            return report
+        }
+        report.seconds = (ContinuousClock.now - started) / .seconds(1)
+        return report
+    }
+
+    /// Every stream in version order: each event's hash from the stored hash before it and its
+    /// own values, and no version missing.
+    private static func verifyStreams(
+        on session: PostgresSession, pageSize: Int, report: inout ChainVerification
+    ) throws {
+        var after = (stream: "", version: 0)
+        var previous: (stream: String, version: Int, hash: [UInt8])?
+        while true {
+            // Each column's text is what `ledger.event_hash` joins (the same output functions).
+            let rows = try session.prepared(
+                """
+                SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, transaction_id,
+                       (extract(epoch FROM recorded_at) * 1000000)::bigint, encode(hash, 'hex')
+                  FROM ledger.events
+                 WHERE (stream_id, stream_version) > (\(after.stream), \(after.version))
+                 ORDER BY stream_id, stream_version
+                 LIMIT \(pageSize)
+                """
+            )
+            guard rows.rowCount > 0 else { return }
+            for row in rows.rows {
+                let position: Int64 = try row.decode(column: 0)
+                let stream: String = try row.decode(column: 1)
+                let version: Int = try row.decode(column: 2)
+                let stored = Hex.decode(try row.decode(String.self, column: 9))
+                report.events += 1
+                let expected = previous?.stream == stream ? previous!.version + 1 : 1
+                if version != expected {
+                    report.record(.versionsMissing(stream: stream, versions: expected...(version - 1), before: position))
+                } else {
+                    var hasher = SHA256()
+                    hasher.update(data: previous?.stream == stream ? previous!.hash : [UInt8](repeating: 0, count: 32))
+                    // ledger.event_hash's order: stream_id … transaction_id, global_position, recorded_at.
+                    for (index, column) in [1, 2, 3, 4, 5, 6, 7, 0, 8].enumerated() {
+                        if index > 0 { hasher.update(data: [0x0A]) }
+                        hasher.update(bufferPointer: UnsafeRawBufferPointer(row.result.bytes(row: row.index, column: column)))
+                    }
+                    if Array(hasher.finalize()) != stored {
+                        report.record(.hashMismatch(position: position, stream: stream, version: version))
+                    }
+                }
+                // The next event chains from this one's stored hash: one changed row is one
+                // finding, not every row after it.
+                previous = (stream, version, stored)
+                after = (stream, version)
+            }
+        }
+    }
+
+    /// Every seal: its events are where it says, in its order, and its chain follows from the
+    /// previous seal's and their hashes.
+    private static func verifySeals(
+        on session: PostgresSession, report: inout ChainVerification
+    ) throws {
+        var chain = [UInt8](repeating: 0, count: 32)
+        var from = (transactionID: "0", position: Int64(0))
+        var lastSeal: Int64 = 0
+        while true {
+            let seals = try session.prepared(
+                """
+                SELECT seal, transaction_id::text, global_position, positions::text, encode(chain, 'hex')
+                  FROM ledger.seals WHERE seal > \(lastSeal) ORDER BY seal LIMIT 100
+                """
+            )
+            guard seals.rowCount > 0 else { break }
+            for row in seals.rows {
+                let seal: Int64 = try row.decode(column: 0)
+                let to = (transactionID: try row.decode(String.self, column: 1), position: try row.decode(Int64.self, column: 2))
+                let sealed = try row.decode(String.self, column: 3).dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
+                let storedChain = Hex.decode(try row.decode(String.self, column: 4))
+                let events = try session.prepared(
+                    """
+                    SELECT global_position, encode(hash, 'hex') FROM ledger.events
+                     WHERE (transaction_id, global_position) > (\(from.transactionID)::xid8, \(from.position))
+                       AND (transaction_id, global_position) <= (\(to.transactionID)::xid8, \(to.position))
+                     ORDER BY transaction_id, global_position
+                    """
+                ).rows.map { (position: try $0.decode(Int64.self, column: 0), hash: Hex.decode(try $0.decode(String.self, column: 1))) }
+                let found = Set(events.map(\.position)), expected = Set(sealed)
+                for position in sealed where !found.contains(position) { report.record(.sealedEventMissing(position: position, seal: seal)) }
+                for event in events where !expected.contains(event.position) { report.record(.eventOutsideSeal(position: event.position, seal: seal)) }
+                if found == expected {
+                    var hasher = SHA256()
+                    hasher.update(data: chain)
+                    for event in events { hasher.update(data: event.hash) }
+                    if Array(hasher.finalize()) != storedChain || events.map(\.position) != sealed {
+                        report.record(.sealMismatch(seal: seal))
+                    }
+                }
+                report.seals += 1
+                report.sealedEvents += sealed.count
+                report.head = ChainVerification.Head(seal: seal, chain: Hex.encode(storedChain))
+                chain = storedChain
+                from = to
+                lastSeal = seal
+            }
+        }
+        report.unsealedEvents = try session.prepared(
+            "SELECT count(*) FROM ledger.events WHERE (transaction_id, global_position) > (\(from.transactionID)::xid8, \(from.position))"
+        ).decode(Int.self, row: 0, column: 0)
+    }
+}
+
+/// What `EventStore.verifyChains` found.
+public struct ChainVerification: Sendable {
+    public enum Finding: Sendable, Hashable, CustomStringConvertible {
+        /// The event's stored values no longer give its stored hash: the row was changed.
+        case hashMismatch(position: Int64, stream: String, version: Int)
+        /// A stream lacks these versions before the event at `before`: rows were deleted.
+        case versionsMissing(stream: String, versions: ClosedRange<Int>, before: Int64)
+        /// A sealed event is not in the store: it was deleted.
+        case sealedEventMissing(position: Int64, seal: Int64)
+        /// An event sits in a sealed part of the store's order that its seal does not hold: it
+        /// was inserted there afterwards.
+        case eventOutsideSeal(position: Int64, seal: Int64)
+        /// The seal's chain does not follow from its events' hashes: a row was rewritten with a
+        /// recomputed hash, or the seal was.
+        case sealMismatch(seal: Int64)
+
+        public var description: String {
+            switch self {
+            case .hashMismatch(let position, let stream, let version):
+                "event \(position) (\(stream) version \(version)) does not match its hash: its stored values were changed"
+            case .versionsMissing(let stream, let versions, let before):
+                versions.count == 1
+                    ? "\(stream) version \(versions.lowerBound) is missing (before event \(before)): it was deleted"
+                    : "\(stream) versions \(versions.lowerBound)–\(versions.upperBound) are missing (before event \(before)): they were deleted"
+            case .sealedEventMissing(let position, let seal):
+                "event \(position), sealed in seal \(seal), is missing: it was deleted"
+            case .eventOutsideSeal(let position, let seal):
+                "event \(position) is in the part of the store seal \(seal) covers but not in the seal: it was inserted afterwards"
+            case .sealMismatch(let seal):
+                "seal \(seal) does not follow from its events' hashes: an event was rewritten with a new hash, or the seal was"
+            }
+        }
+    }
+
+    /// The newest seal: record its chain outside the database to prove later that nothing
+    /// before it changed.
+    public struct Head: Sendable, Equatable {
+        public var seal: Int64
+        public var chain: String
+    }
+
+    public var events = 0
+    public var seals = 0
+    public var sealedEvents = 0
+    /// Events after the newest seal (covered by their streams' chains only, until sealed).
+    public var unsealedEvents = 0
+    public var head: Head?
+    public var findings: [Finding] = []
+    public var findingCount = 0
+    public var seconds = 0.0
+
+    /// The most findings kept (all are counted).
+    let findingLimit: Int
+
+    init(findingLimit: Int) {
+        self.findingLimit = findingLimit
+    }
+
+    mutating func record(_ finding: Finding) {
+        findingCount += 1
+        if findings.count < findingLimit { findings.append(finding) }
+    }
+
+    public var isIntact: Bool { findingCount == 0 }
+    public var eventsPerSecond: Double { seconds > 0 ? Double(events) / seconds : 0 }
+}
+
+/// Lowercase hexadecimal, as PostgreSQL's `encode(…, 'hex')` writes it.
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8] {
+        func value(_ c: UInt8) -> UInt8 {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: 0
+            }
+        }
+        let utf8 = Array(text.utf8)
+        return stride(from: 0, to: utf8.count - 1, by: 2).map { value(utf8[$0]) << 4 | value(utf8[$0 + 1]) }
+    }
+}

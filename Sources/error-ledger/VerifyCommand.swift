@@ -1,0 +1,62 @@
+import ArgumentParser
+import CLISupport
+import EventStore
+import Foundation
+import JSON
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Recompute the event store's hash chains and seals and name every event that does not match (exit status 1).",
+        discussion: """
+            Each event's hash covers its stored values and the hash of the event before it in its stream;
+            each seal covers its events' hashes, in the store's order, and the seal before it. Prints the
+            newest seal's chain: keep it outside the database to show later that nothing before it changed.
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Flag(name: .customLong("seal"), help: "Seal the events not sealed yet before verifying.") var sealFirst = false
+    @Option(name: .customLong("limit"), help: "Print at most this many findings (all are counted).") var limit: Int = 100
+    @Option(name: .customLong("format"), help: "text or json.") var format: Format = .text
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    func validate() throws {
+        guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
+    }
+
+    func run() async throws {
+        let logger = try database.bootstrapLogging()
+        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
+        defer { store.close() }
+        if sealFirst { try await store.seal() }
+        let report = try await store.verifyChains(findingLimit: limit)
+        switch format {
+        case .json:
+            var object = JSONObject()
+            object["intact"] = .bool(report.isIntact)
+            object["events"] = .number(String(report.events))
+            object["seals"] = .number(String(report.seals))
+            object["sealed_events"] = .number(String(report.sealedEvents))
+            object["unsealed_events"] = .number(String(report.unsealedEvents))
+            object["findings"] = .number(String(report.findingCount))
+            object["first_findings"] = .array(report.findings.map { .string($0.description) })
+            object["head_seal"] = report.head.map { .number(String($0.seal)) } ?? .null
+            object["head_chain"] = report.head.map { .string($0.chain) } ?? .null
+            object["seconds"] = .number(String(format: "%.3f", report.seconds))
+            object["events_per_second"] = .number(String(Int(report.eventsPerSecond)))
+            print(JSONValue.object(object).serialized())
+        case .text:
+            for finding in report.findings { print(finding) }
+            if report.findingCount > report.findings.count { print("… and \(report.findingCount - report.findings.count) more") }
+            print(
+                "\(report.isIntact ? "intact" : "NOT INTACT: \(report.findingCount) findings"): \(report.events) events "
+                    + "(\(Int(report.eventsPerSecond)) per second), \(report.seals) seals holding \(report.sealedEvents), "
+                    + "\(report.unsealedEvents) not sealed yet"
+            )
+            if let head = report.head { print("head: seal \(head.seal) chain \(head.chain)") }
+        }
+        if !report.isIntact { throw ExitCode(1) }
+    }
+}
