@@ -35,13 +35,19 @@ extension EventStore {
     ///
     /// Pages through the store by `(stream_id, stream_version)` and then seal by seal: memory
     /// stays at a page and a seal, whatever the store's size.
-    public func verifyChains(findingLimit: Int = 1000, pageSize: Int = 5000) async throws -> ChainVerification {
+    ///
+    /// - Parameter anchors: seal chains recorded earlier outside the database (`Head`s): each
+    ///   seal must still have that chain. Without them, a history rewritten whole, seals and all,
+    ///   by someone with the owner's rights verifies; with them, it does not.
+    public func verifyChains(
+        anchors: [ChainVerification.Head] = [], findingLimit: Int = 1000, pageSize: Int = 5000
+    ) async throws -> ChainVerification {
         let started = ContinuousClock.now
         let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger verify")
         var report = try await connection.run { session in
             var report = ChainVerification(findingLimit: findingLimit)
             try Self.verifyStreams(on: session, pageSize: pageSize, report: &report)
-            try Self.verifySeals(on: session, report: &report)
+            try Self.verifySeals(on: session, anchors: anchors, report: &report)
             return report
         }
         report.seconds = (ContinuousClock.now - started) / .seconds(1)
@@ -100,8 +106,9 @@ extension EventStore {
     /// Every seal: its events are where it says, in its order, and its chain follows from the
     /// previous seal's and their hashes.
     private static func verifySeals(
-        on session: PostgresSession, report: inout ChainVerification
+        on session: PostgresSession, anchors: [ChainVerification.Head], report: inout ChainVerification
     ) throws {
+        var anchored = Dictionary(anchors.map { ($0.seal, $0.chain.lowercased()) }, uniquingKeysWith: { first, _ in first })
         var chain = [UInt8](repeating: 0, count: 32)
         var from = (transactionID: "0", position: Int64(0))
         var lastSeal: Int64 = 0
@@ -137,6 +144,9 @@ extension EventStore {
                         report.record(.sealMismatch(seal: seal))
                     }
                 }
+                if let recorded = anchored.removeValue(forKey: seal), recorded != Hex.encode(storedChain) {
+                    report.record(.anchorMismatch(seal: seal, recorded: recorded, found: Hex.encode(storedChain)))
+                }
                 report.seals += 1
                 report.sealedEvents += sealed.count
                 report.head = ChainVerification.Head(seal: seal, chain: Hex.encode(storedChain))
@@ -145,6 +155,7 @@ extension EventStore {
                 lastSeal = seal
             }
         }
+        for seal in anchored.keys.sorted() { report.record(.anchorMissing(seal: seal)) }
         report.unsealedEvents = try session.prepared(
             "SELECT count(*) FROM ledger.events WHERE (transaction_id, global_position) > (\(from.transactionID)::xid8, \(from.position))"
         ).decode(Int.self, row: 0, column: 0)
@@ -166,6 +177,11 @@ public struct ChainVerification: Sendable {
         /// The seal's chain does not follow from its events' hashes: a row was rewritten with a
         /// recomputed hash, or the seal was.
         case sealMismatch(seal: Int64)
+        /// The seal's chain is not the one recorded outside the database: the history up to it
+        /// was rewritten, seals and all.
+        case anchorMismatch(seal: Int64, recorded: String, found: String)
+        /// A seal recorded outside the database is gone.
+        case anchorMissing(seal: Int64)
 
         public var description: String {
             switch self {
@@ -181,6 +197,10 @@ public struct ChainVerification: Sendable {
                 "event \(position) is in the part of the store seal \(seal) covers but not in the seal: it was inserted afterwards"
             case .sealMismatch(let seal):
                 "seal \(seal) does not follow from its events' hashes: an event was rewritten with a new hash, or the seal was"
+            case .anchorMismatch(let seal, let recorded, let found):
+                "seal \(seal) has chain \(found), not the \(recorded) recorded: the history up to it was rewritten, seals and all"
+            case .anchorMissing(let seal):
+                "seal \(seal), recorded outside the database, is gone: the seals were rewritten"
             }
         }
     }
@@ -190,6 +210,23 @@ public struct ChainVerification: Sendable {
     public struct Head: Sendable, Equatable {
         public var seal: Int64
         public var chain: String
+
+        public init(seal: Int64, chain: String) {
+            self.seal = seal
+            self.chain = chain
+        }
+
+        /// `SEAL:CHAIN`, as `verify` prints the head and takes `--anchor`; nil unless the chain
+        /// is 64 hexadecimal digits.
+        public init?(_ text: String) {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let seal = Int64(parts[0]), seal > 0, parts[1].count == 64,
+                parts[1].allSatisfy(\.isHexDigit)
+            else { return nil }
+            self.init(seal: seal, chain: parts[1].lowercased())
+        }
+
+        public var text: String { "\(seal):\(chain)" }
     }
 
     public var events = 0

@@ -19,11 +19,19 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(name: .customLong("seal"), help: "Seal the events not sealed yet before verifying.") var sealFirst = false
     @Option(name: .customLong("limit"), help: "Print at most this many findings (all are counted).") var limit: Int = 100
     @Option(name: .customLong("format"), help: "text or json.") var format: Format = .text
+    @Option(
+        name: .customLong("anchor"),
+        help: "A head printed by an earlier verify (SEAL:CHAIN) and kept outside the database: that seal must still have that chain. Repeatable."
+    )
+    var anchors: [String] = []
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     func validate() throws {
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
+        for anchor in anchors where ChainVerification.Head(anchor) == nil {
+            throw ValidationError("--anchor \(anchor) is not SEAL:CHAIN (a seal number, a colon, 64 hexadecimal digits), as verify prints its head")
+        }
     }
 
     func run() async throws {
@@ -31,7 +39,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
         defer { store.close() }
         if sealFirst { try await store.seal() }
-        let report = try await store.verifyChains(findingLimit: limit)
+        let report = try await store.verifyChains(anchors: anchors.compactMap(ChainVerification.Head.init), findingLimit: limit)
         switch format {
         case .json:
             var object = JSONObject()
@@ -44,6 +52,7 @@ struct VerifyCommand: AsyncParsableCommand {
             object["first_findings"] = .array(report.findings.map { .string($0.description) })
             object["head_seal"] = report.head.map { .number(String($0.seal)) } ?? .null
             object["head_chain"] = report.head.map { .string($0.chain) } ?? .null
+            object["head"] = report.head.map { .string($0.text) } ?? .null
             object["seconds"] = .number(String(format: "%.3f", report.seconds))
             object["events_per_second"] = .number(String(Int(report.eventsPerSecond)))
             print(JSONValue.object(object).serialized())
@@ -55,7 +64,7 @@ struct VerifyCommand: AsyncParsableCommand {
                     + "(\(Int(report.eventsPerSecond)) per second), \(report.seals) seals holding \(report.sealedEvents), "
                     + "\(report.unsealedEvents) not sealed yet"
             )
-            if let head = report.head { print("head: seal \(head.seal) chain \(head.chain)") }
+            if let head = report.head { print("head: \(head.text) (keep it outside the database; verify --anchor \(head.text) checks it)") }
         }
         if !report.isIntact { throw ExitCode(1) }
     }

@@ -103,6 +103,51 @@ struct ChainTests {
         #expect(!findings.contains(.hashMismatch(position: target, stream: "session-chain-2", version: 1)), "it matches its own new hash")
     }
 
+    @Test("a history rewritten whole, hashes and seals, verifies by itself; against a head recorded before, it does not")
+    func anchors() async throws {
+        let (store, url, positions) = try await sealedStore()
+        defer { store.close() }
+        let head = try #require(try await store.verifyChains().head)
+        #expect(ChainVerification.Head(head.text) == head)
+        let target = positions["session-chain-0"]![1]
+        func rehash(_ version: Int) -> String {
+            """
+            UPDATE ledger.events e
+               SET hash = ledger.event_hash(p.hash, e.stream_id, e.stream_version, e.event_id, e.event_type, e.data, e.metadata,
+                                            e.transaction_id, e.global_position, e.recorded_at)
+              FROM ledger.events p
+             WHERE e.stream_id = 'session-chain-0' AND e.stream_version = \(version) AND p.stream_id = e.stream_id AND p.stream_version = \(version - 1)
+            """
+        }
+        try await tamper(
+            url,
+            """
+            UPDATE ledger.events SET data = '{"n":9}' WHERE global_position = \(target);
+            \(rehash(2));
+            \(rehash(3));
+            ALTER TABLE ledger.seals DISABLE TRIGGER seals_reject_update_delete;
+            DELETE FROM ledger.seals;
+            ALTER TABLE ledger.seals ENABLE TRIGGER seals_reject_update_delete;
+            ALTER TABLE ledger.seals ALTER COLUMN seal RESTART WITH 1;
+            SELECT ledger.seal(50000)
+            """
+        )
+        let alone = try await store.verifyChains()
+        #expect(alone.isIntact, "a whole rewrite is consistent in itself: \(alone.findings)")
+        let anchored = try await store.verifyChains(anchors: [head])
+        #expect(!anchored.isIntact)
+        #expect(
+            anchored.findings.contains {
+                switch $0 {
+                case .anchorMismatch(head.seal, head.chain, _), .anchorMissing(head.seal): true
+                default: false
+                }
+            },
+            "\(anchored.findings)"
+        )
+        #expect(ChainVerification.Head("1:xyz") == nil && ChainVerification.Head("0:" + String(repeating: "a", count: 64)) == nil)
+    }
+
     @Test("an event inserted behind a seal, triggers or not, is named")
     func insertedBehindSeal() async throws {
         let (store, url, positions) = try await sealedStore()
