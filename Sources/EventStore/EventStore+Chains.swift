@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 public import Postgres
 
 /// Tamper evidence (db/0017): each event's hash chains it to the one before it in its stream,
@@ -13,7 +13,8 @@ extension EventStore {
     /// of at most `sealSize` events); returns how many it sealed.
     @discardableResult
     public func seal(sealSize: Int = 50_000) async throws -> Int {
-        try await pool.run { session in
+        let sealSize = min(max(sealSize, 1), 50_000)  // as ledger.seal clamps it
+        return try await pool.run { session in
             var total = 0
             while true {
                 let sealed = try Self.sealChunk(on: session, size: sealSize)
@@ -42,25 +43,35 @@ extension EventStore {
     public func verifyChains(
         anchors: [ChainVerification.Head] = [], findingLimit: Int = 1000, pageSize: Int = 5000
     ) async throws -> ChainVerification {
+        try await Self.verifyChains(url: url, anchors: anchors, findingLimit: findingLimit, pageSize: pageSize)
+    }
+
+    /// `verifyChains` on the database at `url`, without opening a store: it reads and never
+    /// writes, so it runs on a hot standby or a restored backup as well (the stronger check: a
+    /// copy the owner of the primary does not control).
+    public static func verifyChains(
+        url: String, anchors: [ChainVerification.Head] = [], findingLimit: Int = 1000, pageSize: Int = 5000
+    ) async throws -> ChainVerification {
         let started = ContinuousClock.now
         let connection = try await PostgresConnection.connect(url, applicationName: "error-ledger verify")
         var report = try await connection.run { session in
+            // The text the hashes cover is UTF-8, and every name resolves to the built-in one,
+            // whatever the role or the database set.
+            try session.execute(unsafeSQL: "SET client_encoding = 'UTF8'; SET search_path = pg_catalog")
             var report = ChainVerification(findingLimit: findingLimit)
-            try Self.verifyStreams(on: session, pageSize: pageSize, report: &report)
-            try Self.verifySeals(on: session, anchors: anchors, report: &report)
+            try verifyStreams(on: session, pageSize: pageSize, report: &report)
+            try verifySeals(on: session, anchors: anchors, report: &report)
             return report
         }
         report.seconds = (ContinuousClock.now - started) / .seconds(1)
         return report
     }
 
-    /// Every stream in version order: each event's hash from the stored hash before it and its
-    /// own values, and no version missing.
-    private static func verifyStreams(
-        on session: PostgresSession, pageSize: Int, report: inout ChainVerification
-    ) throws {
+    /// Every stream in version order: each event's hash from the stored hash of the event before
+    /// it in its stream and its own values, and no version missing.
+    private static func verifyStreams(on session: PostgresSession, pageSize: Int, report: inout ChainVerification) throws {
         var after = (stream: "", version: 0)
-        var previous: (stream: String, version: Int, hash: [UInt8])?
+        var previous: (stream: [UInt8], version: Int, hash: [UInt8])?
         while true {
             // Each column's text is what `ledger.event_hash` joins (the same output functions).
             let rows = try session.prepared(
@@ -80,24 +91,27 @@ extension EventStore {
                 let version: Int = try row.decode(column: 2)
                 let stored = Hex.decode(try row.decode(String.self, column: 9))
                 report.events += 1
-                let expected = previous?.stream == stream ? previous!.version + 1 : 1
-                if version != expected {
+                // Byte for byte: Swift's String equality would take two spellings of one
+                // character for one stream.
+                let streamBytes = Array(stream.utf8)
+                let before = previous?.stream == streamBytes ? previous : nil
+                let expected = (before?.version ?? 0) + 1
+                if version > expected {
                     report.record(.versionsMissing(stream: stream, versions: expected...(version - 1), before: position))
-                } else {
-                    var hasher = SHA256()
-                    hasher.update(data: previous?.stream == stream ? previous!.hash : [UInt8](repeating: 0, count: 32))
-                    // ledger.event_hash's order: stream_id … transaction_id, global_position, recorded_at.
-                    for (index, column) in [1, 2, 3, 4, 5, 6, 7, 0, 8].enumerated() {
-                        if index > 0 { hasher.update(data: [0x0A]) }
-                        hasher.update(bufferPointer: UnsafeRawBufferPointer(row.result.bytes(row: row.index, column: column)))
-                    }
-                    if Array(hasher.finalize()) != stored {
-                        report.record(.hashMismatch(position: position, stream: stream, version: version))
-                    }
+                }
+                var hasher = SHA256()
+                hasher.update(data: before?.hash ?? [UInt8](repeating: 0, count: 32))
+                // ledger.event_hash's order: stream_id … transaction_id, global_position, recorded_at.
+                for (index, column) in [1, 2, 3, 4, 5, 6, 7, 0, 8].enumerated() {
+                    if index > 0 { hasher.update(data: [0x0A]) }
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(row.result.bytes(row: row.index, column: column)))
+                }
+                if Array(hasher.finalize()) != stored {
+                    report.record(.hashMismatch(position: position, stream: stream, version: version))
                 }
                 // The next event chains from this one's stored hash: one changed row is one
-                // finding, not every row after it.
-                previous = (stream, version, stored)
+                // finding (and one for the event after a deleted one), not every row after it.
+                previous = (streamBytes, version, stored)
                 after = (stream, version)
             }
         }
@@ -156,9 +170,14 @@ extension EventStore {
             }
         }
         for seal in anchored.keys.sorted() { report.record(.anchorMissing(seal: seal)) }
-        report.unsealedEvents = try session.prepared(
-            "SELECT count(*) FROM ledger.events WHERE (transaction_id, global_position) > (\(from.transactionID)::xid8, \(from.position))"
-        ).decode(Int.self, row: 0, column: 0)
+        let unsealed = try session.prepared(
+            """
+            SELECT count(*), min(recorded_at) FROM ledger.events
+             WHERE (transaction_id, global_position) > (\(from.transactionID)::xid8, \(from.position))
+            """
+        )
+        report.unsealedEvents = try unsealed.decode(Int.self, row: 0, column: 0)
+        report.oldestUnsealedAt = try unsealed.decode(Date?.self, row: 0, column: 1)
     }
 }
 
@@ -220,8 +239,8 @@ public struct ChainVerification: Sendable {
         /// is 64 hexadecimal digits.
         public init?(_ text: String) {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, let seal = Int64(parts[0]), seal > 0, parts[1].count == 64,
-                parts[1].allSatisfy(\.isHexDigit)
+            guard parts.count == 2, let seal = Int64(parts[0]), seal > 0, parts[1].utf8.count == 64,
+                parts[1].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0 | 0x20) })
             else { return nil }
             self.init(seal: seal, chain: parts[1].lowercased())
         }
@@ -234,6 +253,8 @@ public struct ChainVerification: Sendable {
     public var sealedEvents = 0
     /// Events after the newest seal (covered by their streams' chains only, until sealed).
     public var unsealedEvents = 0
+    /// When the oldest of them was recorded: a store whose sealing stalled shows here.
+    public var oldestUnsealedAt: Date?
     public var head: Head?
     public var findings: [Finding] = []
     public var findingCount = 0

@@ -29,17 +29,27 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
-        for anchor in anchors where ChainVerification.Head(anchor) == nil {
-            throw ValidationError("--anchor \(anchor) is not SEAL:CHAIN (a seal number, a colon, 64 hexadecimal digits), as verify prints its head")
+        var seen: [Int64: String] = [:]
+        for anchor in anchors {
+            guard let head = ChainVerification.Head(anchor) else {
+                throw ValidationError("--anchor \(anchor) is not SEAL:CHAIN (a seal number, a colon, 64 hexadecimal digits), as verify prints its head")
+            }
+            if let other = seen.updateValue(head.chain, forKey: head.seal), other != head.chain {
+                throw ValidationError("--anchor names seal \(head.seal) twice, with two different chains")
+            }
         }
     }
 
     func run() async throws {
         let logger = try database.bootstrapLogging()
-        let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 1, commitLanes: 1), logger: logger)
-        defer { store.close() }
-        if sealFirst { try await store.seal() }
-        let report = try await store.verifyChains(anchors: anchors.compactMap(ChainVerification.Head.init), findingLimit: limit)
+        let url = try database.url()
+        if sealFirst {
+            let store = try await EventStore.open(configuration: .init(url: url, poolSize: 1, commitLanes: 1), logger: logger)
+            defer { store.close() }
+            try await store.seal()
+        }
+        // Without --seal it only reads: a hot standby or a restored backup will do.
+        let report = try await EventStore.verifyChains(url: url, anchors: anchors.compactMap(ChainVerification.Head.init), findingLimit: limit)
         switch format {
         case .json:
             var object = JSONObject()
@@ -48,11 +58,14 @@ struct VerifyCommand: AsyncParsableCommand {
             object["seals"] = .number(String(report.seals))
             object["sealed_events"] = .number(String(report.sealedEvents))
             object["unsealed_events"] = .number(String(report.unsealedEvents))
+            object["oldest_unsealed_at"] = report.oldestUnsealedAt.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null
             object["findings"] = .number(String(report.findingCount))
             object["first_findings"] = .array(report.findings.map { .string($0.description) })
             object["head_seal"] = report.head.map { .number(String($0.seal)) } ?? .null
-            object["head_chain"] = report.head.map { .string($0.chain) } ?? .null
-            object["head"] = report.head.map { .string($0.text) } ?? .null
+            // A head is worth recording only from an intact store.
+            let head = report.isIntact ? report.head : nil
+            object["head_chain"] = head.map { .string($0.chain) } ?? .null
+            object["head"] = head.map { .string($0.text) } ?? .null
             object["seconds"] = .number(String(format: "%.3f", report.seconds))
             object["events_per_second"] = .number(String(Int(report.eventsPerSecond)))
             print(JSONValue.object(object).serialized())
@@ -63,8 +76,11 @@ struct VerifyCommand: AsyncParsableCommand {
                 "\(report.isIntact ? "intact" : "NOT INTACT: \(report.findingCount) findings"): \(report.events) events "
                     + "(\(Int(report.eventsPerSecond)) per second), \(report.seals) seals holding \(report.sealedEvents), "
                     + "\(report.unsealedEvents) not sealed yet"
+                    + (report.oldestUnsealedAt.map { " (the oldest recorded at \(ISO8601DateFormatter().string(from: $0)))" } ?? "")
             )
-            if let head = report.head { print("head: \(head.text) (keep it outside the database; verify --anchor \(head.text) checks it)") }
+            if let head = report.head, report.isIntact {
+                print("head: \(head.text) (keep it outside the database; verify --anchor \(head.text) checks it)")
+            }
         }
         if !report.isIntact { throw ExitCode(1) }
     }

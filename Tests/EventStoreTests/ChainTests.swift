@@ -79,7 +79,9 @@ struct ChainTests {
         #expect(findings.contains(.versionsMissing(stream: "session-chain-1", versions: 2...2, before: positions["session-chain-1"]![2])))
         #expect(findings.contains { if case .sealedEventMissing(middle, _) = $0 { true } else { false } })
         #expect(findings.contains { if case .sealedEventMissing(last, _) = $0 { true } else { false } }, "the stream chain cannot see a lost tail")
-        #expect(report.findings.allSatisfy { "\($0)".contains("\(edited)") || "\($0)".contains("\(middle)") || "\($0)".contains("\(last)") || "\($0)".contains("session-chain-1 version 2") })
+        let after = positions["session-chain-1"]![2]
+        #expect(findings.contains(.hashMismatch(position: after, stream: "session-chain-1", version: 3)), "it chained from the deleted one")
+        #expect(report.findings.count == 5, "nothing else: \(report.findings)")
     }
 
     @Test("a row rewritten with a recomputed hash breaks the next event's chain and its seal")
@@ -146,6 +148,72 @@ struct ChainTests {
             "\(anchored.findings)"
         )
         #expect(ChainVerification.Head("1:xyz") == nil && ChainVerification.Head("0:" + String(repeating: "a", count: 64)) == nil)
+    }
+
+    @Test("a seal taken from a stale view of the seals fails rather than sealing events twice; a busy seal returns at once")
+    func concurrentSeals() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        for _ in 0..<4 { _ = try await store.append(to: newStream(), events: [event()]) }
+        let first = try await PostgresConnection.connect(url), second = try await PostgresConnection.connect(url)
+        try await eventually("the events below the horizon") {
+            try await first.run { try $0.query("SELECT count(*) FROM ledger.events WHERE transaction_id < ledger.read_horizon()").decode(Int.self, row: 0, column: 0) } == 4
+        }
+        try await first.run { session in
+            try session.execute(unsafeSQL: "BEGIN")
+            #expect(try session.query("SELECT ledger.seal(1)").decode(Int.self, row: 0, column: 0) == 1)
+        }
+        // The seal is taken: another returns 0 at once instead of waiting (the projector calls it
+        // between its batches).
+        #expect(try await second.run { try $0.query("SELECT ledger.seal(1)").decode(Int.self, row: 0, column: 0) } == 0)
+        // A REPEATABLE READ snapshot from before the first seal commits.
+        try await second.run { session in
+            try session.execute(unsafeSQL: "BEGIN ISOLATION LEVEL REPEATABLE READ")
+            _ = try session.query("SELECT count(*) FROM ledger.seals")
+        }
+        try await first.run { try $0.execute(unsafeSQL: "COMMIT") }
+        let stale = try await #require(throws: PostgresError.self) {
+            try await second.run { try $0.query("SELECT ledger.seal(1)") }
+        }
+        #expect(stale.sqlState == "23505", "\(stale)")
+        try await second.run { try $0.execute(unsafeSQL: "ROLLBACK") }
+        try await store.seal()
+        let report = try await store.verifyChains()
+        #expect(report.isIntact && report.sealedEvents == 4 && report.seals == 2, "\(report)")
+    }
+
+    @Test("migrating a store with history: every stored event gets its hash, long streams and gaps included, and it verifies")
+    func migrationOfHistory() async throws {
+        let url = try await TestDatabase.create(migrated: false)
+        let all = try Migrator(directory: repositoryRoot().appendingPathComponent("db"))
+        let connection = try await PostgresConnection.connect(url)
+        _ = try await Migrator(migrations: all.migrations.filter { $0.version < 17 }).migrate(on: connection)
+        try await connection.run { session in
+            // A long stream (a day's quarantine), two short ones, and a gap an early version of
+            // the service could leave (it could insert rows of its own then).
+            let events = (0..<40).map { _ in #"{"id":"\#(UUID())","type":"NotificationRejected","data":{"n":1},"metadata":{}}"# }
+            _ = try session.query("SELECT * FROM ledger.append_batch(\("[{\"stream\":\"quarantine-2026-12-01\",\"expected\":0,\"events\":[" + events.joined(separator: ",") + "]}]")::jsonb)")
+            for stream in ["session-a", "session-b"] {
+                _ = try session.query(
+                    "SELECT * FROM ledger.append_batch(\(#"[{"stream":"\#(stream)","expected":0,"events":[{"id":"\#(UUID())","type":"ChargingStarted","data":{},"metadata":{}}]}]"#)::jsonb)"
+                )
+            }
+            try session.execute(
+                unsafeSQL: "INSERT INTO ledger.events (stream_id, stream_version, event_id, event_type, data) VALUES ('session-a', 3, gen_random_uuid(), 'ChargingEnded', '{}')"
+            )
+        }
+        let applied = try await all.migrate(on: connection)
+        #expect(applied.contains { $0.hasPrefix("0017") })
+        let report = try await EventStore.verifyChains(url: url)
+        #expect(report.events == 43)
+        #expect(report.findings == [.versionsMissing(stream: "session-a", versions: 2...2, before: report.findings.first.flatMap { if case .versionsMissing(_, _, let before) = $0 { before } else { nil } } ?? -1)], "only the old gap: \(report.findings)")
+        // New appends chain on.
+        try await connection.run { session in
+            _ = try session.query(
+                "SELECT * FROM ledger.append_batch(\(#"[{"stream":"session-a","expected":3,"events":[{"id":"\#(UUID())","type":"ChargingEnded","data":{},"metadata":{}}]}]"#)::jsonb)"
+            )
+        }
+        #expect(try await EventStore.verifyChains(url: url).findingCount == 1)
     }
 
     @Test("an event inserted behind a seal, triggers or not, is named")
