@@ -2,18 +2,26 @@ import EventStore
 import Foundation
 
 /// The figures every ledger process exposes, whatever it runs (`serve`, `projections run`): its
-/// build, whether the database answers, the oldest open transaction in the cluster, and the
-/// process's own memory, CPU and descriptors.
+/// build, whether the database answers, the oldest open transaction in the cluster, how far
+/// sealing is behind, and the process's own memory, CPU and descriptors.
 struct InstanceFigures: Sendable {
     let version: String
     /// Seconds; 0 when no transaction holds an xid. Read at most once a second.
     let oldestOpenTransaction: RecentValue<Double>
+    /// Seconds since the first event not sealed yet was recorded; 0 when all are. Read at most
+    /// once a second.
+    let unsealedAge: RecentValue<Double>
 
     init(store: EventStore, version: String) {
         self.version = version
         oldestOpenTransaction = RecentValue { [store] in
-            try await store.oldestOpenTransactionAge().map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+            try await store.oldestOpenTransactionAge().map(Self.seconds) ?? 0
         }
+        unsealedAge = RecentValue { [store] in try await store.unsealedAge().map(Self.seconds) ?? 0 }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// - Parameter databaseAnswered: whether this scrape's own read of the database succeeded.
@@ -25,6 +33,12 @@ struct InstanceFigures: Sendable {
             out.single(
                 "ledger_oldest_open_transaction_seconds", "gauge",
                 "Age of the oldest transaction holding an xid in the cluster (gap-safe readers wait behind it; 0 when none).", age
+            )
+        }
+        if let age = try? await unsealedAge.get() {
+            out.single(
+                "ledger_unsealed_seconds", "gauge",
+                "Age of the oldest event no seal holds yet (0 when all are sealed); the active projector seals every 10 s.", age
             )
         }
         ProcessFigures.read().render(into: &out)

@@ -30,6 +30,24 @@ extension EventStore {
         try session.prepared("SELECT ledger.seal(\(size))").decode(Int.self, row: 0, column: 0)
     }
 
+    /// How long ago the first event after the newest seal (in the store's order) was recorded;
+    /// nil when every event is sealed. Grows when sealing stalls: no active projector, or a
+    /// transaction holding the read horizon back. One index probe.
+    public func unsealedAge() async throws -> Duration? {
+        let seconds = try await pool.run { session in
+            try session.prepared(
+                """
+                WITH last AS (SELECT transaction_id, global_position FROM ledger.seals ORDER BY seal DESC LIMIT 1)
+                SELECT extract(epoch FROM now() - e.recorded_at)::float8 FROM ledger.events e
+                 WHERE (e.transaction_id, e.global_position)
+                       > (coalesce((SELECT transaction_id FROM last), '0'::xid8), coalesce((SELECT global_position FROM last), 0))
+                 ORDER BY e.transaction_id, e.global_position LIMIT 1
+                """
+            ).rows.first.map { try $0.decode(Double.self, column: 0) }
+        }
+        return seconds.map { .milliseconds(Int64(max(0, $0) * 1000)) }
+    }
+
     /// Recomputes every event's hash from its stored values and every seal's chain from its
     /// events, on a connection of its own, and reports what does not match (the first
     /// `findingLimit` findings; all are counted).

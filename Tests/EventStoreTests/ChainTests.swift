@@ -55,9 +55,12 @@ struct ChainTests {
         #expect(report.isIntact, "\(report.findings)")
         #expect(report.events == 9 && report.sealedEvents == 9 && report.seals >= 1 && report.unsealedEvents == 0)
         #expect(report.head?.chain.count == 64)
+        #expect(try await store.unsealedAge() == nil, "all sealed")
         _ = try await store.append(to: "session-chain-0", events: [event()])
         let later = try await store.verifyChains()
-        #expect(later.isIntact && later.events == 10 && later.unsealedEvents == 1)
+        #expect(later.isIntact && later.events == 10 && later.unsealedEvents == 1 && later.oldestUnsealedAt != nil)
+        let age = try #require(try await store.unsealedAge(), "the new event is not sealed")
+        #expect(age >= .zero && age < .seconds(60))
     }
 
     @Test("an edited row and a deleted one are both named; so is the last event of a stream deleted, which only a seal shows")
