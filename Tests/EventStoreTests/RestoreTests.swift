@@ -59,6 +59,12 @@ struct RestoreTests {
             for _ in 0..<3000 { try session.query("SELECT pg_current_xact_id()") }
         }
         for _ in 0..<5 { _ = try await source.append(to: newStream(), events: [event(), event()]) }
+        // Sealed, with its head recorded "outside": the restored copy must verify against it.
+        try await eventually("every event sealed") {
+            try await source.seal()
+            return try await source.verifyChains().sealedEvents == 10
+        }
+        let head = try #require(try await source.verifyChains().head)
         source.close()
 
         // The target: a brand-new cluster.
@@ -68,7 +74,7 @@ struct RestoreTests {
         _ = try await shell(". '\(root)/deploy/lib/common.sh'; ledger_start_cluster '\(data)' \(port)")
         let stop = ". '\(root)/deploy/lib/common.sh'; ledger_stop_cluster '\(data)'"
         do {
-            try await checkRestore(into: "postgres://postgres@127.0.0.1:\(port)/postgres", from: sourceURL, bin: bin)
+            try await checkRestore(into: "postgres://postgres@127.0.0.1:\(port)/postgres", from: sourceURL, bin: bin, head: head)
         } catch {
             _ = try? await shell(stop)
             throw error
@@ -76,7 +82,7 @@ struct RestoreTests {
         _ = try await shell(stop)
     }
 
-    private func checkRestore(into admin: String, from sourceURL: String, bin: String) async throws {
+    private func checkRestore(into admin: String, from sourceURL: String, bin: String, head: ChainVerification.Head) async throws {
         let targetURL = TestDatabase.url(forDatabase: "restored", admin: admin)
         _ = try await shell("'\(bin)/psql' -X -q '\(admin)' -c 'CREATE DATABASE restored'")
         _ = try await shell("'\(bin)/pg_dump' --format=custom --no-owner --no-privileges '\(sourceURL)' | '\(bin)/pg_restore' --no-owner --no-privileges --exit-on-error -d '\(targetURL)'")
@@ -89,6 +95,10 @@ struct RestoreTests {
         _ = try await target.append(to: stream, events: [event()])
         let after = try await readAll(target, after: try #require(all.last).cursor, count: 1)
         #expect(after.map(\.streamID) == [stream], "a new event sorts after every restored one")
+        // The hashes and seals came along: the copy verifies against the head recorded before the
+        // dump, and the new event chains on.
+        let report = try await EventStore.verifyChains(url: targetURL, anchors: [head])
+        #expect(report.isIntact && report.events == 11 && report.sealedEvents == 10, "\(report.findings)")
     }
 }
 
