@@ -103,6 +103,7 @@ public struct LedgerSetting: Sendable {
         .init("LEDGER_DB_POOL_SIZE", .integer(2...500), default: "16", "database connections for requests"),
         .init("LEDGER_HTTP_MAX_CONNECTIONS", .integer(1...1_000_000), default: "10000", "open client connections at most"),
         .init("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS", .integer(1...1_000_000), default: "(no limit)", "open connections per client address"),
+        .init("LEDGER_HTTP_EVENT_LOOPS", .integer(1...256), default: "(the number of cores)", "serve's event loop threads"),
         .init("LEDGER_HTTP_WRITE_TIMEOUT_SECONDS", .integer(1...3600), default: "30", "a client that reads nothing this long is closed"),
         .init("LEDGER_SSE_HEARTBEAT_SECONDS", .integer(1...3600), default: "15", "live feed heartbeat"),
         .init("LEDGER_PROJECTOR", .onOff, default: "on", "run the projector inside serve"),

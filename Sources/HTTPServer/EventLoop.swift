@@ -63,6 +63,8 @@ private final class Connection {
 /// The event loop: accepts, reads, parses, dispatches, writes, times out. Runs on its own thread.
 struct EventLoop {
     private let server: Server
+    /// This loop's place among the server's (`Server.loop(of:)` finds it from a connection id).
+    private let index: Int
     private let executor: LoopExecutor
     private let epoll: Int32
     private var listener: Int32
@@ -70,9 +72,10 @@ struct EventLoop {
     private let clock = ContinuousClock()
     private var connections: [Int32: Connection] = [:]
     private var byID: [UInt64: Connection] = [:]
-    /// Open connections by client address (only while `maxConnectionsPerAddress` is set).
-    private var perAddress: [String: Int] = [:]
-    private var nextID: UInt64 = 1
+    /// Connection ids are `index + 1`, then every `loops`-th number: unique across the loops,
+    /// and each names its loop.
+    private var nextID: UInt64
+    private let idStride: UInt64
     private var shuttingDown = false
     /// When a shutdown stops waiting for responses still in flight.
     private var shutdownDeadline: ContinuousClock.Instant?
@@ -85,8 +88,11 @@ struct EventLoop {
     private static let wakeKey = UInt64.max - 1
     private static let writable = EPOLLOUT.rawValue
 
-    init(server: Server, executor: LoopExecutor, epoll: Int32, listener: Int32, wake: Int32) {
+    init(server: Server, index: Int, executor: LoopExecutor, epoll: Int32, listener: Int32, wake: Int32) {
         self.server = server
+        self.index = index
+        self.nextID = UInt64(index) + 1
+        self.idStride = UInt64(server.configuration.eventLoops)
         self.executor = executor
         self.epoll = epoll
         self.listener = listener
@@ -131,7 +137,7 @@ struct EventLoop {
             var rounds = 0
             repeat {
                 executor.runPending()
-                for message in server.takeInbox() { handle(message) }
+                for message in server.takeInbox(loop: index) { handle(message) }
                 rounds += 1
             } while executor.hasPending && rounds < 16
             if acceptBackoff.resume(at: clock.now), listener >= 0 {
@@ -185,23 +191,28 @@ struct EventLoop {
 
     private mutating func admit(_ fd: Int32, address: String) {
         let configuration = server.configuration
-        guard !shuttingDown, connections.count < configuration.maxConnections else {
+        guard !shuttingDown else {
             Glibc.close(fd)
             return
         }
-        if let cap = configuration.maxConnectionsPerAddress {
-            guard perAddress[address, default: 0] < cap else {
-                // Best effort, one non-blocking send: a client that has already sent its request
-                // may see a reset instead.
-                _ = Self.tooManyConnections.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                Glibc.close(fd)
-                configuration.onRefusal?(.init(status: 503, reason: "too many connections from this address", clientAddress: address))
-                return
-            }
-            perAddress[address, default: 0] += 1
+        // The caps hold across every loop.
+        switch server.admit(address) {
+        case .admitted:
+            break
+        case .overTotal:
+            Glibc.close(fd)
+            return
+        case .overAddress:
+            // Best effort, one non-blocking send: a client that has already sent its request
+            // may see a reset instead.
+            _ = Self.tooManyConnections.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            Glibc.close(fd)
+            configuration.onRefusal?(.init(status: 503, reason: "too many connections from this address", clientAddress: address))
+            return
         }
+        server.count { [index] in $0.admittedByLoop[index, default: 0] += 1 }
         let connection = Connection(id: nextID, fd: fd, address: address, configuration: configuration, now: clock.now)
-        nextID += 1
+        nextID += idStride
         connections[fd] = connection
         byID[connection.id] = connection
         connection.interest = Self.readable
@@ -495,10 +506,7 @@ struct EventLoop {
         byID[connection.id] = nil
         let moved = connection.input.bytesMoved
         server.count { $0.bytesMoved += moved }
-        if server.configuration.maxConnectionsPerAddress != nil {
-            let left = perAddress[connection.address, default: 1] - 1
-            perAddress[connection.address] = left > 0 ? left : nil
-        }
+        server.release(connection.address)
         server.connectionClosed(connection.id)
         _ = epoll_ctl(epoll, EPOLL_CTL_DEL, connection.fd, nil)
         Glibc.close(connection.fd)

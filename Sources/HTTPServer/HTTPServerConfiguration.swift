@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where the server listens and how long it waits.
 ///
 /// | key | default | |
@@ -8,8 +10,9 @@
 /// | `readDeadline` | 10 s | from a request's first byte to its last: 408 after |
 /// | `idleTimeout` | 60 s | a kept-alive connection with no request: closed after |
 /// | `writeTimeout` | 30 s | a response with bytes queued and none written for this long (a client that stopped reading a stream): closed, its stream cancelled |
-/// | `maxConnections` | 1,024 | connections beyond are closed at once |
-/// | `maxConnectionsPerAddress` | nil (no cap but `maxConnections`) | connections from one client address beyond get 503 and are closed (behind a proxy every client has its address) |
+/// | `eventLoops` | the number of cores | event loop threads; each has its own listening socket on the same address (`SO_REUSEPORT`: the kernel spreads new connections), its connections and its handlers |
+/// | `maxConnections` | 1,024 | connections beyond are closed at once (across every loop) |
+/// | `maxConnectionsPerAddress` | nil (no cap but `maxConnections`) | connections from one client address beyond get 503 and are closed (behind a proxy every client has its address; across every loop) |
 /// | `backlog` | 512 | `listen(2)` backlog |
 /// | `acceptRetryDelay` | 100 ms | after `accept` ran out of file descriptors (`EMFILE`, `ENFILE`): the listener rests this long (logged once per 10 s) |
 /// | `lingerTimeout` | 2 s | after a refusal (4xx and close): the rest of the request is read and dropped this long at most, so closing does not reset the connection before the client reads the refusal (RFC 9112 §9.6) |
@@ -30,6 +33,7 @@ public struct HTTPServerConfiguration: Sendable {
     public var readDeadline: Duration
     public var idleTimeout: Duration
     public var writeTimeout: Duration
+    public var eventLoops: Int
     public var maxConnections: Int
     public var maxConnectionsPerAddress: Int?
     public var backlog: Int32
@@ -43,8 +47,9 @@ public struct HTTPServerConfiguration: Sendable {
         idleTimeout: Duration = .seconds(60), maxConnections: Int = 1024, backlog: Int32 = 512,
         shutdownGrace: Duration = .seconds(10), writeTimeout: Duration = .seconds(30),
         maxConnectionsPerAddress: Int? = nil, acceptRetryDelay: Duration = .milliseconds(100),
-        lingerTimeout: Duration = .seconds(2)
+        lingerTimeout: Duration = .seconds(2), eventLoops: Int? = nil
     ) {
+        self.eventLoops = max(1, eventLoops ?? ProcessInfo.processInfo.activeProcessorCount)
         self.host = host
         self.port = port
         self.limits = limits

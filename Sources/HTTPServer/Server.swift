@@ -8,10 +8,14 @@ import Synchronization
 /// (hand blocking work to threads of its own, as the ledger's database layer does).
 public typealias HTTPHandler = @Sendable (HTTPRequest) async -> HTTPResponse
 
-/// An HTTP/1.1 server on non-blocking sockets and one epoll event loop thread.
+/// An HTTP/1.1 server on non-blocking sockets and epoll event loop threads (one per core by
+/// default, `HTTPServerConfiguration.eventLoops`).
 ///
-/// - The loop thread owns every socket and connection; handlers run as tasks and post their
-///   responses back through an inbox and an eventfd, so the loop never waits for a handler.
+/// - Each loop has its own listening socket on the address (`SO_REUSEPORT`: the kernel spreads
+///   new connections across them) and owns the connections it accepted; its handlers run as
+///   tasks on its thread and post their responses back through its inbox and eventfd, so a loop
+///   never waits for a handler. What the loops share: the connection caps (a lock per accept
+///   and close), the streams' bookkeeping and the counters.
 /// - Keep-alive and pipelining: requests on a connection are answered one at a time, in order;
 ///   the connection is not read while its response is pending (which also bounds what a client
 ///   can make the server buffer).
@@ -43,13 +47,32 @@ public final class Server: Sendable {
     }
 
     private struct Shared {
-        var inbox: [Message] = []
-        var wakeFD: Int32 = -1
-        var stopped = false
+        /// Per loop: the messages waiting for it, and the eventfd that wakes it (-1 before it
+        /// starts and once it has ended).
+        var inboxes: [[Message]] = []
+        var wakeFDs: [Int32] = []
+        /// Loops started and not ended yet.
+        var running = 0
+        var started = false
         var waiters: [CheckedContinuation<Void, Never>] = []
         /// The tasks feeding streamed responses, by connection: cancelled when it closes, so a
         /// live feed whose client left stops producing.
         var streams: [UInt64: StreamRecord] = [:]
+    }
+
+    /// Connections open across every loop, and per client address (while
+    /// `maxConnectionsPerAddress` is set): the caps are the server's, not a loop's.
+    private struct ConnectionBook {
+        var open = 0
+        var perAddress: [String: Int] = [:]
+    }
+
+    enum Admission {
+        case admitted
+        /// `maxConnections` are open: closed without a word.
+        case overTotal
+        /// `maxConnectionsPerAddress` are open from this address: 503.
+        case overAddress
     }
 
     /// A streamed response in flight. It exists from before the loop hears of the response until
@@ -76,14 +99,17 @@ public final class Server: Sendable {
         package var peakBufferedInput = 0
         /// `accept` calls that failed.
         package var acceptFailures = 0
+        /// Connections admitted, per event loop.
+        package var admittedByLoop: [Int: Int] = [:]
     }
 
     public let configuration: HTTPServerConfiguration
     private let handler: HTTPHandler
     private let logger: Logger
     private let shared = Mutex(Shared())
-    /// Runs handlers on the loop thread; set by `start`.
-    private let executor = Mutex<LoopExecutor?>(nil)
+    /// Per loop, runs its connections' handlers on its thread; set by `start`.
+    private let executors = Mutex<[LoopExecutor]>([])
+    private let book = Mutex(ConnectionBook())
     private let counters = Mutex(Statistics())
     /// Tests only: an errno for `accept` to fail with instead of accepting (nil: accept).
     let acceptFault: (@Sendable () -> Int32?)?
@@ -112,50 +138,75 @@ public final class Server: Sendable {
 
     func count(_ update: (inout Statistics) -> Void) { counters.withLock { update(&$0) } }
 
-    /// Binds, listens and starts the event loop thread.
+    /// Binds, listens and starts the event loop threads (`configuration.eventLoops`), each with a
+    /// listening socket of its own on the address (`SO_REUSEPORT` when there are several: the
+    /// kernel spreads new connections across them).
     /// - Returns: the port it listens on (the chosen one when the configuration says 0).
     /// - Throws: `ServerError` when the address cannot be bound.
     @discardableResult
     public func start() throws(ServerError) -> Int {
-        let listener = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
-        let port = try Socket.localPort(listener)
-        let wake = cepoll_eventfd()
-        let epoll = cepoll_create()
-        guard wake >= 0, epoll >= 0 else {
-            close(listener)
-            if wake >= 0 { close(wake) }
-            if epoll >= 0 { close(epoll) }
-            throw ServerError("eventfd/epoll_create1 failed: \(String(cString: strerror(errno)))")
-        }
-        shared.withLock { $0.wakeFD = wake }
-        let loopExecutor = LoopExecutor(wake: wake)
-        executor.withLock { $0 = loopExecutor }
-        let thread = Thread { [self] in
-            loopExecutor.bindToCurrentThread()
-            var loop = EventLoop(server: self, executor: loopExecutor, epoll: epoll, listener: listener, wake: wake)
-            loop.run()
-            close(epoll)
-            let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.stopped = true
-                state.wakeFD = -1  // the executor owns the eventfd and closes it
-                defer { state.waiters = [] }
-                return state.waiters
+        let count = configuration.eventLoops
+        var listeners: [Int32] = [], wakes: [Int32] = [], epolls: [Int32] = []
+        func closeAll() { for fd in listeners + wakes + epolls where fd >= 0 { close(fd) } }
+        var port = configuration.port
+        do {
+            for index in 0..<count {
+                let listener = try Socket.listen(host: configuration.host, port: port, backlog: configuration.backlog, reusePort: count > 1)
+                listeners.append(listener)
+                if index == 0 { port = try Socket.localPort(listener) }
             }
-            loopExecutor.close()
-            for waiter in waiters { waiter.resume() }
+        } catch {
+            closeAll()
+            throw error
         }
-        thread.name = "http.loop"
-        thread.start()
-        logger.info("listening", metadata: ["address": "\(configuration.host):\(port)"])
+        for _ in 0..<count {
+            let wake = cepoll_eventfd(), epoll = cepoll_create()
+            wakes.append(wake)
+            epolls.append(epoll)
+            guard wake >= 0, epoll >= 0 else {
+                let reason = String(cString: strerror(errno))
+                closeAll()
+                throw ServerError("eventfd/epoll_create1 failed: \(reason)")
+            }
+        }
+        let loopExecutors = wakes.map { LoopExecutor(wake: $0) }
+        executors.withLock { $0 = loopExecutors }
+        shared.withLock { state in
+            state.inboxes = Array(repeating: [], count: count)
+            state.wakeFDs = wakes
+            state.running = count
+            state.started = true
+        }
+        for index in 0..<count {
+            let (loopExecutor, epoll, listener, wake) = (loopExecutors[index], epolls[index], listeners[index], wakes[index])
+            let thread = Thread { [self] in
+                loopExecutor.bindToCurrentThread()
+                var loop = EventLoop(server: self, index: index, executor: loopExecutor, epoll: epoll, listener: listener, wake: wake)
+                loop.run()
+                close(epoll)
+                let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
+                    state.wakeFDs[index] = -1  // the executor owns the eventfd and closes it
+                    state.running -= 1
+                    guard state.running == 0 else { return [] }
+                    defer { state.waiters = [] }
+                    return state.waiters
+                }
+                loopExecutor.close()
+                for waiter in waiters { waiter.resume() }
+            }
+            thread.name = "http.loop.\(index)"
+            thread.start()
+        }
+        logger.info("listening", metadata: ["address": "\(configuration.host):\(port)", "event_loops": "\(count)"])
         return port
     }
 
     /// Stops accepting, finishes the responses in flight, closes every connection; returns when
-    /// the loop has ended.
+    /// every loop has ended.
     public func shutdown() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let stopped = shared.withLock { state -> Bool in
-                if state.stopped || state.wakeFD < 0 { return true }  // stopped, or never started
+                if !state.started || state.running == 0 { return true }  // never started, or stopped
                 state.waiters.append(continuation)
                 return false
             }
@@ -163,31 +214,71 @@ public final class Server: Sendable {
         }
     }
 
-    /// Hands a message to the loop and wakes it. Only the message that finds the inbox empty
-    /// writes the eventfd: the loop reads the eventfd before it takes the inbox, so a non-empty
-    /// inbox always has a wake-up pending.
+    /// The loop that owns connection `id` (see `EventLoop`'s ids).
+    func loop(of id: UInt64) -> Int { Int((id &- 1) % UInt64(configuration.eventLoops)) }
+
+    /// Counts a connection from `address` in, unless a cap is reached.
+    func admit(_ address: String) -> Admission {
+        book.withLock { book in
+            guard book.open < configuration.maxConnections else { return .overTotal }
+            if let cap = configuration.maxConnectionsPerAddress {
+                guard book.perAddress[address, default: 0] < cap else { return .overAddress }
+                book.perAddress[address, default: 0] += 1
+            }
+            book.open += 1
+            return .admitted
+        }
+    }
+
+    /// Counts an admitted connection out.
+    func release(_ address: String) {
+        book.withLock { book in
+            book.open -= 1
+            guard configuration.maxConnectionsPerAddress != nil else { return }
+            let left = book.perAddress[address, default: 1] - 1
+            book.perAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    /// Hands a message to the loop of its connection (a shutdown to every loop) and wakes it.
     func post(_ message: Message) {
-        let onLoop = executor.withLock { $0 }?.isLoopThread ?? false
+        switch message {
+        case .response(let id, _), .chunk(let id, _), .end(let id), .abort(let id): post(message, toLoop: loop(of: id))
+        case .shutdown: for index in 0..<configuration.eventLoops { post(message, toLoop: index) }
+        }
+    }
+
+    /// Only the message that finds the loop's inbox empty writes its eventfd: the loop reads the
+    /// eventfd before it takes the inbox, so a non-empty inbox always has a wake-up pending.
+    private func post(_ message: Message, toLoop index: Int) {
+        let onLoop = executors.withLock { $0.indices.contains(index) ? $0[index] : nil }?.isLoopThread ?? false
         shared.withLock { state in
-            let wake = state.inbox.isEmpty && !onLoop  // the loop drains the inbox after each job
-            state.inbox.append(message)
+            guard state.inboxes.indices.contains(index) else { return }  // never started
+            let wake = state.inboxes[index].isEmpty && !onLoop  // the loop drains its inbox after each job
+            state.inboxes[index].append(message)
             // Written under the lock: once the loop has ended the fd is -1, never a number the
             // process has reused for another socket.
-            if wake, state.wakeFD >= 0 {
+            if wake, state.wakeFDs[index] >= 0 {
                 var one: UInt64 = 1
-                _ = write(state.wakeFD, &one, 8)
+                _ = write(state.wakeFDs[index], &one, 8)
             }
         }
     }
 
-    func takeInbox() -> [Message] { shared.withLock { state in defer { state.inbox = [] }; return state.inbox } }
+    func takeInbox(loop index: Int) -> [Message] {
+        shared.withLock { state in
+            defer { state.inboxes[index] = [] }
+            return state.inboxes[index]
+        }
+    }
 
     /// Runs the handler for a connection's request and posts the response, then the pieces of a
     /// streamed body.
     func dispatch(_ request: HTTPRequest, connection id: UInt64) {
         let handler = handler
         let headRequest = request.head.method == "HEAD"
-        Task(executorPreference: executor.withLock { $0 }) { [self] in
+        let loop = loop(of: id)
+        Task(executorPreference: executors.withLock { $0.indices.contains(loop) ? $0[loop] : nil }) { [self] in
             var response = await handler(request)
             guard response.body.isStream else { return post(.response(id, response)) }
             if headRequest || !HTTPResponseWriter.hasBody(status: response.status) {

@@ -7,12 +7,16 @@ package enum Socket {
     /// A non-blocking listening socket bound to `host:port`: an IPv4 address (`0.0.0.0` for all
     /// IPv4 interfaces) or an IPv6 one (`::` for all interfaces, IPv4 too: dual-stack, IPv4
     /// clients appearing as `::ffff:a.b.c.d` to the socket and as `a.b.c.d` to the server).
-    static func listen(host: String, port: Int, backlog: Int32) throws(ServerError) -> Int32 {
+    ///
+    /// With `reusePort`, `SO_REUSEPORT` is set: several sockets (one per event loop) listen on
+    /// the same address, and the kernel spreads new connections across them.
+    static func listen(host: String, port: Int, backlog: Int32, reusePort: Bool = false) throws(ServerError) -> Int32 {
         let ipv6 = host.contains(":")
         let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, socklen_t(MemoryLayout<Int32>.size)) }
         if ipv6 {
             // Dual-stack whatever the system default (net.ipv6.bindv6only): `::` takes IPv4 too.
             var no: Int32 = 0

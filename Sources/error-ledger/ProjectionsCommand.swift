@@ -46,7 +46,7 @@ struct ProjectionsCommand: AsyncParsableCommand {
             if let address = LedgerEnvironment.current["LEDGER_ADMIN_ADDRESS"] {
                 let (host, port) = try ServeCommand.parseAddress(address)
                 let operations = ProjectorOperations(store: store, projector: projector, version: LedgerVersion.current)
-                let server = Server(configuration: HTTPServerConfiguration(host: host, port: port, maxConnections: 64), logger: logger, handler: operations.handler)
+                let server = Server(configuration: HTTPServerConfiguration(host: host, port: port, maxConnections: 64, eventLoops: 1), logger: logger, handler: operations.handler)
                 do {
                     let bound = try server.start()
                     logger.info("serving probes and metrics", metadata: ["address": "\(host):\(bound)"])

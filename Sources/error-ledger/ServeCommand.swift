@@ -27,6 +27,7 @@ import ServiceLifecycle
 /// | — | `LEDGER_APPEND_QUEUE` | 4096 appends waiting for a commit (then 503) |
 /// | — | `LEDGER_ADMIN_ADDRESS` | none (`/healthz`, `/readyz`, `/metrics` on the main address) |
 /// | — | `LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS` | none |
+/// | — | `LEDGER_HTTP_EVENT_LOOPS` | the number of cores |
 /// | — | `LEDGER_HTTP_WRITE_TIMEOUT_SECONDS` | 30 |
 /// | — | `LEDGER_INGEST_UNDIGESTED_REPLAYS` | off |
 ///
@@ -102,6 +103,7 @@ struct ServeCommand: AsyncParsableCommand {
         limits.body = 131_072
         var serverConfiguration = HTTPServerConfiguration(host: host, port: port, limits: limits, maxConnections: connections)
         serverConfiguration.maxConnectionsPerAddress = try environment.optionalInteger("LEDGER_HTTP_MAX_CONNECTIONS_PER_ADDRESS")
+        if let loops = try environment.optionalInteger("LEDGER_HTTP_EVENT_LOOPS") { serverConfiguration.eventLoops = loops }
         serverConfiguration.writeTimeout = .seconds(try environment.integer("LEDGER_HTTP_WRITE_TIMEOUT_SECONDS"))
         serverConfiguration.onRefusal = api.refusalLog
         let server = Server(configuration: serverConfiguration, logger: logger, handler: api.handler)
@@ -185,7 +187,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The listener for probes and metrics (`LEDGER_ADMIN_ADDRESS`).
     private static func startAdmin(host: String, port: Int, handler: @escaping HTTPHandler, logger: Logger) throws -> Server {
-        let server = Server(configuration: HTTPServerConfiguration(host: host, port: port, maxConnections: 64), logger: logger, handler: handler)
+        let server = Server(configuration: HTTPServerConfiguration(host: host, port: port, maxConnections: 64, eventLoops: 1), logger: logger, handler: handler)
         do {
             let bound = try server.start()
             logger.info("serving probes and metrics", metadata: ["address": "\(host):\(bound)"])
