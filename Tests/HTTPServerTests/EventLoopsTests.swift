@@ -7,6 +7,18 @@ import TestSupport
 /// Several event loops on one address (`HTTPServerConfiguration.eventLoops`).
 @Suite("HTTP server: several event loops")
 struct EventLoopsTests {
+    /// `count` connections, each answered once and kept open.
+    func openAnswered(_ count: Int, port: Int) async throws -> [Client] {
+        var clients: [Client] = []
+        for index in 0..<count {
+            let client = try Client(port: port)
+            await client.send("GET /\(index) HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await client.receive(until: { $0.hasSuffix("/\(index)") }).text.hasSuffix("/\(index)"))
+            clients.append(client)
+        }
+        return clients
+    }
+
     @Test("connections spread across four loops, each answered on the loop that accepted it, streams included; the caps hold across loops")
     func fourLoops() async throws {
         let server = Server(configuration: .init(port: 0, maxConnections: 12, maxConnectionsPerAddress: 6, eventLoops: 4)) { request in
@@ -21,13 +33,7 @@ struct EventLoopsTests {
         }
         let port = try server.start()
         // Six held open at once from one address: the per-address cap, whichever loops took them.
-        var held: [Client] = []
-        for index in 0..<6 {
-            let client = try Client(port: port)
-            await client.send("GET /\(index) HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await client.receive(until: { $0.hasSuffix("/\(index)") }).text.hasSuffix("/\(index)"))
-            held.append(client)
-        }
+        var held = try await openAnswered(6, port: port)
         let seventh = try Client(port: port)
         let refused = await seventh.receive()
         #expect(refused.text.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "\(refused.text)")
@@ -54,13 +60,7 @@ struct EventLoopsTests {
     func totalCap() async throws {
         let server = Server(configuration: .init(port: 0, maxConnections: 3, eventLoops: 4)) { request in .text(200, request.head.target) }
         let port = try server.start()
-        var held: [Client] = []
-        for index in 0..<3 {
-            let client = try Client(port: port)
-            await client.send("GET /\(index) HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await client.receive(until: { $0.hasSuffix("/\(index)") }).text.hasSuffix("/\(index)"))
-            held.append(client)
-        }
+        var held = try await openAnswered(3, port: port)
         for _ in 0..<4 {
             let extra = try Client(port: port)
             await extra.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
