@@ -18,7 +18,7 @@ import Foundation
 /// | `lingerTimeout` | 2 s | after a refusal (4xx and close): the rest of the request is read and dropped this long at most, so closing does not reset the connection before the client reads the refusal (RFC 9112 §9.6) |
 /// | `shutdownGrace` | 10 s | after `shutdown()`, responses still running then (a live feed) are cut |
 /// | `inputLimit` | derived: request line + all headers + body + one 64 KiB read | unparsed bytes one connection may hold |
-/// | `onRefusal` | nil | told of each answer the server gives itself, no handler seeing the request (malformed HTTP, 408, 413, 503 over a connection cap), on the loop thread: keep it short (an access-log line) |
+/// | `onRefusal` | nil | told of each answer the server gives itself, no handler seeing the request (malformed HTTP, 408, 413, 503 over a connection cap), on the loop threads (several at once): keep it short and thread-safe (an access-log line) |
 public struct HTTPServerConfiguration: Sendable {
     /// An answer the server gave itself, without a handler.
     public struct Refusal: Sendable {
@@ -62,6 +62,13 @@ public struct HTTPServerConfiguration: Sendable {
         self.acceptRetryDelay = acceptRetryDelay
         self.lingerTimeout = lingerTimeout
         self.shutdownGrace = shutdownGrace
+    }
+
+    /// The configuration as the server runs it: at least one event loop.
+    var normalized: HTTPServerConfiguration {
+        var configuration = self
+        configuration.eventLoops = max(1, eventLoops)
+        return configuration
     }
 
     /// Bytes read from a socket at once.

@@ -115,7 +115,7 @@ public final class Server: Sendable {
     let acceptFault: (@Sendable () -> Int32?)?
 
     public init(configuration: HTTPServerConfiguration = .init(), logger: Logger = Logger(label: "http"), handler: @escaping HTTPHandler) {
-        self.configuration = configuration
+        self.configuration = configuration.normalized
         self.handler = handler
         self.logger = logger
         self.acceptFault = nil
@@ -127,7 +127,7 @@ public final class Server: Sendable {
         configuration: HTTPServerConfiguration, logger: Logger = Logger(label: "http"),
         acceptFault: @escaping @Sendable () -> Int32?, handler: @escaping HTTPHandler
     ) {
-        self.configuration = configuration
+        self.configuration = configuration.normalized
         self.handler = handler
         self.logger = logger
         self.acceptFault = acceptFault
@@ -146,9 +146,13 @@ public final class Server: Sendable {
     @discardableResult
     public func start() throws(ServerError) -> Int {
         let count = configuration.eventLoops
+        guard !shared.withLock({ $0.started }) else { throw ServerError("the server was started already") }
         var listeners: [Int32] = [], wakes: [Int32] = [], epolls: [Int32] = []
         func closeAll() { for fd in listeners + wakes + epolls where fd >= 0 { close(fd) } }
         var port = configuration.port
+        // Several listeners share the port (SO_REUSEPORT), and would share it with another
+        // process's too: refuse a port someone listens on, as one listener's bind would.
+        if count > 1, port != 0 { try Socket.ensureFree(host: configuration.host, port: port) }
         do {
             for index in 0..<count {
                 let listener = try Socket.listen(host: configuration.host, port: port, backlog: configuration.backlog, reusePort: count > 1)
@@ -184,14 +188,15 @@ public final class Server: Sendable {
                 var loop = EventLoop(server: self, index: index, executor: loopExecutor, epoll: epoll, listener: listener, wake: wake)
                 loop.run()
                 close(epoll)
+                shared.withLock { $0.wakeFDs[index] = -1 }  // the executor owns the eventfd and closes it
+                loopExecutor.close()
+                // Counted out only now: `shutdown()` returns once every loop is this far.
                 let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
-                    state.wakeFDs[index] = -1  // the executor owns the eventfd and closes it
                     state.running -= 1
                     guard state.running == 0 else { return [] }
                     defer { state.waiters = [] }
                     return state.waiters
                 }
-                loopExecutor.close()
                 for waiter in waiters { waiter.resume() }
             }
             thread.name = "http.loop.\(index)"

@@ -16,7 +16,11 @@ package enum Socket {
         guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, socklen_t(MemoryLayout<Int32>.size)) }
+        if reusePort, setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw ServerError("SO_REUSEPORT, which several event loops need, is not available (\(reason)): run one loop (LEDGER_HTTP_EVENT_LOOPS=1)")
+        }
         if ipv6 {
             // Dual-stack whatever the system default (net.ipv6.bindv6only): `::` takes IPv4 too.
             var no: Int32 = 0
@@ -37,6 +41,28 @@ package enum Socket {
             throw ServerError("listen: \(reason)")
         }
         return fd
+    }
+
+    /// Fails as binding would when another socket listens on `host:port`: a group of
+    /// `SO_REUSEPORT` listeners would otherwise join another process's group on that port (an
+    /// instance still running, a second one started by mistake) and share its connections.
+    static func ensureFree(host: String, port: Int) throws(ServerError) {
+        let ipv6 = host.contains(":")
+        let fd = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        if ipv6 {
+            var no: Int32 = 0
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &no, socklen_t(MemoryLayout<Int32>.size))
+        }
+        guard let bound = withAddress(host: host, port: port, { bind(fd, $0, $1) }) else {
+            throw ServerError("\(host) is not an IPv4 or IPv6 address")
+        }
+        guard bound == 0 else {
+            throw ServerError("cannot bind \(ipv6 ? "[\(host)]" : host):\(port): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Calls `body` with `host:port` as a socket address: IPv6 when `host` holds a colon, else

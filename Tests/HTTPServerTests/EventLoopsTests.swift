@@ -43,7 +43,8 @@ struct EventLoopsTests {
             for index in 0..<40 {
                 let client = try Client(port: port)
                 await client.send("GET /n\(index) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                guard await client.receiveAll().bytes.count > 0 else { return false }
+                let answer = String(decoding: await client.receiveAll().bytes, as: UTF8.self)
+                guard answer.hasPrefix("HTTP/1.1 200") && answer.hasSuffix("/n\(index)") else { return false }
             }
             return true
         }
@@ -54,6 +55,21 @@ struct EventLoopsTests {
         let byLoop = server.statistics.admittedByLoop
         #expect(byLoop.keys.allSatisfy { (0..<4).contains($0) } && byLoop.count > 1, "spread over the loops: \(byLoop)")
         await server.shutdown()
+    }
+
+    @Test("a second server on a port one listens on fails to start, as one loop's would; the first keeps every connection")
+    func portTaken() async throws {
+        let first = Server(configuration: .init(port: 0, eventLoops: 2)) { _ in .text(200, "first") }
+        let port = try first.start()
+        let second = Server(configuration: .init(port: port, eventLoops: 2)) { _ in .text(200, "second") }
+        #expect(throws: ServerError.self) { try second.start() }
+        for _ in 0..<10 {
+            let client = try Client(port: port)
+            await client.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(String(decoding: await client.receiveAll().bytes, as: UTF8.self).hasSuffix("first"))
+        }
+        await second.shutdown()
+        await first.shutdown()
     }
 
     @Test("the total cap holds across loops: connections beyond it are closed, whichever loop accepts them")
