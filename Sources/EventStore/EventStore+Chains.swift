@@ -107,7 +107,7 @@ extension EventStore {
                 let position: Int64 = try row.decode(column: 0)
                 let stream: String = try row.decode(column: 1)
                 let version: Int = try row.decode(column: 2)
-                let stored = Hex.decode(try row.decode(String.self, column: 9))
+                let stored = Hex.decode(try row.decode(String.self, column: 9)) ?? []
                 report.events += 1
                 // Byte for byte: Swift's String equality would take two spellings of one
                 // character for one stream.
@@ -156,7 +156,7 @@ extension EventStore {
                 let seal: Int64 = try row.decode(column: 0)
                 let to = (transactionID: try row.decode(String.self, column: 1), position: try row.decode(Int64.self, column: 2))
                 let sealed = try row.decode(String.self, column: 3).dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
-                let storedChain = Hex.decode(try row.decode(String.self, column: 4))
+                let storedChain = Hex.decode(try row.decode(String.self, column: 4)) ?? []
                 let events = try session.prepared(
                     """
                     SELECT global_position, encode(hash, 'hex') FROM ledger.events
@@ -164,7 +164,7 @@ extension EventStore {
                        AND (transaction_id, global_position) <= (\(to.transactionID)::xid8, \(to.position))
                      ORDER BY transaction_id, global_position
                     """
-                ).rows.map { (position: try $0.decode(Int64.self, column: 0), hash: Hex.decode(try $0.decode(String.self, column: 1))) }
+                ).rows.map { (position: try $0.decode(Int64.self, column: 0), hash: Hex.decode(try $0.decode(String.self, column: 1)) ?? []) }
                 let found = Set(events.map(\.position)), expected = Set(sealed)
                 for position in sealed where !found.contains(position) { report.record(.sealedEventMissing(position: position, seal: seal)) }
                 for event in events where !expected.contains(event.position) { report.record(.eventOutsideSeal(position: event.position, seal: seal)) }
@@ -248,21 +248,6 @@ public struct ChainVerification: Sendable {
         public var seal: Int64
         public var chain: String
 
-        public init(seal: Int64, chain: String) {
-            self.seal = seal
-            self.chain = chain
-        }
-
-        /// `SEAL:CHAIN`, as `verify` prints the head and takes `--anchor`; nil unless the chain
-        /// is 64 hexadecimal digits.
-        public init?(_ text: String) {
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, let seal = Int64(parts[0]), seal > 0, parts[1].utf8.count == 64,
-                parts[1].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0 | 0x20) })
-            else { return nil }
-            self.init(seal: seal, chain: parts[1].lowercased())
-        }
-
         public var text: String { "\(seal):\(chain)" }
     }
 
@@ -294,29 +279,14 @@ public struct ChainVerification: Sendable {
     public var eventsPerSecond: Double { seconds > 0 ? Double(events) / seconds : 0 }
 }
 
-/// Lowercase hexadecimal, as PostgreSQL's `encode(…, 'hex')` writes it.
-enum Hex {
-    static func encode(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text = [UInt8]()
-        text.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-
-    static func decode(_ text: String) -> [UInt8] {
-        func value(_ c: UInt8) -> UInt8 {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-            default: 0
-            }
-        }
-        let utf8 = Array(text.utf8)
-        return stride(from: 0, to: utf8.count - 1, by: 2).map { value(utf8[$0]) << 4 | value(utf8[$0 + 1]) }
+extension ChainVerification.Head {
+    /// `SEAL:CHAIN`, as `verify` prints the head and takes `--anchor`; nil unless the chain is 64
+    /// hexadecimal digits.
+    public init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let seal = Int64(parts[0]), seal > 0, parts[1].utf8.count == 64,
+            let chain = Hex.decode(parts[1].lowercased())
+        else { return nil }
+        self.init(seal: seal, chain: Hex.encode(chain))
     }
 }
