@@ -45,12 +45,39 @@ extension Forwarder {
     func prepare(_ due: [(session: String, notification: PendingNotification)]) async throws -> [Delivery] {
         let found = try await store.events(atPositions: due.map(\.notification.position))
         let byPosition = Dictionary(found.map { ($0.globalPosition, $0) }, uniquingKeysWith: { a, _ in a })
+        let forwardable = byPosition.mapValues { RecordedNotification.forwardable(ofData: $0.data) }
+        let keyIDs = forwardable.values.compactMap { if case .sealed(let key, _, _)? = $0 { key } else { nil } }
+        let keys = keyIDs.isEmpty ? [:] : try await store.identificationKeys(ids: keyIDs)
         var deliveries: [Delivery] = []
         for (session, notification) in due {
-            guard let event = byPosition[notification.position], let body = RecordedNotification.body(ofData: event.data) else {
+            guard let event = byPosition[notification.position], let found = forwardable[notification.position] ?? nil else {
                 logger.error("a delivery's notification is missing from the store", metadata: ["position": "\(notification.position)"])
                 state.withLock { $0.backlog.released(session: session) }
                 continue
+            }
+            let body: String
+            switch found {
+            case .plain(let text):
+                body = text
+            case .sealed(let keyID, let box, let withoutIdentification):
+                if let key = keys[keyID] {
+                    guard let opened = SealedBox.open(box, with: key) else {
+                        // Its key is there but does not open it: the stored box was altered
+                        // (`error-ledger verify` names the event). Nothing is sent in its name.
+                        logger.error("a notification's sealed body does not open with its key", metadata: ["position": "\(notification.position)"])
+                        state.withLock { $0.backlog.released(session: session) }
+                        continue
+                    }
+                    body = String(decoding: opened, as: UTF8.self)
+                } else {
+                    // Its identification was erased before it went: Hubject gets the notification
+                    // without it (`Identification` is optional in every ChargingNotification).
+                    body = withoutIdentification
+                    logger.notice(
+                        "a notification's identification was erased before it was forwarded; it goes without it",
+                        metadata: ["position": "\(notification.position)", "session_id": "\(session)"]
+                    )
+                }
             }
             deliveries.append(
                 Delivery(session: session, notification: notification, eventID: event.eventID, body: body, committedAt: event.recordedAt)

@@ -26,7 +26,7 @@ struct IngestCommand: AsyncParsableCommand {
         let body = try readInput(file, limit: 1 << 20)
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: 1), logger: logger)
         defer { store.close() }
-        let ingestor = Ingestor(store: store, logger: logger)
+        let ingestor = Ingestor(store: store, configuration: try .fromEnvironment(), logger: logger)
         let outcome = try await ingestor.ingest(
             body, context: IngestContext(receivedAt: Date(), client: "cli", idempotencyKey: idempotencyKey, source: "cli")
         )
