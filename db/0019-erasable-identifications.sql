@@ -29,8 +29,13 @@
 -- events are append-only, and rewriting them would break their hash chains (db/0017).
 
 CREATE TABLE ledger.identification_pepper (
-    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    pepper   bytea NOT NULL CHECK (length(pepper) >= 32)
+    only_row    boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    pepper      bytea NOT NULL CHECK (length(pepper) >= 32),
+    -- A keyed hash of a fixed text under the pepper in use, recorded by the first process that
+    -- names an identification: a process with another pepper (LEDGER_IDENTIFICATION_PEPPER set
+    -- on one instance and not on another, or changed) is refused instead of naming the same
+    -- identification differently.
+    check_value bytea
 );
 -- 32 random bytes from two random UUIDs (no pgcrypto needed), with their version bits: 244 bits.
 INSERT INTO ledger.identification_pepper (pepper)
@@ -53,23 +58,59 @@ CREATE TABLE ledger.identification_subjects (
 );
 CREATE INDEX identification_subjects_key_id_idx ON ledger.identification_subjects (key_id);
 
+-- Records `candidate` as the check value of the pepper in use if none is recorded yet; returns
+-- the recorded one.
+CREATE FUNCTION ledger.identification_pepper_check(candidate bytea) RETURNS bytea
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    recorded bytea;
+BEGIN
+    UPDATE ledger.identification_pepper SET check_value = candidate WHERE check_value IS NULL;
+    SELECT check_value INTO recorded FROM ledger.identification_pepper;
+    RETURN recorded;
+END
+$$;
+
 -- The keys of a set of identifications, made where missing. Input: parallel arrays, one element
 -- per identification: its primary subject and a key to store if it has none yet (id and bytes,
 -- made by the caller's random generator); and, as pairs, every subject each carries (the primary
 -- included). Returns each primary subject's key.
+--
+-- Called before every append of a notification with an identification, so it writes only what
+-- is missing (a known identification costs a read, no transaction id and no commit to wait for),
+-- and what it writes commits without waiting for the WAL flush: the append that uses the key
+-- commits durably afterwards, and so flushes the WAL past the key (an append that never commits
+-- leaves a key nothing refers to).
 CREATE FUNCTION ledger.identification_keys_for(
     primaries bytea[], candidate_ids uuid[], candidate_keys bytea[], subject_primaries bytea[], subjects bytea[]
 ) RETURNS TABLE (primary_subject bytea, key_id uuid, key bytea)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
+DECLARE
+    missing boolean;
 BEGIN
-    INSERT INTO ledger.identification_keys (key_id, primary_subject, key)
-    SELECT c.id, c.p, c.k FROM unnest(primaries, candidate_ids, candidate_keys) AS c(p, id, k)
-    ON CONFLICT (primary_subject) DO NOTHING;
-    INSERT INTO ledger.identification_subjects (subject, key_id)
-    SELECT s.subject, k.key_id
-      FROM unnest(subject_primaries, subjects) AS s(p, subject) JOIN ledger.identification_keys k ON k.primary_subject = s.p
-    ON CONFLICT DO NOTHING;
+    -- Each element is looked up through its index (LATERAL): a join of the arrays with the
+    -- tables is planned as a scan of every key once the tables are large.
+    SELECT EXISTS (SELECT 1 FROM unnest(primaries) AS p(s)
+                    CROSS JOIN LATERAL (SELECT count(*) AS n FROM ledger.identification_keys k WHERE k.primary_subject = p.s) f
+                    WHERE f.n = 0)
+        OR EXISTS (SELECT 1 FROM unnest(subject_primaries, subjects) AS s(p, subject)
+                    CROSS JOIN LATERAL (SELECT count(*) AS n FROM ledger.identification_keys k
+                                          JOIN ledger.identification_subjects l ON l.subject = s.subject AND l.key_id = k.key_id
+                                         WHERE k.primary_subject = s.p) f
+                    WHERE f.n = 0)
+      INTO missing;
+    IF missing THEN
+        PERFORM set_config('synchronous_commit', 'off', true);
+        INSERT INTO ledger.identification_keys (key_id, primary_subject, key)
+        SELECT c.id, c.p, c.k FROM unnest(primaries, candidate_ids, candidate_keys) AS c(p, id, k)
+        ON CONFLICT (primary_subject) DO NOTHING;
+        INSERT INTO ledger.identification_subjects (subject, key_id)
+        SELECT s.subject, k.key_id
+          FROM unnest(subject_primaries, subjects) AS s(p, subject)
+         CROSS JOIN LATERAL (SELECT k.key_id FROM ledger.identification_keys k WHERE k.primary_subject = s.p) k
+        ON CONFLICT DO NOTHING;
+    END IF;
     RETURN QUERY SELECT k.primary_subject, k.key_id, k.key FROM ledger.identification_keys k WHERE k.primary_subject = ANY (primaries);
 END
 $$;
@@ -79,6 +120,8 @@ $$;
 CREATE FUNCTION ledger.rejection_key(new_key_id uuid, new_key bytea) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- As above: the quarantine's append that uses it commits durably afterwards.
+    PERFORM set_config('synchronous_commit', 'off', true);
     INSERT INTO ledger.identification_keys (key_id, primary_subject, key, rejection)
     VALUES (new_key_id, sha256(convert_to('rejection:' || new_key_id::text, 'UTF8')), new_key, true);
 END
@@ -112,7 +155,9 @@ $$;
 
 REVOKE ALL ON TABLE ledger.identification_pepper, ledger.identification_keys, ledger.identification_subjects FROM PUBLIC;
 REVOKE ALL ON FUNCTION ledger.identification_keys_for(bytea[], uuid[], bytea[], bytea[], bytea[]), ledger.rejection_key(uuid, bytea),
+    ledger.identification_pepper_check(bytea),
     ledger.erase_identification(bytea, uuid[], uuid, jsonb, jsonb) FROM PUBLIC;
 GRANT SELECT ON ledger.identification_pepper, ledger.identification_keys TO ledger_service;
 GRANT EXECUTE ON FUNCTION ledger.identification_keys_for(bytea[], uuid[], bytea[], bytea[], bytea[]), ledger.rejection_key(uuid, bytea),
+    ledger.identification_pepper_check(bytea),
     ledger.erase_identification(bytea, uuid[], uuid, jsonb, jsonb) TO ledger_service;

@@ -27,11 +27,16 @@ extension EventStore {
         var primaries: [String] = [], candidateIDs: [String] = [], candidateKeys: [String] = []
         var linkPrimaries: [String] = [], linkSubjects: [String] = []
         var seen = Set<[UInt8]>()
-        for (subjects, candidate) in identifications where seen.insert(subjects.primary).inserted {
-            primaries.append(Self.byteaLiteral(subjects.primary))
-            candidateIDs.append(candidate.id.uuidString)
-            candidateKeys.append(Self.byteaLiteral(candidate.bytes))
-            for subject in subjects.all {
+        var linked = Set<[[UInt8]]>()
+        for (subjects, candidate) in identifications {
+            // One candidate key per identification; every subject pair, also of its later
+            // notifications (the same card with an EVCO-ID the first one did not carry).
+            if seen.insert(subjects.primary).inserted {
+                primaries.append(Self.byteaLiteral(subjects.primary))
+                candidateIDs.append(candidate.id.uuidString)
+                candidateKeys.append(Self.byteaLiteral(candidate.bytes))
+            }
+            for subject in subjects.all where linked.insert([subjects.primary, subject]).inserted {
                 linkPrimaries.append(Self.byteaLiteral(subjects.primary))
                 linkSubjects.append(Self.byteaLiteral(subject))
             }
@@ -51,6 +56,13 @@ extension EventStore {
             }
             return keys
         }
+    }
+
+    /// Records `candidate` as the check value of the pepper in use unless one is recorded;
+    /// returns the recorded one (db/0019).
+    public func identificationPepperCheck(_ candidate: [UInt8]) async throws -> [UInt8] {
+        let query: PostgresQuery = "SELECT encode(ledger.identification_pepper_check(\(Self.byteaLiteral(candidate))::bytea), 'hex')"
+        return try await pool.run { session in Hex.decode(try session.query(query).decode(String.self, row: 0, column: 0)) ?? [] }
     }
 
     /// The keys with these ids that still exist (an erased identification's are gone).

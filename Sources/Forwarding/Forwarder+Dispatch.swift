@@ -60,15 +60,13 @@ extension Forwarder {
             case .plain(let text):
                 body = text
             case .sealed(let keyID, let box, let withoutIdentification):
-                if let key = keys[keyID] {
-                    guard let opened = SealedBox.open(box, with: key) else {
-                        // Its key is there but does not open it: the stored box was altered
-                        // (`error-ledger verify` names the event). Nothing is sent in its name.
-                        logger.error("a notification's sealed body does not open with its key", metadata: ["position": "\(notification.position)"])
-                        state.withLock { $0.backlog.released(session: session) }
-                        continue
-                    }
+                if let key = keys[keyID], let opened = SealedBox.open(box, with: key) {
                     body = String(decoding: opened, as: UTF8.self)
+                } else if keys[keyID] != nil {
+                    // Its key is there but does not open it: the stored box was altered
+                    // (`error-ledger verify` names the event). What is left goes, as for an erasure.
+                    logger.error("a notification's sealed body does not open with its key; it goes without its Identification", metadata: ["position": "\(notification.position)"])
+                    body = withoutIdentification
                 } else {
                     // Its identification was erased before it went: Hubject gets the notification
                     // without it (`Identification` is optional in every ChargingNotification).

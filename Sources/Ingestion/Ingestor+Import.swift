@@ -39,14 +39,19 @@ extension Ingestor {
         let sealings = Dictionary(
             uniqueKeysWithValues: zip(valid.map(\.index), try await self.sealings(for: valid.map(\.validated.notification)))
         )
-        var identities: [Int: (id: UUID, variantID: UUID, digest: String, earlier: String?)] = [:]
+        var identities: [Int: (id: UUID, variantID: UUID, digest: String, earlier: String?, earlierVariantID: UUID?)] = [:]
         for (index, validated) in valid {
             let lineContext = Self.context(context, for: lines[index], validated)
             let id = EventIdentity.eventID(for: validated.notification, idempotencyKey: lineContext.idempotencyKey, client: lineContext.client)
             let digests = NotificationDecision.contentDigests(validated, sealing: sealings[index] ?? nil)
-            identities[index] = (id, NotificationDecision.variantID(of: id, digest: digests.current), digests.current, digests.earlier)
+            identities[index] = (
+                id, NotificationDecision.variantID(of: id, digest: digests.current), digests.current, digests.earlier,
+                digests.earlier.map { NotificationDecision.variantID(of: id, digest: $0) }
+            )
         }
-        var known = try await store.contentDigests(ofEventIDs: identities.values.flatMap { [$0.id, $0.variantID] })
+        var known = try await store.contentDigests(
+            ofEventIDs: identities.values.flatMap { [$0.id, $0.variantID] + ($0.earlierVariantID.map { [$0] } ?? []) }
+        )
 
         var requests: [AppendRequest] = []
         var requestLine: [Int] = []
@@ -66,6 +71,11 @@ extension Ingestor {
                 }
                 // Same natural identity, other content: a second notification, unless that one
                 // is stored (or earlier in this batch) already.
+                if let legacy = identity.earlierVariantID, let legacyFound = known[legacy], isReplay(storedDigest: legacyFound, digest: identity.earlier) {
+                    // A second notification stored before db/0019, under the id its digest then gave.
+                    outcomes[index] = .alreadyAppended
+                    continue
+                }
                 if let variantFound = known[identity.variantID] {
                     outcomes[index] = isReplay(storedDigest: variantFound, digest: identity.digest, earlier: identity.earlier)
                         ? .alreadyAppended : .failed("a second notification with this identity collided with a stored event")

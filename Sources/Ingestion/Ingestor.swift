@@ -72,8 +72,8 @@ public final class Ingestor: Sendable {
     /// Session lifecycles this process appended to lately, by stream: the expected version and
     /// lifecycle state of the next append, without a read.
     let recentLifecycles = Mutex<[String: SessionLifecycle]>([:])
-    /// The database's pepper of identification subjects, once read (when none is configured).
-    let storedPepper = Mutex<IdentificationPepper?>(nil)
+    /// The pepper of identification subjects, once checked against the database's record.
+    let checkedPepper = Mutex<IdentificationPepper?>(nil)
 
     struct QuarantineWindow {
         var start: Date
@@ -131,7 +131,11 @@ public final class Ingestor: Sendable {
             let decided = try NotificationDecision.decide(
                 validated, rawBody: rawBody, lifecycle: lifecycle, context: context, variant: variant, sealing: sealing
             )
-            if keylessError, let earlier = lifecycle.replayedError(digest: decided.contentDigest, receivedAt: context.receivedAt, window: configuration.errorReplayWindow) {
+            if keylessError,
+                let earlier = lifecycle.replayedError(
+                    digest: decided.contentDigest, earlier: decided.earlierDigest, receivedAt: context.receivedAt, window: configuration.errorReplayWindow
+                )
+            {
                 let range = AppendedRange(
                     streamVersion: earlier.streamVersion, firstPosition: earlier.position, lastPosition: earlier.position, transactionID: earlier.transactionID
                 )
@@ -172,6 +176,15 @@ public final class Ingestor: Sendable {
                 guard !variant else {
                     throw IngestError(code: .conflict, message: "the second \(validated.notification.type.rawValue) for session \(validated.notification.sessionID) collided with a stored event")
                 }
+                // A second notification stored before db/0019 is under the id its digest then
+                // gave: found there with that digest, this is its replay.
+                if let earlier = decided.earlierDigest {
+                    let id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)
+                    let legacy = NotificationDecision.variantID(of: id, digest: earlier)
+                    if case .some(.some(let stored)) = try await store.contentDigests(ofEventIDs: [legacy])[legacy], stored == earlier {
+                        return IngestOutcome(disposition: .alreadyAppended(range), eventID: legacy, anomalies: [], acknowledgement: .accepted(validated.notification), notificationType: validated.notification.type.rawValue)
+                    }
+                }
                 // Same natural identity, other content: a second, different notification.
                 variant = true
             case .conflict(_, let actual):
@@ -206,17 +219,27 @@ public final class Ingestor: Sendable {
             guard let key = keys[subjects.primary] else {
                 throw IngestError(code: .conflict, message: "the identification's key was erased while it was stored; send the notification again")
             }
-            return NotificationSealing(subjects: subjects, key: key)
+            return NotificationSealing(subjects: subjects, key: key, pepper: pepper)
         }
     }
 
-    /// The configured pepper, else the database's own (read once).
+    /// The configured pepper, else the database's own; checked once against the one the
+    /// database recorded first (`IdentificationPepper.checkValue`).
     func identificationPepper() async throws -> IdentificationPepper {
-        if let pepper = configuration.identificationPepper ?? storedPepper.withLock({ $0 }) { return pepper }
-        guard let pepper = IdentificationPepper(bytes: try await store.storedIdentificationPepper()) else {
-            throw PostgresError(code: .server, message: "ledger.identification_pepper holds fewer than 32 bytes")
+        if let pepper = checkedPepper.withLock({ $0 }) { return pepper }
+        let pepper: IdentificationPepper
+        if let configured = configuration.identificationPepper {
+            pepper = configured
+        } else {
+            guard let stored = IdentificationPepper(bytes: try await store.storedIdentificationPepper()) else {
+                throw PostgresError(code: .server, message: "ledger.identification_pepper holds fewer than 32 bytes")
+            }
+            pepper = stored
         }
-        storedPepper.withLock { $0 = pepper }
+        guard try await store.identificationPepperCheck(pepper.checkValue) == pepper.checkValue else {
+            throw PepperMismatch(configured: configuration.identificationPepper != nil)
+        }
+        checkedPepper.withLock { $0 = pepper }
         return pepper
     }
 
@@ -272,11 +295,31 @@ extension Ingestor {
         try await store.sealedRejections { batch in
             for (key, box) in batch {
                 guard let bytes = SealedBox.open(box, with: key) else { continue }
-                if IdentificationSubjects.canonical(String(decoding: bytes, as: UTF8.self), kind: kind).contains(needle) { rejectionKeys.append(key.id) }
+                var texts = [String(decoding: bytes, as: UTF8.self)]
+                // A body that was not UTF-8 is kept as base64: search its bytes too.
+                if case .object(let kept)? = try? JSONParser.parse(bytes, maxDepth: 8, maxBytes: .max), let raw = kept["raw"]?.stringValue,
+                    let decoded = Data(base64Encoded: raw)
+                {
+                    texts.append(String(decoding: decoded, as: UTF8.self))
+                }
+                if texts.contains(where: { IdentificationSubjects.canonical($0, kind: kind).contains(needle) }) { rejectionKeys.append(key.id) }
             }
         }
         let (keys, position) = try await store.eraseIdentification(subject: erasure.subject, rejectionKeys: rejectionKeys, event: event)
         logger.notice("an identification was erased", metadata: ["subject": "\(erasure.subjectText)", "keys_deleted": "\(keys)", "position": "\(position)"])
         return ErasureOutcome(subject: erasure.subjectText, keysDeleted: keys, eventID: event.id, position: position)
+    }
+}
+
+/// This process's pepper is not the one the database recorded (db/0019): it would name the same
+/// identification differently, so it names none.
+public struct PepperMismatch: Error, CustomStringConvertible {
+    /// Whether this process has `LEDGER_IDENTIFICATION_PEPPER` set.
+    public let configured: Bool
+
+    public var description: String {
+        configured
+            ? "LEDGER_IDENTIFICATION_PEPPER is not the pepper this database's identifications are named with (another value, or the database's own): use the one set before"
+            : "this database's identifications are named with LEDGER_IDENTIFICATION_PEPPER, which this process does not have: set it as on the other instances"
     }
 }

@@ -32,10 +32,13 @@ public struct DecidedEvent: Sendable {
 public struct NotificationSealing: Sendable {
     public let subjects: IdentificationSubjects
     public let key: IdentificationKey
+    /// The pepper the subjects were made with: the content digest's keyed hashes use it too.
+    public let pepper: IdentificationPepper
 
-    public init(subjects: IdentificationSubjects, key: IdentificationKey) {
+    public init(subjects: IdentificationSubjects, key: IdentificationKey, pepper: IdentificationPepper) {
         self.subjects = subjects
         self.key = key
+        self.pepper = pepper
     }
 }
 
@@ -225,15 +228,23 @@ public enum NotificationDecision {
     /// notification sent again, whatever whitespace it came with.
     /// The content digest of a notification, and, for one with an identification, the digest
     /// stored for it before db/0019 (see `DecidedEvent.earlierDigest`). With an identification,
-    /// the digest covers its subjects (keyed hashes) in its place, so a stored digest confirms no
-    /// guessed value.
+    /// the digest covers the identification's shape with every text in it replaced by a keyed
+    /// hash (`IdentificationPepper.keyedLeaf`): any change to it is other content, and a stored
+    /// digest confirms no guessed value without the pepper.
     public static func contentDigests(_ validated: ValidatedNotification, sealing: NotificationSealing?) -> (current: String, earlier: String?) {
-        guard let sealing, case .object(var keyed) = validated.body, keyed[RecordedNotification.identificationMember] != nil else {
+        let member = RecordedNotification.identificationMember
+        guard let sealing, case .object(var keyed) = validated.body, let identification = keyed[member] else {
             return (contentDigest(validated.body), nil)
         }
-        keyed[RecordedNotification.identificationMember] = .string(
-            sealing.subjects.all.map { Data($0).base64EncodedString() }.joined(separator: ",")
-        )
+        func hashed(_ value: JSONValue, _ pointer: String) -> JSONValue {
+            switch value {
+            case .string(let text): .string(sealing.pepper.keyedLeaf(text, at: pointer))
+            case .object(let object): .object(JSONObject(object.map { ($0.key, hashed($0.value, pointer + "/" + $0.key)) }))
+            case .array(let items): .array(items.enumerated().map { hashed($0.element, pointer + "/\($0.offset)") })
+            default: value
+            }
+        }
+        keyed[member] = hashed(identification, "/" + member)
         return (contentDigest(.object(keyed)), contentDigest(validated.body))
     }
 

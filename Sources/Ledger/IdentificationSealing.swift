@@ -27,6 +27,18 @@ public struct IdentificationPepper: Sendable {
         self.bytes = bytes
     }
 
+    /// A keyed hash of a fixed text: the database records the first one it sees, so that every
+    /// process names identifications with the same pepper.
+    public var checkValue: [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array("error-ledger identification pepper".utf8), using: SymmetricKey(data: bytes)))
+    }
+
+    /// `value` at `pointer` as the content digest covers it: a keyed hash, base64.
+    public func keyedLeaf(_ value: String, at pointer: String) -> String {
+        let input = "LEAF:" + pointer + "\u{1F}" + value
+        return Data(HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: bytes))).base64EncodedString()
+    }
+
     /// The subject of `value` of `kind`, as the database keeps it (32 bytes).
     public func subject(_ kind: IdentificationSubjects.Kind, _ value: String) -> [UInt8] {
         let canonical = kind.rawValue + ":" + IdentificationSubjects.canonical(value, kind: kind)

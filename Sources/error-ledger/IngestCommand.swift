@@ -61,6 +61,14 @@ struct InputError: Error, CustomStringConvertible {
 }
 
 extension ValidationProblem {
-    /// `pointer: message`, with `(body)` for the body as a whole.
-    var line: String { "\(pointer.isEmpty ? "(body)" : pointer): \(message)" }
+    /// `pointer: message`, with `(body)` for the body as a whole. A problem in the
+    /// identification says what is wrong without the value it quotes (`"…"`): these lines go
+    /// to standard error, which a service manager keeps as a log.
+    var line: String {
+        var text = message
+        if pointer.hasPrefix("/" + RecordedNotification.identificationMember) {
+            text = text.replacing(/"[^"]*"/, with: "\"…\"")
+        }
+        return "\(pointer.isEmpty ? "(body)" : pointer): \(text)"
+    }
 }

@@ -162,6 +162,105 @@ struct ErasureTests {
         #expect(try await store.readStream(earlier.stream).count == 1)
     }
 
+    /// `body` with its `Identification` replaced by `identification` (a JSON object's text).
+    func identified(_ body: String, _ identification: String) throws -> [UInt8] {
+        let start = try #require(body.range(of: #""Identification": {"#))
+        let end = try #require(body.range(of: #""EvseID""#, range: start.upperBound..<body.endIndex))
+        return Array((body[..<start.lowerBound] + #""Identification": "# + identification + ", " + body[end.lowerBound...]).utf8)
+    }
+
+    @Test("an import links every subject of a card: the EVCO-ID a later line carries erases the card's key")
+    func importLinksEverySubject() async throws {
+        let (ingestor, store, _) = try await open()
+        defer { store.close() }
+        let start = String(decoding: try example("start"), as: UTF8.self)
+        let plain = try identified(start, #"{"RFIDIdentification": {"UID": "044A2DAA856280", "RFID": "mifareCls"}}"#)
+        let withEvco = try identified(
+            start.replacingOccurrences(of: "3fe7378a-238f-4cf3-bca6-de657881f8c2", with: "5a1b7c0e-9f57-4a4e-9e2e-3a7d2c4a1b00"),
+            #"{"RFIDIdentification": {"UID": "044A2DAA856280", "RFID": "mifareCls", "EvcoID": "DE-8EO-CAet5e4XY-3"}}"#
+        )
+        let outcomes = try await ingestor.importBatch(
+            [ImportLine(number: 1, bytes: plain, errorKey: "a"), ImportLine(number: 2, bytes: withEvco, errorKey: "b")], context: context()
+        )
+        #expect(outcomes.allSatisfy { if case .appended = $0 { true } else { false } }, "\(outcomes)")
+        let erased = try await ingestor.erase(.evcoID, value: "DE8EOCAET5E4XY3", requestedBy: "test")
+        #expect(erased.keysDeleted == 1, "the card's key, linked to the EVCO-ID by the second line")
+    }
+
+    @Test("the digest covers the whole identification: the same card with another printed number is another notification")
+    func digestCoversIdentification() async throws {
+        let (ingestor, store, url) = try await open()
+        defer { store.close() }
+        let start = String(decoding: try example("start"), as: UTF8.self)
+        let first = try identified(start, #"{"RFIDIdentification": {"UID": "044A2DAA856280", "RFID": "mifareCls", "PrintedNumber": "4711"}}"#)
+        let second = try identified(start, #"{"RFIDIdentification": {"UID": "044A2DAA856280", "RFID": "mifareCls", "PrintedNumber": "4712"}}"#)
+        _ = try await ingestor.ingest(first, context: context())
+        let again = try await ingestor.ingest(first, context: context())
+        guard case .alreadyAppended = again.disposition else { throw Failure("the same Start: \(again.disposition)") }
+        let other = try await ingestor.ingest(second, context: context())
+        guard case .appended = other.disposition else { throw Failure("another printed number: \(other.disposition)") }
+        #expect(!(try await dump(url)).contains("4711"), "the printed number is sealed too")
+    }
+
+    @Test("an Error without a key stored before db/0019 is recognised when sent again, and so is a second Start")
+    func earlierKeylessErrorAndVariant() async throws {
+        let (ingestor, store, _) = try await open()
+        defer { store.close() }
+        // As the ledger stored them before: in the clear, with the plain digest.
+        for name in ["error", "start"] {
+            let validated = try #require(try? ingestor.validator.validate(try example(name)).get())
+            var decided = try NotificationDecision.decide(
+                validated, rawBody: String(decoding: try example(name), as: UTF8.self), lifecycle: SessionLifecycle(), context: context()
+            )
+            if name == "start" {
+                // Stored as a second Start (a variant) of a session whose first Start differs.
+                decided = try NotificationDecision.decide(
+                    validated, rawBody: String(decoding: try example(name), as: UTF8.self), lifecycle: SessionLifecycle(), context: context(), variant: true
+                )
+                let other = String(decoding: try example("start"), as: UTF8.self).replacingOccurrences(of: "AC3", with: "AC1")
+                let firstStart = try #require(try? ingestor.validator.validate(Array(other.utf8)).get())
+                let natural = try NotificationDecision.decide(firstStart, rawBody: other, lifecycle: SessionLifecycle(), context: context())
+                _ = try await store.append(
+                    to: natural.stream, expected: .noStream,
+                    events: [NewEvent(id: natural.id, type: natural.type.rawValue, data: natural.data, metadata: natural.metadata)]
+                )
+            }
+            _ = try await store.append(
+                to: decided.stream, expected: .any, events: [NewEvent(id: decided.id, type: decided.type.rawValue, data: decided.data, metadata: decided.metadata)]
+            )
+        }
+        for name in ["error", "start"] {
+            let outcome = try await ingestor.ingest(try example(name), context: context())
+            guard case .alreadyAppended = outcome.disposition else { throw Failure("\(name) again: \(outcome.disposition)") }
+        }
+        #expect(try await store.readStream(StreamName.session("8d571ee6-bb6f-4b1b-b82a-318c8866b4d0")).count == 1)
+        #expect(try await store.readStream(StreamName.session("3fe7378a-238f-4cf3-bca6-de657881f8c2")).count == 2)
+    }
+
+    @Test("a process with another pepper than the one the database recorded is refused, naming the setting")
+    func pepperMismatch() async throws {
+        let (ingestor, store, _) = try await open()
+        defer { store.close() }
+        _ = try await ingestor.ingest(try example("start"), context: context())  // records the database pepper's check
+        let other = Ingestor(store: store, configuration: .init(identificationPepper: IdentificationPepper(bytes: Array(repeating: 7, count: 32))))
+        await #expect {
+            try await other.ingest(try example("progress"), context: context())
+        } throws: { error in
+            "\(error)".contains("LEDGER_IDENTIFICATION_PEPPER is not the pepper")
+        }
+        await #expect(throws: (any Error).self) { try await other.erase(.uid, value: Self.uid, requestedBy: "test") }
+    }
+
+    @Test("a refused body that was not UTF-8 is searched as bytes by an erasure")
+    func base64Refusal() async throws {
+        let (ingestor, store, _) = try await open()
+        defer { store.close() }
+        let body = Array(#"{"Type":"Error","Identification":{"RFIDMifareFamilyIdentification":{"UID":"0A0B0C0D"}}}"#.utf8) + [0xFF, 0xFE]
+        let refused = try await ingestor.ingest(body, context: context())
+        guard case .rejected = refused.disposition else { throw Failure("\(refused.disposition)") }
+        #expect(try await ingestor.erase(.uid, value: "0a0b0c0d", requestedBy: "test").keysDeleted == 1)
+    }
+
     @Test("an erasure request names a valid identification")
     func validation() {
         #expect(IdentificationErasure.validate("", kind: .uid) != nil)
