@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import JSON
 import Ledger
 import Logging
 import OICP
@@ -87,7 +88,7 @@ extension Forwarder {
     // MARK: - Delivery
 
     func deliver(_ delivery: Delivery, recorder: OutcomeRecorder) async {
-        let result = await transport.send(Array(delivery.body.utf8))
+        let result = Self.withoutIdentification(await transport.send(Array(delivery.body.utf8)), sent: delivery.body)
         let outcome = DeliveryOutcome.classify(result)
         let now = configuration.clock.now()
         if case .response(429, _, let retryAfter, _) = result {
@@ -134,6 +135,34 @@ extension Forwarder {
             }
         }
         wake.ring()
+    }
+
+    /// Hubject's answer with the values of the sent notification's identification taken out:
+    /// its reasons (`AdditionalInfo`, or an excerpt of a body that is not an acknowledgement) are
+    /// kept in delivery events, which an erasure cannot reach (db/0019), and a validation answer
+    /// may quote what it refused.
+    static func withoutIdentification(_ result: TransportResult, sent body: String) -> TransportResult {
+        guard case .response(let status, let answer, let retryAfter, let latency) = result,
+            case .object(let notification)? = try? JSONParser.parse(Array(body.utf8), maxDepth: 32, maxBytes: .max),
+            let identification = notification[RecordedNotification.identificationMember]
+        else { return result }
+        var values: [String] = []
+        func collect(_ value: JSONValue) {
+            switch value {
+            case .string(let text) where text.count >= 4: values += [text, text.filter { $0 != "-" && $0 != "*" }]
+            case .object(let object): object.forEach { collect($0.value) }
+            case .array(let items): items.forEach(collect)
+            default: break
+            }
+        }
+        collect(identification)
+        let original = String(decoding: answer, as: UTF8.self)
+        var text = original
+        for value in values.sorted(by: { $0.count > $1.count }) where !value.isEmpty {
+            text = text.replacingOccurrences(of: value, with: "…", options: .caseInsensitive)
+        }
+        guard text != original else { return result }
+        return .response(status: status, body: Array(text.utf8), retryAfter: retryAfter, latency: latency)
     }
 
     /// The records of Progress notifications a newer one replaced.
