@@ -145,6 +145,7 @@ public final class LedgerAPI: Sendable {
         ("GET", "/v1/deliveries/summary", { endpoints, request, match in try await endpoints.deliverySummary(request, match) }),
         ("GET", "/v1/deliveries/{id}", { endpoints, request, match in try await endpoints.delivery(request, match) }),
         ("POST", "/v1/deliveries/{id}/retry", { endpoints, request, match in try await endpoints.retryDelivery(request, match) }),
+        ("POST", "/v1/admin/erasures", { endpoints, request, match in try await endpoints.erase(request, match) }),
         ("GET", "/ui", { endpoints, _, match in try endpoints.uiAsset(match) }),
         ("GET", "/ui/app.js", { endpoints, _, match in try endpoints.uiAsset(match) }),
         ("GET", "/ui/app.css", { endpoints, _, match in try endpoints.uiAsset(match) }),

@@ -90,6 +90,7 @@ public struct LedgerEnvironment: Sendable {
     public var effective: [(name: String, value: String, source: String)] {
         LedgerSetting.all.map { setting in
             guard let value = self[setting.name] else { return (setting.name, setting.defaultValue, "default") }
+            if case .secretHex = setting.accepted { return (setting.name, "(set, not shown)", "environment") }
             return (setting.name, setting.name == "LEDGER_DATABASE_URL" ? Self.maskingPassword(value) : value, "environment")
         }
     }

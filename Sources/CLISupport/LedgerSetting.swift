@@ -16,6 +16,8 @@ public struct LedgerSetting: Sendable {
         case address
         /// Free text: a URL, a path, a conninfo.
         case text
+        /// A secret of at least `minimumBytes` bytes written as hexadecimal digits; never shown.
+        case secretHex(minimumBytes: Int)
     }
 
     public let name: String
@@ -40,11 +42,20 @@ public struct LedgerSetting: Sendable {
         case .list(let values): "a comma-separated list of " + values.joined(separator: ", ")
         case .address: "host:port or [ipv6]:port (e.g. 127.0.0.1:8080, [::]:8080)"
         case .text: "any text"
+        case .secretHex(let bytes): "at least \(bytes * 2) hexadecimal digits (e.g. `openssl rand -hex 32`)"
         }
     }
 
     /// Why `value` is not accepted, or nil when it is.
     public func problem(with value: String) -> String? {
+        if case .secretHex(let bytes) = accepted {
+            // The value is a secret: the message does not repeat it.
+            let digits = value.lowercased()
+            guard digits.count >= bytes * 2, digits.count % 2 == 0, digits.allSatisfy(\.isHexDigit) else {
+                return "\(name) is not accepted: use \(acceptedDescription)"
+            }
+            return nil
+        }
         let refused = "\(name)=\(value) is not accepted: use \(acceptedDescription)"
         switch accepted {
         case .integer(let range):
@@ -58,7 +69,7 @@ public struct LedgerSetting: Sendable {
             guard !items.isEmpty, items.allSatisfy(values.contains) else { return refused }
         case .address:
             guard (try? LedgerSetting.parseAddress(value)) != nil else { return refused }
-        case .text:
+        case .text, .secretHex:
             break
         }
         return nil
@@ -113,6 +124,10 @@ public struct LedgerSetting: Sendable {
         .init("LEDGER_COMMIT_TIMEOUT_SECONDS", .integer(1...600), default: "10", "an append waits this long for its commit (then 503)"),
         .init("LEDGER_APPEND_QUEUE", .integer(1...1_000_000), default: "4096", "appends waiting for a commit at most (then 503)"),
         .init("LEDGER_INGEST_UNDIGESTED_REPLAYS", .onOff, default: "off", "events stored before content digests count as replays"),
+        .init(
+            "LEDGER_IDENTIFICATION_PEPPER", .secretHex(minimumBytes: 32), default: "(the database's own, db/0019)",
+            "key of the keyed hashes that name identifications; outside the database, a backup cannot confirm a guessed UID"
+        ),
         .init("LEDGER_HUBJECT_URL", .text, default: "(none: forwarding off)", "Hubject's OICP base URL"),
         .init("LEDGER_HUBJECT_CLIENT_CERT", .text, default: "(none)", "client certificate, PEM file"),
         .init("LEDGER_HUBJECT_CLIENT_KEY", .text, default: "(none)", "client key, PEM file"),

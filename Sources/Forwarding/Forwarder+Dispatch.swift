@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import JSON
 import Ledger
 import Logging
 import OICP
@@ -45,12 +46,37 @@ extension Forwarder {
     func prepare(_ due: [(session: String, notification: PendingNotification)]) async throws -> [Delivery] {
         let found = try await store.events(atPositions: due.map(\.notification.position))
         let byPosition = Dictionary(found.map { ($0.globalPosition, $0) }, uniquingKeysWith: { a, _ in a })
+        let forwardable = byPosition.mapValues { RecordedNotification.forwardable(ofData: $0.data) }
+        let keyIDs = forwardable.values.compactMap { if case .sealed(let key, _, _)? = $0 { key } else { nil } }
+        let keys = keyIDs.isEmpty ? [:] : try await store.identificationKeys(ids: keyIDs)
         var deliveries: [Delivery] = []
         for (session, notification) in due {
-            guard let event = byPosition[notification.position], let body = RecordedNotification.body(ofData: event.data) else {
+            guard let event = byPosition[notification.position], let found = forwardable[notification.position] ?? nil else {
                 logger.error("a delivery's notification is missing from the store", metadata: ["position": "\(notification.position)"])
                 state.withLock { $0.backlog.released(session: session) }
                 continue
+            }
+            let body: String
+            switch found {
+            case .plain(let text):
+                body = text
+            case .sealed(let keyID, let box, let withoutIdentification):
+                if let key = keys[keyID], let opened = SealedBox.open(box, with: key) {
+                    body = String(decoding: opened, as: UTF8.self)
+                } else if keys[keyID] != nil {
+                    // Its key is there but does not open it: the stored box was altered
+                    // (`error-ledger verify` names the event). What is left goes, as for an erasure.
+                    logger.error("a notification's sealed body does not open with its key; it goes without its Identification", metadata: ["position": "\(notification.position)"])
+                    body = withoutIdentification
+                } else {
+                    // Its identification was erased before it went: Hubject gets the notification
+                    // without it (`Identification` is optional in every ChargingNotification).
+                    body = withoutIdentification
+                    logger.notice(
+                        "a notification's identification was erased before it was forwarded; it goes without it",
+                        metadata: ["position": "\(notification.position)", "session_id": "\(session)"]
+                    )
+                }
             }
             deliveries.append(
                 Delivery(session: session, notification: notification, eventID: event.eventID, body: body, committedAt: event.recordedAt)
@@ -62,7 +88,7 @@ extension Forwarder {
     // MARK: - Delivery
 
     func deliver(_ delivery: Delivery, recorder: OutcomeRecorder) async {
-        let result = await transport.send(Array(delivery.body.utf8))
+        let result = Self.withoutIdentification(await transport.send(Array(delivery.body.utf8)), sent: delivery.body)
         let outcome = DeliveryOutcome.classify(result)
         let now = configuration.clock.now()
         if case .response(429, _, let retryAfter, _) = result {
@@ -109,6 +135,34 @@ extension Forwarder {
             }
         }
         wake.ring()
+    }
+
+    /// Hubject's answer with the values of the sent notification's identification taken out:
+    /// its reasons (`AdditionalInfo`, or an excerpt of a body that is not an acknowledgement) are
+    /// kept in delivery events, which an erasure cannot reach (db/0019), and a validation answer
+    /// may quote what it refused.
+    static func withoutIdentification(_ result: TransportResult, sent body: String) -> TransportResult {
+        guard case .response(let status, let answer, let retryAfter, let latency) = result,
+            case .object(let notification)? = try? JSONParser.parse(Array(body.utf8), maxDepth: 32, maxBytes: .max),
+            let identification = notification[RecordedNotification.identificationMember]
+        else { return result }
+        var values: [String] = []
+        func collect(_ value: JSONValue) {
+            switch value {
+            case .string(let text) where text.count >= 4: values += [text, text.filter { $0 != "-" && $0 != "*" }]
+            case .object(let object): object.forEach { collect($0.value) }
+            case .array(let items): items.forEach(collect)
+            default: break
+            }
+        }
+        collect(identification)
+        let original = String(decoding: answer, as: UTF8.self)
+        var text = original
+        for value in values.sorted(by: { $0.count > $1.count }) where !value.isEmpty {
+            text = text.replacingOccurrences(of: value, with: "…", options: .caseInsensitive)
+        }
+        guard text != original else { return result }
+        return .response(status: status, body: Array(text.utf8), retryAfter: retryAfter, latency: latency)
     }
 
     /// The records of Progress notifications a newer one replaced.

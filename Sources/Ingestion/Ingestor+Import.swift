@@ -36,18 +36,26 @@ extension Ingestor {
         // if it were appended would shift the versions its session's later lines expect; those
         // lines would then conflict and be recorded after the batch, out of the file's order
         // (and an archive's line order is its receipt order).
-        var identities: [Int: (id: UUID, variantID: UUID, digest: String)] = [:]
+        let sealings = Dictionary(
+            uniqueKeysWithValues: zip(valid.map(\.index), try await self.sealings(for: valid.map(\.validated.notification)))
+        )
+        var identities: [Int: (id: UUID, variantID: UUID, digest: String, earlier: String?, earlierVariantID: UUID?)] = [:]
         for (index, validated) in valid {
             let lineContext = Self.context(context, for: lines[index], validated)
             let id = EventIdentity.eventID(for: validated.notification, idempotencyKey: lineContext.idempotencyKey, client: lineContext.client)
-            let digest = NotificationDecision.contentDigest(validated.body)
-            identities[index] = (id, NotificationDecision.variantID(of: id, digest: digest), digest)
+            let digests = NotificationDecision.contentDigests(validated, sealing: sealings[index] ?? nil)
+            identities[index] = (
+                id, NotificationDecision.variantID(of: id, digest: digests.current), digests.current, digests.earlier,
+                digests.earlier.map { NotificationDecision.variantID(of: id, digest: $0) }
+            )
         }
-        var known = try await store.contentDigests(ofEventIDs: identities.values.flatMap { [$0.id, $0.variantID] })
+        var known = try await store.contentDigests(
+            ofEventIDs: identities.values.flatMap { [$0.id, $0.variantID] + ($0.earlierVariantID.map { [$0] } ?? []) }
+        )
 
         var requests: [AppendRequest] = []
         var requestLine: [Int] = []
-        var digests: [Int: String] = [:]
+        var digests: [Int: (current: String, earlier: String?)] = [:]
         for (index, validated) in valid {
             let stream = StreamName.session(validated.notification.sessionID)
             let state = states[stream] ?? SessionLifecycle()
@@ -57,27 +65,32 @@ extension Ingestor {
             }
             var variant = false
             if let identity = identities[index], let found = known[identity.id] {
-                if isReplay(storedDigest: found, digest: identity.digest) {
+                if isReplay(storedDigest: found, digest: identity.digest, earlier: identity.earlier) {
                     outcomes[index] = .alreadyAppended
                     continue
                 }
                 // Same natural identity, other content: a second notification, unless that one
                 // is stored (or earlier in this batch) already.
+                if let legacy = identity.earlierVariantID, let legacyFound = known[legacy], isReplay(storedDigest: legacyFound, digest: identity.earlier) {
+                    // A second notification stored before db/0019, under the id its digest then gave.
+                    outcomes[index] = .alreadyAppended
+                    continue
+                }
                 if let variantFound = known[identity.variantID] {
-                    outcomes[index] = isReplay(storedDigest: variantFound, digest: identity.digest)
+                    outcomes[index] = isReplay(storedDigest: variantFound, digest: identity.digest, earlier: identity.earlier)
                         ? .alreadyAppended : .failed("a second notification with this identity collided with a stored event")
                     continue
                 }
                 variant = true
             }
-            let decided = NotificationDecision.decide(
+            let decided = try NotificationDecision.decide(
                 validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), lifecycle: state,
-                context: Self.context(context, for: lines[index], validated), variant: variant
+                context: Self.context(context, for: lines[index], validated), variant: variant, sealing: sealings[index] ?? nil
             )
             known[decided.id] = .some(decided.contentDigest)
             requests.append(AppendRequest(stream: stream, expected: state.version == 0 ? .noStream : .exact(state.version), events: [NewEvent(decided)]))
             requestLine.append(index)
-            digests[index] = decided.contentDigest
+            digests[index] = (decided.contentDigest, decided.earlierDigest)
             states[stream, default: SessionLifecycle()].apply(eventType: decided.type.rawValue)
             if state.owner == nil {
                 states[stream]?.owner = SessionOwner(evseID: validated.notification.evseID, operatorID: validated.notification.operatorID)
@@ -102,7 +115,8 @@ extension Ingestor {
         // A replay is the same notification again; one with other content under the same natural
         // identity is a second notification and is recorded on its own.
         let stored = try await store.contentDigests(atPositions: replays.map(\.position))
-        for replay in replays where !isReplay(storedDigest: stored[replay.position], digest: digests[replay.index]) {
+        for replay in replays
+        where !isReplay(storedDigest: stored[replay.position], digest: digests[replay.index]?.current, earlier: digests[replay.index]?.earlier) {
             retry.append(replay.index)
         }
         let validatedByIndex = Dictionary(uniqueKeysWithValues: valid.map { ($0.index, $0.validated) })

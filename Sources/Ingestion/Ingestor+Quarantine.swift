@@ -38,8 +38,19 @@ extension Ingestor {
                 )
             )
         }
-        if store {
-            events.append(NotificationDecision.rejection(rawBody: body, problems: problems, context: context, rawCap: configuration.quarantineRawBytes))
+        do {
+            if store {
+                // A key of its own, linked to no subject: an erasure finds it by opening the box.
+                let key = IdentificationKey.random()
+                try await self.store.storeRejectionKey(key)
+                events.append(
+                    try NotificationDecision.rejection(
+                        rawBody: body, problems: problems, context: context, rawCap: configuration.quarantineRawBytes, sealing: key
+                    )
+                )
+            }
+        } catch {
+            logger.warning("could not seal a refused notification; it is not kept", metadata: LogMetadata.error(error))
         }
         for event in events {
             do {

@@ -2,7 +2,9 @@ public import EventStore
 public import Foundation
 public import Ledger
 public import Logging
+import JSON
 public import OICP
+import Postgres
 import Synchronization
 
 /// Takes notifications in: validates them, decides their events against what the session's
@@ -42,11 +44,16 @@ public final class Ingestor: Sendable {
         /// sent again) and answered as a replay; after the window it is a new fact. Zero turns
         /// this off: every keyless Error is then recorded.
         public var errorReplayWindow: Duration
+        /// The pepper of identification subjects (`LEDGER_IDENTIFICATION_PEPPER`); nil: the
+        /// database's own (db/0019), which a backup then holds too.
+        public var identificationPepper: IdentificationPepper?
 
         public init(
             quarantinePerWindow: Int = 600, quarantineWindow: Duration = .seconds(60), quarantineRawBytes: Int = 8192, conflictRetries: Int = 25,
-            lifecycleCacheSize: Int = 100_000, undigestedEventsAreReplays: Bool = false, errorReplayWindow: Duration = .seconds(600)
+            lifecycleCacheSize: Int = 100_000, undigestedEventsAreReplays: Bool = false, errorReplayWindow: Duration = .seconds(600),
+            identificationPepper: IdentificationPepper? = nil
         ) {
+            self.identificationPepper = identificationPepper
             self.quarantinePerWindow = quarantinePerWindow
             self.quarantineWindow = quarantineWindow
             self.quarantineRawBytes = quarantineRawBytes
@@ -65,6 +72,8 @@ public final class Ingestor: Sendable {
     /// Session lifecycles this process appended to lately, by stream: the expected version and
     /// lifecycle state of the next append, without a read.
     let recentLifecycles = Mutex<[String: SessionLifecycle]>([:])
+    /// The pepper of identification subjects, once checked against the database's record.
+    let checkedPepper = Mutex<IdentificationPepper?>(nil)
 
     struct QuarantineWindow {
         var start: Date
@@ -111,6 +120,7 @@ public final class Ingestor: Sendable {
         var lifecycle = recentLifecycles.withLock { $0[stream] } ?? SessionLifecycle()
         let notification = validated.notification
         let keylessError = notification.type == .error && context.idempotencyKey == nil
+        let sealing = try await sealings(for: [notification]).first ?? nil
         while true {
             // Checked against the lifecycle the append's expected version vouches for: a stale
             // one makes the append a conflict, and the loop checks again against the stream.
@@ -118,8 +128,14 @@ public final class Ingestor: Sendable {
                 let problems = owner.problems(receiving: notification)
                 if !problems.isEmpty { return await refuse(Array(rawBody.utf8), problems: problems, context: context) }
             }
-            let decided = NotificationDecision.decide(validated, rawBody: rawBody, lifecycle: lifecycle, context: context, variant: variant)
-            if keylessError, let earlier = lifecycle.replayedError(digest: decided.contentDigest, receivedAt: context.receivedAt, window: configuration.errorReplayWindow) {
+            let decided = try NotificationDecision.decide(
+                validated, rawBody: rawBody, lifecycle: lifecycle, context: context, variant: variant, sealing: sealing
+            )
+            if keylessError,
+                let earlier = lifecycle.replayedError(
+                    digest: decided.contentDigest, earlier: decided.earlierDigest, receivedAt: context.receivedAt, window: configuration.errorReplayWindow
+                )
+            {
                 let range = AppendedRange(
                     streamVersion: earlier.streamVersion, firstPosition: earlier.position, lastPosition: earlier.position, transactionID: earlier.transactionID
                 )
@@ -147,7 +163,7 @@ public final class Ingestor: Sendable {
                 // identity. Only the content says which, also when the append was retried after a
                 // lost connection (the store then reports what it found, whoever stored it).
                 let stored = try await store.contentDigests(atPositions: [range.firstPosition])[range.firstPosition]
-                if isReplay(storedDigest: stored, digest: decided.contentDigest) {
+                if isReplay(storedDigest: stored, digest: decided.contentDigest, earlier: decided.earlierDigest) {
                     // A replay. Nothing was stored: the anomalies just computed describe no event.
                     return IngestOutcome(disposition: .alreadyAppended(range), eventID: decided.id, anomalies: [], acknowledgement: .accepted(validated.notification), notificationType: validated.notification.type.rawValue)
                 }
@@ -159,6 +175,15 @@ public final class Ingestor: Sendable {
                 }
                 guard !variant else {
                     throw IngestError(code: .conflict, message: "the second \(validated.notification.type.rawValue) for session \(validated.notification.sessionID) collided with a stored event")
+                }
+                // A second notification stored before db/0019 is under the id its digest then
+                // gave: found there with that digest, this is its replay.
+                if let earlier = decided.earlierDigest {
+                    let id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)
+                    let legacy = NotificationDecision.variantID(of: id, digest: earlier)
+                    if case .some(.some(let stored)) = try await store.contentDigests(ofEventIDs: [legacy])[legacy], stored == earlier {
+                        return IngestOutcome(disposition: .alreadyAppended(range), eventID: legacy, anomalies: [], acknowledgement: .accepted(validated.notification), notificationType: validated.notification.type.rawValue)
+                    }
                 }
                 // Same natural identity, other content: a second, different notification.
                 variant = true
@@ -173,10 +198,49 @@ public final class Ingestor: Sendable {
         }
     }
 
-    /// Whether a stored event with `storedDigest` records the notification with `digest`.
-    func isReplay(storedDigest: String?, digest: String?) -> Bool {
+    /// Whether a stored event with `storedDigest` records the notification with `digest` (or,
+    /// stored before db/0019, with `earlier`).
+    func isReplay(storedDigest: String?, digest: String?, earlier: String? = nil) -> Bool {
         guard let storedDigest else { return configuration.undigestedEventsAreReplays }
-        return storedDigest == digest
+        return storedDigest == digest || (earlier != nil && storedDigest == earlier)
+    }
+
+    // MARK: - Identifications
+
+    /// How each notification's identification is kept (nil for one without): its subjects under
+    /// the pepper, and its key, stored now if it has none. One statement for all of them.
+    func sealings(for notifications: [ChargingNotification]) async throws -> [NotificationSealing?] {
+        guard notifications.contains(where: { $0.identification != nil }) else { return notifications.map { _ in nil } }
+        let pepper = try await identificationPepper()
+        let subjects = notifications.map { $0.identification.map { IdentificationSubjects($0, pepper: pepper) } }
+        let keys = try await store.identificationKeys(for: subjects.compactMap { $0.map { ($0, IdentificationKey.random()) } })
+        return try subjects.map { subjects in
+            guard let subjects else { return nil }
+            guard let key = keys[subjects.primary] else {
+                throw IngestError(code: .conflict, message: "the identification's key was erased while it was stored; send the notification again")
+            }
+            return NotificationSealing(subjects: subjects, key: key, pepper: pepper)
+        }
+    }
+
+    /// The configured pepper, else the database's own; checked once against the one the
+    /// database recorded first (`IdentificationPepper.checkValue`).
+    func identificationPepper() async throws -> IdentificationPepper {
+        if let pepper = checkedPepper.withLock({ $0 }) { return pepper }
+        let pepper: IdentificationPepper
+        if let configured = configuration.identificationPepper {
+            pepper = configured
+        } else {
+            guard let stored = IdentificationPepper(bytes: try await store.storedIdentificationPepper()) else {
+                throw PostgresError(code: .server, message: "ledger.identification_pepper holds fewer than 32 bytes")
+            }
+            pepper = stored
+        }
+        guard try await store.identificationPepperCheck(pepper.checkValue) == pepper.checkValue else {
+            throw PepperMismatch(configured: configuration.identificationPepper != nil)
+        }
+        checkedPepper.withLock { $0 = pepper }
+        return pepper
     }
 
     /// Quarantines a refused body and answers `022` with every problem.
@@ -201,5 +265,61 @@ public final class Ingestor: Sendable {
 extension NewEvent {
     init(_ decided: DecidedEvent) {
         self.init(id: decided.id, type: decided.type.rawValue, data: decided.data, metadata: decided.metadata)
+    }
+}
+
+// MARK: - Erasure
+
+extension Ingestor {
+    /// What an erasure did: the subject it named, how many keys it deleted (0: nothing the ledger
+    /// stored carried it), and where its event was stored.
+    public struct ErasureOutcome: Sendable {
+        public let subject: String
+        public let keysDeleted: Int
+        public let eventID: UUID
+        public let position: Int64
+    }
+
+    /// Erases an identification (db/0019): deletes every key it was seen with, so the bodies they
+    /// sealed cannot be read any more, and records the erasure as an `IdentificationErased` event
+    /// in the stream `erasure-requests`, in one transaction. Erasing again deletes nothing more and is
+    /// recorded again.
+    public func erase(_ kind: IdentificationSubjects.Kind, value: String, requestedBy: String, at: Date = Date()) async throws -> ErasureOutcome {
+        let erasure = IdentificationErasure(kind: kind, value: value, pepper: try await identificationPepper(), requestedBy: requestedBy, at: at)
+        let metadata = JSONValue.object(JSONObject([("requested_by", .string(requestedBy)), ("source", .string("erasure"))])).serialized()
+        let event = NewEvent(type: LedgerEventType.identificationErased.rawValue, data: erasure.eventData, metadata: metadata)
+        // A refused notification's kept bytes may carry the identification anywhere: those that
+        // do are found by opening them, and their keys go with the identification's.
+        var rejectionKeys: [UUID] = []
+        let needle = IdentificationSubjects.canonical(value, kind: kind)
+        try await store.sealedRejections { batch in
+            for (key, box) in batch {
+                guard let bytes = SealedBox.open(box, with: key) else { continue }
+                var texts = [String(decoding: bytes, as: UTF8.self)]
+                // A body that was not UTF-8 is kept as base64: search its bytes too.
+                if case .object(let kept)? = try? JSONParser.parse(bytes, maxDepth: 8, maxBytes: .max), let raw = kept["raw"]?.stringValue,
+                    let decoded = Data(base64Encoded: raw)
+                {
+                    texts.append(String(decoding: decoded, as: UTF8.self))
+                }
+                if texts.contains(where: { IdentificationSubjects.canonical($0, kind: kind).contains(needle) }) { rejectionKeys.append(key.id) }
+            }
+        }
+        let (keys, position) = try await store.eraseIdentification(subject: erasure.subject, rejectionKeys: rejectionKeys, event: event)
+        logger.notice("an identification was erased", metadata: ["subject": "\(erasure.subjectText)", "keys_deleted": "\(keys)", "position": "\(position)"])
+        return ErasureOutcome(subject: erasure.subjectText, keysDeleted: keys, eventID: event.id, position: position)
+    }
+}
+
+/// This process's pepper is not the one the database recorded (db/0019): it would name the same
+/// identification differently, so it names none.
+public struct PepperMismatch: Error, CustomStringConvertible {
+    /// Whether this process has `LEDGER_IDENTIFICATION_PEPPER` set.
+    public let configured: Bool
+
+    public var description: String {
+        configured
+            ? "LEDGER_IDENTIFICATION_PEPPER is not the pepper this database's identifications are named with (another value, or the database's own): use the one set before"
+            : "this database's identifications are named with LEDGER_IDENTIFICATION_PEPPER, which this process does not have: set it as on the other instances"
     }
 }

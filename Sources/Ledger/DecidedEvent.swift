@@ -16,6 +16,30 @@ public struct DecidedEvent: Sendable {
     /// A digest of the notification's content (also in `metadata.content_digest`): an id that is
     /// stored already is a replay only when the stored event has the same digest.
     public let contentDigest: String
+    /// The digest the ledger stored before db/0019 for a notification with an identification
+    /// (over the identification in the clear): an event stored then, with this digest, is a
+    /// replay too. Never stored.
+    public var earlierDigest: String? = nil
+
+    /// Whether a stored event with `storedDigest` records this content.
+    public func sameContent(asDigest storedDigest: String) -> Bool {
+        storedDigest == contentDigest || storedDigest == earlierDigest
+    }
+}
+
+/// How a notification with an identification is kept (db/0019): its subjects, and the key of its
+/// identification that seals its body as received.
+public struct NotificationSealing: Sendable {
+    public let subjects: IdentificationSubjects
+    public let key: IdentificationKey
+    /// The pepper the subjects were made with: the content digest's keyed hashes use it too.
+    public let pepper: IdentificationPepper
+
+    public init(subjects: IdentificationSubjects, key: IdentificationKey, pepper: IdentificationPepper) {
+        self.subjects = subjects
+        self.key = key
+        self.pepper = pepper
+    }
 }
 
 /// `metadata` keys the event store's lookups name (replays, keyless Error retries).
@@ -37,15 +61,23 @@ public enum NotificationDecision {
     /// timestamp the notification carries (`occurred_at`, null for an Error), `received_at`,
     /// and every anomaly: the notification's own cross-field ones and the lifecycle ones.
     ///
+    /// A notification with an `Identification` is kept without it (db/0019): `notification` leaves
+    /// it out, `identification` names the key that sealed it, and `body_sealed` holds the body as
+    /// received, encrypted under that key, in place of `body`. Its content digest covers the
+    /// identification's subjects (keyed hashes), not its value.
+    ///
     /// - Parameters:
     ///   - rawBody: the request body as received; it was validated as UTF-8 JSON.
+    ///   - sealing: the identification's subjects and key. The ingestor always passes one for a
+    ///     notification with an identification; nil keeps it in the clear, as events stored before
+    ///     db/0019 have it.
     ///   - variant: set when the notification's natural id is stored already with other content:
     ///     then this is a second, different notification (a corrected Start, say), recorded under
     ///     an id derived from the natural one and the content, so its own replays are found too.
     public static func decide(
         _ validated: ValidatedNotification, rawBody: String, lifecycle: SessionLifecycle, context: IngestContext,
-        variant: Bool = false
-    ) -> DecidedEvent {
+        variant: Bool = false, sealing: NotificationSealing? = nil
+    ) throws -> DecidedEvent {
         let notification = validated.notification
         let anomalies = validated.anomalies + lifecycle.anomalies(receiving: notification.type)
         let occurred: Timestamp? =
@@ -68,12 +100,31 @@ public enum NotificationDecision {
         // `notification` is the body as a JSON value (PostgreSQL's jsonb normalises its key order,
         // whitespace and number spelling); `body` keeps the bytes as received, so the forwarder
         // sends Hubject the original notification, byte for byte.
-        fields.append((RecordedNotification.Key.body, .string(rawBody)))
-        let data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
-        let digest = contentDigest(validated.body)
+        let data: String
+        let digest: String
+        var earlierDigest: String?
+        if let sealing, case .object(let object) = validated.body {
+            let key = sealing.key.id.uuidString.lowercased()
+            fields.append((
+                RecordedNotification.Key.identification,
+                .object(JSONObject([("key", .string(key)), ("option", .string(notification.identification?.optionName ?? ""))]))
+            ))
+            fields.append((
+                RecordedNotification.Key.sealedBody,
+                .object(JSONObject([("key", .string(key)), ("box", .string(try SealedBox.seal(Array(rawBody.utf8), with: sealing.key)))]))
+            ))
+            var withoutIdentification = object
+            withoutIdentification[RecordedNotification.identificationMember] = nil
+            fields.append(("notification", .object(withoutIdentification)))
+            data = JSONValue.object(JSONObject(fields)).serialized()
+        } else {
+            fields.append((RecordedNotification.Key.body, .string(rawBody)))
+            data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
+        }
+        (digest, earlierDigest) = contentDigests(validated, sealing: sealing)
         var id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)
         if variant { id = variantID(of: id, digest: digest) }
-        return DecidedEvent(
+        var decided = DecidedEvent(
             id: id,
             type: LedgerEventType(recording: notification.type),
             stream: StreamName.session(notification.sessionID),
@@ -82,13 +133,21 @@ public enum NotificationDecision {
             anomalies: anomalies,
             contentDigest: digest
         )
+        decided.earlierDigest = earlierDigest
+        return decided
     }
 
     /// The quarantine event for a refused notification: its bytes (at most `rawCap` of them;
     /// as text when they are UTF-8, else base64), every reason, and who sent it.
+    ///
+    /// With `sealing`, `raw_sealed` (`key`, `box`: sealed under that key, one of its own) holds
+    /// `{"raw": …, "problems": […]}` instead of `raw` and `problems`, and `problem_count` says how
+    /// many reasons there were: a refused body may carry an identification, and the reasons may
+    /// quote it (`EvcoID "…" does not match …`); an erasure finds them by opening the box (db/0019).
     public static func rejection(
-        rawBody: some Collection<UInt8>, problems: [ValidationProblem], context: IngestContext, rawCap: Int = 8192
-    ) -> DecidedEvent {
+        rawBody: some Collection<UInt8>, problems: [ValidationProblem], context: IngestContext, rawCap: Int = 8192,
+        sealing: IdentificationKey? = nil
+    ) throws -> DecidedEvent {
         var kept = Array(rawBody.prefix(rawCap))
         // Do not cut a UTF-8 character in two: that would turn a text body into base64.
         if kept.count < rawBody.count, String(validating: kept, as: UTF8.self) == nil {
@@ -98,19 +157,31 @@ public enum NotificationDecision {
             if String(validating: kept[..<end], as: UTF8.self) != nil { kept.removeSubrange(end...) }
         }
         var fields: [(key: String, value: JSONValue)] = [("received_at", .string(rfc3339(context.receivedAt)))]
+        let raw: String
+        let encoding: String
         if let text = String(validating: kept, as: UTF8.self), !text.contains("\u{0}") {
-            fields.append(("raw", .string(text)))
-            fields.append(("raw_encoding", .string("utf-8")))
+            (raw, encoding) = (text, "utf-8")
         } else {
-            fields.append(("raw", .string(Data(kept).base64EncodedString())))
-            fields.append(("raw_encoding", .string("base64")))
+            (raw, encoding) = (Data(kept).base64EncodedString(), "base64")
         }
+        let reasons = JSONValue.array(problems.map { .object(JSONObject([("pointer", .string($0.pointer)), ("message", .string($0.message))])) })
+        if let sealing {
+            let sealed = JSONValue.object(JSONObject([("raw", .string(raw)), ("problems", reasons)])).serialized()
+            fields.append((
+                Self.sealedRaw,
+                .object(JSONObject([("key", .string(sealing.id.uuidString.lowercased())), ("box", .string(try SealedBox.seal(Array(sealed.utf8), with: sealing)))]))
+            ))
+        } else {
+            fields.append(("raw", .string(raw)))
+        }
+        fields.append(("raw_encoding", .string(encoding)))
         fields.append(("raw_bytes", .number(String(rawBody.count))))
         fields.append(("raw_truncated", .bool(rawBody.count > rawCap)))
-        fields.append((
-            "problems",
-            .array(problems.map { .object(JSONObject([("pointer", .string($0.pointer)), ("message", .string($0.message))])) })
-        ))
+        if sealing == nil {
+            fields.append(("problems", reasons))
+        } else {
+            fields.append(("problem_count", .number(String(problems.count))))
+        }
         return DecidedEvent(
             id: UUID(),
             type: .notificationRejected,
@@ -120,6 +191,19 @@ public enum NotificationDecision {
             anomalies: [],
             contentDigest: ""
         )
+    }
+
+    /// The member of a quarantine event that holds its kept bytes sealed.
+    public static let sealedRaw = "raw_sealed"
+
+    /// The sealed bytes of a quarantine event's `data`: the key's id and the box (nil for one
+    /// stored in the clear, before db/0019).
+    public static func sealedRejection(ofData data: String) -> (keyID: UUID, box: String)? {
+        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: 8, maxBytes: .max),
+            let sealed = object[sealedRaw]?.objectValue, let key = sealed["key"]?.stringValue.flatMap(UUID.init(uuidString:)),
+            let box = sealed["box"]?.stringValue
+        else { return nil }
+        return (key, box)
     }
 
     /// The event that counts refused notifications the quarantine did not store.
@@ -142,7 +226,29 @@ public enum NotificationDecision {
 
     /// A name-based UUID of the notification's compact serialization: equal for the same
     /// notification sent again, whatever whitespace it came with.
-    public static func contentDigest(_ body: JSONValue) -> String {
+    /// The content digest of a notification, and, for one with an identification, the digest
+    /// stored for it before db/0019 (see `DecidedEvent.earlierDigest`). With an identification,
+    /// the digest covers the identification's shape with every text in it replaced by a keyed
+    /// hash (`IdentificationPepper.keyedLeaf`): any change to it is other content, and a stored
+    /// digest confirms no guessed value without the pepper.
+    public static func contentDigests(_ validated: ValidatedNotification, sealing: NotificationSealing?) -> (current: String, earlier: String?) {
+        let member = RecordedNotification.identificationMember
+        guard let sealing, case .object(var keyed) = validated.body, let identification = keyed[member] else {
+            return (contentDigest(validated.body), nil)
+        }
+        func hashed(_ value: JSONValue, _ pointer: String) -> JSONValue {
+            switch value {
+            case .string(let text): .string(sealing.pepper.keyedLeaf(text, at: pointer))
+            case .object(let object): .object(JSONObject(object.map { ($0.key, hashed($0.value, pointer + "/" + $0.key)) }))
+            case .array(let items): .array(items.enumerated().map { hashed($0.element, pointer + "/\($0.offset)") })
+            default: value
+            }
+        }
+        keyed[member] = hashed(identification, "/" + member)
+        return (contentDigest(.object(keyed)), contentDigest(validated.body))
+    }
+
+    static func contentDigest(_ body: JSONValue) -> String {
         EventIdentity.nameBased("content\u{1F}" + body.serialized()).uuidString.lowercased()
     }
 

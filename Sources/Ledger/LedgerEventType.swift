@@ -29,6 +29,10 @@ public enum LedgerEventType: String, Sendable, CaseIterable, Codable {
     /// An operator asked for a dead letter to be sent again.
     case deliveryRetryRequested = "DeliveryRetryRequested"
 
+    /// An identification was erased: its keys were deleted (db/0019). In the stream `erasure-requests`;
+    /// names the subject (a keyed hash), never the value.
+    case identificationErased = "IdentificationErased"
+
     /// The event types of a delivery stream.
     public static let delivery: Set<LedgerEventType> = [
         .notificationForwarded, .forwardingAttemptFailed, .notificationDeadLettered, .notificationSuperseded, .deliveryRetryRequested,

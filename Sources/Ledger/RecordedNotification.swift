@@ -1,3 +1,4 @@
+public import Foundation
 public import JSON
 public import OICP
 
@@ -12,7 +13,16 @@ public struct RecordedNotification: Sendable {
         public static let errorType = "error_type"
         /// The notification's bytes as received: half of an event, read only to forward it.
         public static let body = "body"
+        /// In place of `body` when the notification had an identification (db/0019): `key`, the
+        /// identification's key, and `box`, the bytes as received sealed under it.
+        public static let sealedBody = "body_sealed"
+        /// When the notification had an identification: `key` (its key) and `option` (which of the
+        /// five it was); the value itself is only in `body_sealed`.
+        public static let identification = "identification"
     }
+
+    /// The body member the identification is in, left out of `notification` when sealed.
+    public static let identificationMember = "Identification"
 
     public let type: LedgerEventType
     public let sessionID: String
@@ -59,6 +69,25 @@ public struct RecordedNotification: Sendable {
     public static func body(ofData data: String) -> String? {
         guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return nil }
         return object[Key.body]?.stringValue ?? object["notification"]?.objectValue.map { JSONValue.object($0).serialized() }
+    }
+
+    /// What the forwarder sends for a lifecycle event's `data`: the bytes as received, or, when
+    /// they are sealed (db/0019), the key and the box to open with it, and the notification
+    /// without its identification, to send when the key is gone (the identification was erased).
+    public enum Forwardable: Sendable, Equatable {
+        case plain(String)
+        case sealed(keyID: UUID, box: String, withoutIdentification: String)
+    }
+
+    /// Nil when `data` has neither a body nor a notification.
+    public static func forwardable(ofData data: String) -> Forwardable? {
+        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return nil }
+        if let sealed = object[Key.sealedBody]?.objectValue, let key = sealed["key"]?.stringValue.flatMap(UUID.init(uuidString:)),
+            let box = sealed["box"]?.stringValue, let notification = object["notification"]?.objectValue
+        {
+            return .sealed(keyID: key, box: box, withoutIdentification: JSONValue.object(notification).serialized())
+        }
+        return body(ofData: data).map(Forwardable.plain)
     }
 
     /// The EVSE and operator a lifecycle event's `data` names, each nil when absent.

@@ -49,10 +49,14 @@ public struct SessionLifecycle: Sendable, Hashable {
 
     /// The Error with content `digest` recorded within `window` before `receivedAt`, if any: a
     /// keyless Error sent again (a client retrying after a timeout) is that one, not a new fact.
-    public func replayedError(digest: String, receivedAt: Date, window: Duration) -> RecordedError? {
+    /// - Parameter earlier: the digest an Error with an identification had before db/0019.
+    public func replayedError(digest: String, earlier: String? = nil, receivedAt: Date, window: Duration) -> RecordedError? {
         guard window > .zero else { return nil }
         let seconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
-        return recentErrors.last { $0.digest == digest && receivedAt.timeIntervalSince($0.receivedAt) <= seconds && $0.receivedAt.timeIntervalSince(receivedAt) <= seconds }
+        return recentErrors.last {
+            ($0.digest == digest || (earlier != nil && $0.digest == earlier)) && receivedAt.timeIntervalSince($0.receivedAt) <= seconds
+                && $0.receivedAt.timeIntervalSince(receivedAt) <= seconds
+        }
     }
 
     /// Remembers a keyless Error just recorded.

@@ -9,6 +9,8 @@ import OICP
 public enum StreamName {
     public static func session(_ sessionID: String) -> String { "session-" + sessionID }
     public static func delivery(_ sessionID: String) -> String { "delivery-" + sessionID }
+    /// The record of every erasure of an identification (stream ids are `kind-name`).
+    public static let erasures = "erasure-requests"
 
     public static func quarantine(day: Date) -> String {
         let days = Int(floor(day.timeIntervalSince1970 / 86_400))

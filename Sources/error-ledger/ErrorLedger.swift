@@ -10,7 +10,7 @@ struct ErrorLedger: AsyncParsableCommand {
         abstract: "Session Error Ledger: the CPO's system of record for OICP 2.3 charging notifications.",
         version: LedgerVersion.current,
         subcommands: [
-            MigrateCommand.self, IngestCommand.self, ImportCommand.self, StreamCommand.self, StatusCommand.self,
+            MigrateCommand.self, IngestCommand.self, ImportCommand.self, EraseCommand.self, StreamCommand.self, StatusCommand.self,
             ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, DeliveriesCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, StatisticsCommand.self,
             TokenCommand.self,
             VerifyCommand.self, ConfigCommand.self, ProbeCommand.self,

@@ -38,7 +38,7 @@ struct ImportCommand: AsyncParsableCommand {
         guard workers > 0, workers <= 16 else { throw ValidationError("--workers must be 1…16") }
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: workers + 1, commitLanes: 1), logger: logger)
         defer { store.close() }
-        let ingestor = Ingestor(store: store, logger: logger)
+        let ingestor = Ingestor(store: store, configuration: try .fromEnvironment(), logger: logger)
         let context = IngestContext(receivedAt: Date(), client: "import", source: "import")
         let reader = try LineReader(path: file, maxLineBytes: ingestor.validator.limits.maxBodyBytes)
 

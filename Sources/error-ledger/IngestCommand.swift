@@ -26,7 +26,7 @@ struct IngestCommand: AsyncParsableCommand {
         let body = try readInput(file, limit: 1 << 20)
         let store = try await EventStore.open(configuration: .init(url: try database.url(), poolSize: 2, commitLanes: 1), logger: logger)
         defer { store.close() }
-        let ingestor = Ingestor(store: store, logger: logger)
+        let ingestor = Ingestor(store: store, configuration: try .fromEnvironment(), logger: logger)
         let outcome = try await ingestor.ingest(
             body, context: IngestContext(receivedAt: Date(), client: "cli", idempotencyKey: idempotencyKey, source: "cli")
         )
@@ -61,6 +61,14 @@ struct InputError: Error, CustomStringConvertible {
 }
 
 extension ValidationProblem {
-    /// `pointer: message`, with `(body)` for the body as a whole.
-    var line: String { "\(pointer.isEmpty ? "(body)" : pointer): \(message)" }
+    /// `pointer: message`, with `(body)` for the body as a whole. A problem in the
+    /// identification says what is wrong without the value it quotes (`"…"`): these lines go
+    /// to standard error, which a service manager keeps as a log.
+    var line: String {
+        var text = message
+        if pointer.hasPrefix("/" + RecordedNotification.identificationMember) {
+            text = text.replacing(/"[^"]*"/, with: "\"…\"")
+        }
+        return "\(pointer.isEmpty ? "(body)" : pointer): \(text)"
+    }
 }

@@ -82,10 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
         defer { store.close() }
         // Before listening: bad certificate files stop the start-up, not the first send.
         let forwarderToRun = try forwarder(store: store, url: url, logger: logger)
-        let ingest = Ingestor.Configuration(
-            undigestedEventsAreReplays: try environment.onOff("LEDGER_INGEST_UNDIGESTED_REPLAYS", default: false),
-            errorReplayWindow: .seconds(try environment.integer("LEDGER_ERROR_REPLAY_WINDOW_SECONDS"))
-        )
+        let ingest = try Ingestor.Configuration.fromEnvironment(environment)
+        if ingest.identificationPepper == nil {
+            logger.notice("LEDGER_IDENTIFICATION_PEPPER is not set: identifications are named by the database's own pepper, which its backups hold too")
+        }
         let admin = try environment["LEDGER_ADMIN_ADDRESS"].map(Self.parseAddress)
         var projection = Projector.Configuration()
         projection.settings = SessionSettings(networkTimeout: settings.networkTimeout)

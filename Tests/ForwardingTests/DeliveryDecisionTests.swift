@@ -65,3 +65,31 @@ struct DeliveryDecisionTests {
         #expect(final.event.type == .notificationDeadLettered && final.record.row.statusCode == "017")
     }
 }
+
+@Suite("Hubject's answer without the identification it may quote")
+struct AnswerRedactionTests {
+    @Test("a validation answer quoting the EVCO-ID, in any case or without separators, keeps its reason but not the value")
+    func redacted() {
+        let sent = #"{"Type":"Error","SessionID":"s","Identification":{"RemoteIdentification":{"EvcoID":"DE-8EO-CAet5e4XY-3"}},"EvseID":"DE*A36*E1*1"}"#
+        let answer = #"{"Result":false,"StatusCode":{"Code":"022","AdditionalInfo":"EvcoID DE8EOCAET5E4XY3 unknown; was de-8eo-caet5e4xy-3"}}"#
+        let result = Forwarder.withoutIdentification(.response(status: 200, body: Array(answer.utf8), retryAfter: nil, latency: .zero), sent: sent)
+        guard case .response(_, let body, _, _) = result else {
+            Issue.record("not a response")
+            return
+        }
+        let text = String(decoding: body, as: UTF8.self)
+        #expect(!text.uppercased().contains("8EO"), "\(text)")
+        #expect(text.contains("unknown; was"), "the reason stays")
+        guard case .deadLetter(let reason) = DeliveryOutcome.classify(result) else {
+            Issue.record("not a dead letter")
+            return
+        }
+        #expect(reason.contains("022") && !reason.uppercased().contains("8EO"))
+    }
+
+    @Test("an answer that quotes nothing is left as it came")
+    func untouched() {
+        let result = TransportResult.response(status: 500, body: [0xFF, 0x41], retryAfter: nil, latency: .zero)
+        #expect(Forwarder.withoutIdentification(result, sent: #"{"Identification":{"RFIDMifareFamilyIdentification":{"UID":"0A0B0C0D"}}}"#) == result)
+    }
+}

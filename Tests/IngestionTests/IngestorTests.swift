@@ -175,7 +175,7 @@ struct IngestorTests {
             defer { store.close() }
             // A Start stored under the Start's natural id by a ledger that kept no digest.
             let validated = try #require(try? ingestor.validator.validate(try example("start")).get())
-            let decided = NotificationDecision.decide(validated, rawBody: "{}", lifecycle: SessionLifecycle(), context: context())
+            let decided = try NotificationDecision.decide(validated, rawBody: "{}", lifecycle: SessionLifecycle(), context: context())
             _ = try await store.append(
                 to: decided.stream, expected: .noStream,
                 events: [NewEvent(id: decided.id, type: decided.type.rawValue, data: decided.data, metadata: #"{"client":"old"}"#)]
@@ -343,10 +343,21 @@ struct IngestorTests {
 
         let quarantined = try await store.readStream(StreamName.quarantine(day: now))
         #expect(quarantined.map(\.eventType) == ["NotificationRejected"])
-        let data = try parse(try #require(quarantined.first).data)
-        #expect(data["problems"]?.arrayValue?.count == 7)
+        let stored = try #require(quarantined.first).data
+        let data = try parse(stored)
+        #expect(data["problem_count"]?.numberText == "7")
         #expect(data["raw_encoding"]?.stringValue == "utf-8")
-        #expect(data["raw"]?.stringValue == String(decoding: try example("invalid-error"), as: UTF8.self))
+        #expect(data["raw"] == nil && data["problems"] == nil, "kept sealed: the body and the reasons may quote an identification")
+        let kept = try await opened(stored, store)
+        #expect(kept["problems"]?.arrayValue?.count == 7)
+        #expect(kept["raw"]?.stringValue == String(decoding: try example("invalid-error"), as: UTF8.self))
+    }
+
+    /// A quarantine event's sealed part (db/0019), opened with its key.
+    func opened(_ data: String, _ store: EventStore) async throws -> JSONValue {
+        let sealed = try #require(NotificationDecision.sealedRejection(ofData: data))
+        let key = try #require(try await store.identificationKeys(ids: [sealed.keyID])[sealed.keyID])
+        return try parse(String(decoding: try #require(SealedBox.open(sealed.box, with: key)), as: UTF8.self))
     }
 
     @Test("garbage bytes are refused cleanly and kept as base64")
@@ -359,9 +370,9 @@ struct IngestorTests {
             Issue.record("accepted garbage")
             return
         }
-        let data = try parse(try #require(try await store.readStream(StreamName.quarantine(day: now)).first).data)
-        #expect(data["raw_encoding"]?.stringValue == "base64")
-        #expect(data["raw"]?.stringValue == "//4Aew==")
+        let stored = try #require(try await store.readStream(StreamName.quarantine(day: now)).first).data
+        #expect(try parse(stored)["raw_encoding"]?.stringValue == "base64")
+        #expect(try await opened(stored, store)["raw"]?.stringValue == "//4Aew==")
     }
 
     @Test("a flood of bad input is capped per window, and what was dropped is counted")

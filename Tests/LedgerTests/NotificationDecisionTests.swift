@@ -8,7 +8,7 @@ import Testing
 private func decide(
     _ type: NotificationType, lifecycle: SessionLifecycle = SessionLifecycle(), context: IngestContext = context()
 ) throws -> DecidedEvent {
-    NotificationDecision.decide(try notification(type), rawBody: Body.of(type), lifecycle: lifecycle, context: context)
+    try NotificationDecision.decide(try notification(type), rawBody: Body.of(type), lifecycle: lifecycle, context: context)
 }
 
 /// The event's `data`, parsed.
@@ -119,7 +119,7 @@ struct DecideDataTests {
     @Test("occurred_at keeps the timestamp's original text, offset and fraction included")
     func occurredAtVerbatim() throws {
         let body = Body.setting("ChargingStart", to: "2024-05-14t09:32:10.5000+02:00", in: Body.start)
-        let event = NotificationDecision.decide(
+        let event = try NotificationDecision.decide(
             try validated(body), rawBody: body, lifecycle: SessionLifecycle(), context: context())
 
         #expect(try data(of: event)["occurred_at"] == .string("2024-05-14t09:32:10.5000+02:00"))
@@ -160,7 +160,7 @@ struct DecideDataTests {
         let validated = try validated(body)
         try #require(validated.anomalies.map(\.code) == ["charging_duration_mismatch"])
 
-        let event = NotificationDecision.decide(
+        let event = try NotificationDecision.decide(
             validated, rawBody: body, lifecycle: SessionLifecycle(), context: context())
 
         let expected =
@@ -193,7 +193,7 @@ struct DecideDataTests {
     func notificationVerbatim() throws {
         let body = Body.editing(Body.error, [("Ground fault detected", #"Fehler \u00e4: Ground fault detected"#)])
 
-        let event = NotificationDecision.decide(
+        let event = try NotificationDecision.decide(
             try validated(body), rawBody: body, lifecycle: SessionLifecycle(), context: context())
 
         #expect(event.data.hasSuffix(#","notification":"# + body + "}"))

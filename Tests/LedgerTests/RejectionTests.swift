@@ -13,8 +13,8 @@ private let problems = [
 
 private func reject(
     _ bytes: [UInt8], problems: [ValidationProblem] = problems, context: IngestContext = context(), rawCap: Int = 8192
-) -> DecidedEvent {
-    NotificationDecision.rejection(rawBody: bytes, problems: problems, context: context, rawCap: rawCap)
+) throws -> DecidedEvent {
+    try NotificationDecision.rejection(rawBody: bytes, problems: problems, context: context, rawCap: rawCap)
 }
 
 @Suite("NotificationDecision.rejection: raw bytes")
@@ -23,7 +23,7 @@ struct RejectionRawTests {
     func utf8Text() throws {
         let body = #"{"Type":"Strat","EvseID":"DE*A36*E0001*1","Info":"Grüße 🔌"}"#
 
-        let data = try parseObject(reject(Array(body.utf8)).data)
+        let data = try parseObject(try reject(Array(body.utf8)).data)
 
         #expect(data["raw"] == .string(body))
         #expect(data["raw_encoding"] == .string("utf-8"))
@@ -113,7 +113,7 @@ struct RejectionRawTests {
     func defaultCap() throws {
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: 8193)
 
-        let event = NotificationDecision.rejection(rawBody: body, problems: problems, context: context())
+        let event = try NotificationDecision.rejection(rawBody: body, problems: problems, context: context())
 
         let data = try parseObject(event.data)
         #expect(data["raw"] == .string(String(repeating: "x", count: 8192)))
@@ -126,7 +126,7 @@ struct RejectionRawTests {
 struct RejectionEventTests {
     @Test("every problem is listed with its pointer and message, in order")
     func problemsListed() throws {
-        let data = try parseObject(reject(Array("{}".utf8)).data)
+        let data = try parseObject(try reject(Array("{}".utf8)).data)
 
         #expect(
             data["problems"]
@@ -143,30 +143,30 @@ struct RejectionEventTests {
 
     @Test("data records when the body was received")
     func receivedAt() throws {
-        let data = try parseObject(reject(Array("{}".utf8)).data)
+        let data = try parseObject(try reject(Array("{}".utf8)).data)
 
         #expect(data["received_at"] == .string("2026-11-27T10:00:00.250Z"))
     }
 
     @Test("a rejection is a NotificationRejected event with no anomalies")
-    func typeAndAnomalies() {
-        let event = reject(Array("{}".utf8))
+    func typeAndAnomalies() throws {
+        let event = try reject(Array("{}".utf8))
 
         #expect(event.type == .notificationRejected)
         #expect(event.anomalies == [])
     }
 
     @Test("two rejections of one body get two ids")
-    func randomIDs() {
-        let first = reject(Array("{}".utf8))
-        let second = reject(Array("{}".utf8))
+    func randomIDs() throws {
+        let first = try reject(Array("{}".utf8))
+        let second = try reject(Array("{}".utf8))
 
         #expect(first.id != second.id)
     }
 
     @Test("metadata records the client, source, request id and schema version")
     func metadata() throws {
-        let event = reject(Array("{}".utf8), context: context(client: "cli", requestID: "req-7", source: "cli"))
+        let event = try reject(Array("{}".utf8), context: context(client: "cli", requestID: "req-7", source: "cli"))
 
         let metadata = try parseObject(event.metadata)
         #expect(metadata["client"] == .string("cli"))
@@ -177,21 +177,21 @@ struct RejectionEventTests {
 
     @Test("the last second of a UTC day goes to that day's quarantine stream")
     func quarantineLastSecond() throws {
-        let event = reject(Array("{}".utf8), context: context(receivedAt: try instant("2026-11-27T23:59:59Z")))
+        let event = try reject(Array("{}".utf8), context: context(receivedAt: try instant("2026-11-27T23:59:59Z")))
 
         #expect(event.stream == "quarantine-2026-11-27")
     }
 
     @Test("the first second of a UTC day goes to the new day's quarantine stream")
     func quarantineFirstSecond() throws {
-        let event = reject(Array("{}".utf8), context: context(receivedAt: try instant("2026-11-28T00:00:00Z")))
+        let event = try reject(Array("{}".utf8), context: context(receivedAt: try instant("2026-11-28T00:00:00Z")))
 
         #expect(event.stream == "quarantine-2026-11-28")
     }
 
     @Test("the quarantine day is the UTC day, not the day at the sender's offset")
     func quarantineUTCDay() throws {
-        let event = reject(Array("{}".utf8), context: context(receivedAt: try instant("2026-11-28T00:30:00+01:00")))
+        let event = try reject(Array("{}".utf8), context: context(receivedAt: try instant("2026-11-28T00:30:00+01:00")))
 
         #expect(event.stream == "quarantine-2026-11-27")
     }

@@ -202,7 +202,7 @@ struct LedgerEventTypeTests {
                 "ChargingStarted", "ChargingProgressed", "ChargingEnded", "ChargingErrorReported",
                 "NotificationRejected", "RejectionsDropped",
                 "NotificationForwarded", "ForwardingAttemptFailed", "NotificationDeadLettered", "NotificationSuperseded",
-                "DeliveryRetryRequested",
+                "DeliveryRetryRequested", "IdentificationErased",
             ])
     }
 

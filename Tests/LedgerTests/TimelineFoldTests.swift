@@ -620,7 +620,7 @@ struct TimelineFoldTests {
         _ = fold.fold([try recorder.record(.start)])
         let sessionsBefore = fold.sessions
         let evsesBefore = fold.evses
-        let rejected = NotificationDecision.rejection(
+        let rejected = try NotificationDecision.rejection(
             rawBody: Array(Body.example("invalid-error").utf8),
             problems: [ValidationProblem(pointer: "/SessionID", message: "SessionID does not match the pattern")],
             context: context())
@@ -681,7 +681,7 @@ struct TimelineFoldTests {
 
     @Test("an event type the timelines do not know is skipped, even with a lifecycle event's data")
     func unknownTypeSkipped() throws {
-        let decided = NotificationDecision.decide(
+        let decided = try NotificationDecision.decide(
             try notification(.start), rawBody: Body.start, lifecycle: SessionLifecycle(), context: context())
         let event = PreparedEvent(
             FoldEvent(
@@ -698,7 +698,7 @@ struct TimelineFoldTests {
     func skippedTakeNoSeq() throws {
         var recorder = Recorder()
         let start = try recorder.record(.start)
-        let rejected = NotificationDecision.rejection(
+        let rejected = try NotificationDecision.rejection(
             rawBody: Array("{".utf8), problems: [ValidationProblem(pointer: "", message: "not JSON")],
             context: context())
         _ = recorder.skipPosition()
@@ -981,7 +981,7 @@ private struct Recorder {
         let lifecycle = lifecycles[session] ?? SessionLifecycle()
         position += 1
         let time = receivedAt.addingTimeInterval(Double(second ?? Int(position - 1)))
-        let decided = NotificationDecision.decide(
+        let decided = try NotificationDecision.decide(
             try validated(body, sourceLocation: sourceLocation), rawBody: body, lifecycle: lifecycle,
             context: context(receivedAt: time))
         lifecycles[session, default: SessionLifecycle()].apply(eventType: decided.type.rawValue)
@@ -989,9 +989,9 @@ private struct Recorder {
     }
 
     /// A refused notification, stored in the quarantine at the next position.
-    mutating func reject(at second: Int) -> PreparedEvent {
+    mutating func reject(at second: Int) throws -> PreparedEvent {
         position += 1
-        let decided = NotificationDecision.rejection(
+        let decided = try NotificationDecision.rejection(
             rawBody: Array(Body.example("invalid-error").utf8),
             problems: [ValidationProblem(pointer: "/EvseID", message: "EvseID does not match the pattern")],
             context: context(receivedAt: receivedAt.addingTimeInterval(Double(second))))
@@ -1133,7 +1133,7 @@ private func randomEvents(sessions count: Int, seed: UInt64) throws -> [Prepared
     while !active.isEmpty {
         let second = max(0, Int(recorder.position) + Int.random(in: -5...5, using: &random))
         if Int.random(in: 0..<30, using: &random) == 0 {
-            events.append(recorder.reject(at: second))
+            events.append(try recorder.reject(at: second))
             continue
         }
         let pick = Int.random(in: 0..<active.count, using: &random)
