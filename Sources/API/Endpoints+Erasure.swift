@@ -35,12 +35,21 @@ extension Endpoints {
         if let reason = IdentificationErasure.validate(value, kind: kind) { throw APIProblem.invalid(field, reason) }
         var requestedBy = "token \(token.name)"
         if let member = body["requested_by"] {
-            guard let text = member.stringValue, (1...200).contains(text.count) else {
-                throw APIProblem.invalid("requested_by", "must be a string of 1 to 200 characters")
+            guard let text = member.stringValue else { throw APIProblem.invalid("requested_by", "must be a string") }
+            if let reason = IdentificationErasure.validate(requestedBy: text, erasing: value, kind: kind) {
+                throw APIProblem.invalid("requested_by", reason)
             }
             requestedBy = text + " (token \(token.name))"
         }
-        let outcome = try await ingestor.erase(kind, value: value, requestedBy: requestedBy)
+        let outcome: Ingestor.ErasureOutcome
+        do {
+            outcome = try await ingestor.erase(kind, value: value, requestedBy: requestedBy)
+        } catch let refused as ErasureRefused {
+            // The token's name, kept as who asked, may be what holds the value.
+            throw APIProblem.invalid(
+                refused.field, refused.reason + (body["requested_by"] == nil ? " (without requested_by, the token's name is kept)" : "")
+            )
+        }
         let answer = JSONObject([
             ("subject", .string(outcome.subject)), ("keys_deleted", .number(String(outcome.keysDeleted))),
             ("event_id", .string(outcome.eventID.uuidString.lowercased())), ("position", .number(String(outcome.position))),

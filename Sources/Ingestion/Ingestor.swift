@@ -285,6 +285,10 @@ extension Ingestor {
     /// in the stream `erasure-requests`, in one transaction. Erasing again deletes nothing more and is
     /// recorded again.
     public func erase(_ kind: IdentificationSubjects.Kind, value: String, requestedBy: String, at: Date = Date()) async throws -> ErasureOutcome {
+        if let reason = IdentificationErasure.validate(value, kind: kind) { throw ErasureRefused(field: kind == .uid ? "uid" : "evco_id", reason: reason) }
+        if let reason = IdentificationErasure.validate(requestedBy: requestedBy, erasing: value, kind: kind) {
+            throw ErasureRefused(field: "requested_by", reason: reason)
+        }
         let erasure = IdentificationErasure(kind: kind, value: value, pepper: try await identificationPepper(), requestedBy: requestedBy, at: at)
         let metadata = JSONValue.object(JSONObject([("requested_by", .string(requestedBy)), ("source", .string("erasure"))])).serialized()
         let event = NewEvent(type: LedgerEventType.identificationErased.rawValue, data: erasure.eventData, metadata: metadata)
@@ -322,4 +326,11 @@ public struct PepperMismatch: Error, CustomStringConvertible {
             ? "LEDGER_IDENTIFICATION_PEPPER is not the pepper this database's identifications are named with (another value, or the database's own): use the one set before"
             : "this database's identifications are named with LEDGER_IDENTIFICATION_PEPPER, which this process does not have: set it as on the other instances"
     }
+}
+
+/// An erasure request that cannot be carried out as asked: which field, and why.
+public struct ErasureRefused: Error, CustomStringConvertible {
+    public let field: String
+    public let reason: String
+    public var description: String { "\(field) \(reason)" }
 }

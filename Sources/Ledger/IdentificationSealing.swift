@@ -134,6 +134,17 @@ public struct IdentificationErasure: Sendable {
         return nil
     }
 
+    /// Nil with the reason when `requestedBy` cannot be kept with the erasure: 1 to 200
+    /// characters, and not holding the value erased (it is kept for as long as the store lives).
+    public static func validate(requestedBy: String, erasing value: String, kind: IdentificationSubjects.Kind) -> String? {
+        guard (1...200).contains(requestedBy.count) else { return "must be 1 to 200 characters" }
+        let needle = IdentificationSubjects.canonical(value, kind: kind)
+        if IdentificationSubjects.canonical(requestedBy, kind: kind).contains(needle) {
+            return "must not hold the identification erased: it is kept in the erasure's event for as long as the ledger keeps events"
+        }
+        return nil
+    }
+
     public init(kind: IdentificationSubjects.Kind, value: String, pepper: IdentificationPepper, requestedBy: String, at: Date) {
         self.kind = kind
         self.subject = pepper.subject(kind, value)

@@ -29,7 +29,10 @@ struct EraseCommand: AsyncParsableCommand {
         guard (uid == nil) != (evcoID == nil) else { throw ValidationError("name one identification: --uid or --evco-id") }
         if let uid, let reason = IdentificationErasure.validate(uid, kind: .uid) { throw ValidationError("--uid \(reason)") }
         if let evcoID, let reason = IdentificationErasure.validate(evcoID, kind: .evcoID) { throw ValidationError("--evco-id \(reason)") }
-        guard (1...200).contains(requestedBy.count) else { throw ValidationError("--requested-by must be 1 to 200 characters") }
+        let (kind, value) = uid.map { (IdentificationSubjects.Kind.uid, $0) } ?? (.evcoID, evcoID ?? "")
+        if let reason = IdentificationErasure.validate(requestedBy: requestedBy, erasing: value, kind: kind) {
+            throw ValidationError("--requested-by \(reason)")
+        }
     }
 
     func run() async throws {

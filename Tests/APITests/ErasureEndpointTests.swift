@@ -41,6 +41,7 @@ struct ErasureEndpointTests {
                 (#"{"uid": "04A2", "evco_id": "DE8EO"}"#, "body"), (#"{}"#, "body"), (#"{"uid": "not hex"}"#, "uid"),
                 (#"{"evco_id": 7}"#, "evco_id"), (#"{"uid": "04A2", "name": "x"}"#, "name"), ("[1]", "body"),
                 (#"{"uid": "04A2", "requested_by": ""}"#, "requested_by"),
+                (#"{"evco_id": "DE8EOCAET5E4XY3", "requested_by": "for de-8eo-caet5e4xy-3"}"#, "requested_by"),
             ] {
                 let answer = try await harness.client.post("/v1/admin/erasures", body: Array(bad.utf8), token: admin)
                 #expect(answer.status == 400 && answer.body.contains(#""field":"\#(field)""#), "\(bad): \(answer.body)")

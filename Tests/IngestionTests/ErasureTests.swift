@@ -269,6 +269,10 @@ struct ErasureTests {
         #expect(IdentificationErasure.validate("DE-8EO-CAet5e4XY-3", kind: .evcoID) == nil)
         #expect(IdentificationErasure.validate("044a2daa856280", kind: .uid) == nil)
         #expect(IdentificationErasure.validate("DÉ-8EO", kind: .evcoID) != nil)
+        #expect(IdentificationErasure.validate(requestedBy: "ticket DPO-17", erasing: "044A2DAA856280", kind: .uid) == nil)
+        #expect(IdentificationErasure.validate(requestedBy: "card 044a2daa856280 lost", erasing: "044A2DAA856280", kind: .uid) != nil)
+        #expect(IdentificationErasure.validate(requestedBy: "for DE*8EO*CAET5E4XY*3", erasing: "DE-8EO-CAet5e4XY-3", kind: .evcoID) != nil)
+        #expect(IdentificationErasure.validate(requestedBy: "", erasing: "044A2DAA856280", kind: .uid) != nil)
     }
 }
 
