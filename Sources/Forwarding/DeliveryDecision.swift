@@ -28,6 +28,7 @@ enum DeliveryDecision {
             notificationType: notification.kind.rawValue, at: DeliveryEvent.stamp(now)
         )
         event.attempt = attempt
+        if delivery.withoutIdentification { event.withoutIdentification = true }
         var row = DeliveryRecord.RowUpdate(position: notification.position, state: "", attempts: attempt, firstAttemptAt: firstAttemptAt, finishedAt: now)
         // Hubject's code, when a failed attempt's answer was an acknowledgement.
         if case .response(_, let body, _, _) = result, let ack = try? JSONDecoder().decode(Acknowledgement.self, from: Data(body)) {

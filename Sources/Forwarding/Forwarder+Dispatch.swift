@@ -18,6 +18,8 @@ extension Forwarder {
         var body: String
         /// When the notification was committed (the event's `recorded_at`).
         var committedAt: Date
+        /// Its identification was erased before it went: `body` leaves it out.
+        var withoutIdentification = false
     }
 
     /// Takes the deliveries that may go now, within `maxInFlight` and the rate limit; says when
@@ -57,6 +59,7 @@ extension Forwarder {
                 continue
             }
             let body: String
+            var withoutIdentificationSent = false
             switch found {
             case .plain(let text):
                 body = text
@@ -68,10 +71,12 @@ extension Forwarder {
                     // (`error-ledger verify` names the event). What is left goes, as for an erasure.
                     logger.error("a notification's sealed body does not open with its key; it goes without its Identification", metadata: ["position": "\(notification.position)"])
                     body = withoutIdentification
+                    withoutIdentificationSent = true
                 } else {
                     // Its identification was erased before it went: Hubject gets the notification
                     // without it (`Identification` is optional in every ChargingNotification).
                     body = withoutIdentification
+                    withoutIdentificationSent = true
                     logger.notice(
                         "a notification's identification was erased before it was forwarded; it goes without it",
                         metadata: ["position": "\(notification.position)", "session_id": "\(session)"]
@@ -79,7 +84,10 @@ extension Forwarder {
                 }
             }
             deliveries.append(
-                Delivery(session: session, notification: notification, eventID: event.eventID, body: body, committedAt: event.recordedAt)
+                Delivery(
+                    session: session, notification: notification, eventID: event.eventID, body: body, committedAt: event.recordedAt,
+                    withoutIdentification: withoutIdentificationSent
+                )
             )
         }
         return deliveries

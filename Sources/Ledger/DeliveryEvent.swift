@@ -44,6 +44,8 @@ public struct DeliveryEvent: Sendable, Equatable {
     public var latencyMilliseconds: Int64?
     /// Who asked for a dead letter to be sent again.
     public var requestedBy: String?
+    /// The notification went without its `Identification`: it was erased first (db/0019).
+    public var withoutIdentification: Bool?
 
     public init(type: LedgerEventType, sessionID: String, eventID: String, position: Int64, notificationType: String, at: Timestamp) {
         precondition(LedgerEventType.delivery.contains(type), "\(type) is not a delivery event")
@@ -80,6 +82,7 @@ public struct DeliveryEvent: Sendable, Equatable {
         if let nextAttemptAt { fields.append(("next_attempt_at", .string(nextAttemptAt.text))) }
         if let latencyMilliseconds { fields.append(("latency_ms", .number(String(latencyMilliseconds)))) }
         if let requestedBy { fields.append(("requested_by", .string(requestedBy))) }
+        if let withoutIdentification { fields.append(("without_identification", .bool(withoutIdentification))) }
         return JSONValue.object(JSONObject(fields)).serialized()
     }
 
@@ -109,5 +112,6 @@ public struct DeliveryEvent: Sendable, Equatable {
         nextAttemptAt = time("next_attempt_at")
         latencyMilliseconds = object["latency_ms"]?.numberText.flatMap { Int64($0) }
         requestedBy = text("requested_by")
+        withoutIdentification = object["without_identification"]?.boolValue
     }
 }

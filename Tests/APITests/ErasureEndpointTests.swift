@@ -69,6 +69,19 @@ struct ErasureEndpointTests {
             #expect(!erasedBody.contains("Identification") && !erasedBody.uppercased().contains("8EO"), "\(erasedBody)")
             #expect(erasedBody.contains(erased) && erasedBody.contains("ConnectorError"), "the rest of the notification goes")
             #expect(keptBody == Self.withIdentification(NotificationBody.error(kept, evse: evse), evcoID: "DE-8EO-CKEEPME01-7"), "byte for byte")
+            // The delivery says so, in the session's timeline.
+            var seen = ""
+            do {
+                try await eventually(timeout: .seconds(30), "the delivery in the timeline") {
+                    seen = try await harness.client.get("/v1/sessions/\(erased)/timeline", token: ingest).body
+                    // jsonb's text of the details: `"key": value`.
+                    return seen.replacingOccurrences(of: " ", with: "").contains(#""without_identification":true"#)
+                }
+            } catch {
+                Issue.record("timeline: \(seen)")
+            }
+            let other = try await harness.client.get("/v1/sessions/\(kept)/timeline", token: ingest)
+            #expect(!other.body.contains("without_identification"), "\(other.body)")
         }
     }
 }

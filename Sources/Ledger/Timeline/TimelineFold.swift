@@ -330,6 +330,7 @@ struct DeliveryFact: Sendable {
         add("reason", delivery.reason.map(JSONValue.string))
         add("next_attempt_at", delivery.nextAttemptAt.map { .string($0.text) })
         add("requested_by", delivery.requestedBy.map(JSONValue.string))
+        add("without_identification", delivery.withoutIdentification.map(JSONValue.bool))
         add("event_id", .string(delivery.eventID))
         add("position", .number(String(delivery.position)))
         details = JSONValue.object(JSONObject(fields)).serialized()
