@@ -50,10 +50,6 @@ extension Endpoints {
                 refused.field, refused.reason + (body["requested_by"] == nil ? " (without requested_by, the token's name is kept)" : "")
             )
         }
-        let answer = JSONObject([
-            ("subject", .string(outcome.subject)), ("keys_deleted", .number(String(outcome.keysDeleted))),
-            ("event_id", .string(outcome.eventID.uuidString.lowercased())), ("position", .number(String(outcome.position))),
-        ])
-        return .json(201, JSONValue.object(answer).serialized())
+        return .json(201, outcome.json)
     }
 }

@@ -96,8 +96,14 @@ extension Forwarder {
     // MARK: - Delivery
 
     func deliver(_ delivery: Delivery, recorder: OutcomeRecorder) async {
-        let result = Self.withoutIdentification(await transport.send(Array(delivery.body.utf8)), sent: delivery.body)
-        let outcome = DeliveryOutcome.classify(result)
+        var result = await transport.send(Array(delivery.body.utf8))
+        var outcome = DeliveryOutcome.classify(result)
+        if case .delivered = outcome {} else {
+            // Only an answer that is not a delivery leaves a reason behind: that one is read for
+            // the identification's values (a delivery costs no second parse of the body).
+            result = Self.withoutIdentification(result, sent: delivery.body)
+            outcome = DeliveryOutcome.classify(result)
+        }
         let now = configuration.clock.now()
         if case .response(429, _, let retryAfter, _) = result {
             // Too many requests is about the partner, not this notification: every session waits.

@@ -278,6 +278,16 @@ extension Ingestor {
         public let keysDeleted: Int
         public let eventID: UUID
         public let position: Int64
+
+        /// As the CLI prints it and the API answers it.
+        public var json: String {
+            JSONValue.object(
+                JSONObject([
+                    ("subject", .string(subject)), ("keys_deleted", .number(String(keysDeleted))),
+                    ("event_id", .string(eventID.uuidString.lowercased())), ("position", .number(String(position))),
+                ])
+            ).serialized()
+        }
     }
 
     /// Erases an identification (db/0019): deletes every key it was seen with, so the bodies they

@@ -30,19 +30,24 @@ public struct IdentificationPepper: Sendable {
     /// A keyed hash of a fixed text: the database records the first one it sees, so that every
     /// process names identifications with the same pepper.
     public var checkValue: [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array("error-ledger identification pepper".utf8), using: SymmetricKey(data: bytes)))
+        keyedHash("error-ledger identification pepper")
     }
 
     /// `value` at `pointer` as the content digest covers it: a keyed hash, base64.
     public func keyedLeaf(_ value: String, at pointer: String) -> String {
         let input = "LEAF:" + pointer + "\u{1F}" + value
-        return Data(HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: bytes))).base64EncodedString()
+        return Data(keyedHash(input)).base64EncodedString()
     }
 
     /// The subject of `value` of `kind`, as the database keeps it (32 bytes).
     public func subject(_ kind: IdentificationSubjects.Kind, _ value: String) -> [UInt8] {
         let canonical = kind.rawValue + ":" + IdentificationSubjects.canonical(value, kind: kind)
-        return Array(HMAC<SHA256>.authenticationCode(for: Array(canonical.utf8), using: SymmetricKey(data: bytes)))
+        return keyedHash(canonical)
+    }
+
+    /// HMAC-SHA256 of `text` under the pepper: every keyed hash the ledger keeps.
+    private func keyedHash(_ text: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: bytes)))
     }
 }
 
@@ -123,12 +128,8 @@ public struct IdentificationErasure: Sendable {
     /// separators).
     public static func validate(_ value: String, kind: IdentificationSubjects.Kind) -> String? {
         guard !value.isEmpty, value.utf8.count <= 100 else { return "must be 1 to 100 characters" }
-        let allowed: (UInt8) -> Bool =
-            switch kind {
-            case .uid: { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0 | 0x20) }
-            case .evcoID: { $0 < 0x80 && (Character(Unicode.Scalar($0)).isLetter || Character(Unicode.Scalar($0)).isNumber || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "*")) }
-            }
-        guard value.utf8.allSatisfy(allowed) else {
+        let allowed = kind == .uid ? Self.hexDigits : Self.evcoCharacters
+        guard value.unicodeScalars.allSatisfy(allowed.contains) else {
             return kind == .uid ? "must be hexadecimal digits (an RFID card's UID)" : "must be letters, digits, '-' or '*' (an EVCO-ID)"
         }
         return nil
@@ -144,6 +145,9 @@ public struct IdentificationErasure: Sendable {
         }
         return nil
     }
+
+    private static let hexDigits = CharacterSet(charactersIn: "0123456789abcdefABCDEF")
+    private static let evcoCharacters = CharacterSet(charactersIn: "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-*")
 
     public init(kind: IdentificationSubjects.Kind, value: String, pepper: IdentificationPepper, requestedBy: String, at: Date) {
         self.kind = kind

@@ -37,7 +37,7 @@ public struct RecordedNotification: Sendable {
     /// Field and lifecycle anomalies, as recorded.
     public let anomalies: [JSONValue]
     /// The notification as a JSON value. (The bytes as received, which the forwarder sends, are
-    /// `body(ofData:)`'s: most readers leave them out of the read.)
+    /// `forwardable(ofData:)`'s: most readers leave them out of the read.)
     public let notification: JSONObject
 
     /// The lifecycle event types.
@@ -64,13 +64,6 @@ public struct RecordedNotification: Sendable {
         self.notification = notification
     }
 
-    /// The bytes to forward from a lifecycle event's `data`: `body` as received, else the
-    /// notification's JSON; nil when `data` has neither. Asks for nothing else of `data`.
-    public static func body(ofData data: String) -> String? {
-        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return nil }
-        return object[Key.body]?.stringValue ?? object["notification"]?.objectValue.map { JSONValue.object($0).serialized() }
-    }
-
     /// What the forwarder sends for a lifecycle event's `data`: the bytes as received, or, when
     /// they are sealed (db/0019), the key and the box to open with it, and the notification
     /// without its identification, to send when the key is gone (the identification was erased).
@@ -87,7 +80,9 @@ public struct RecordedNotification: Sendable {
         {
             return .sealed(keyID: key, box: box, withoutIdentification: JSONValue.object(notification).serialized())
         }
-        return body(ofData: data).map(Forwardable.plain)
+        // Stored before db/0019, or without an identification: the bytes as received, else the
+        // notification's JSON.
+        return (object[Key.body]?.stringValue ?? object["notification"]?.objectValue.map { JSONValue.object($0).serialized() }).map(Forwardable.plain)
     }
 
     /// The EVSE and operator a lifecycle event's `data` names, each nil when absent.

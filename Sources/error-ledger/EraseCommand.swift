@@ -42,11 +42,7 @@ struct EraseCommand: AsyncParsableCommand {
         let ingestor = Ingestor(store: store, configuration: try .fromEnvironment(), logger: logger)
         let (kind, value) = uid.map { (IdentificationSubjects.Kind.uid, $0) } ?? (.evcoID, evcoID ?? "")
         let outcome = try await ingestor.erase(kind, value: value, requestedBy: requestedBy)
-        let answer = JSONObject([
-            ("subject", .string(outcome.subject)), ("keys_deleted", .number(String(outcome.keysDeleted))),
-            ("event_id", .string(outcome.eventID.uuidString.lowercased())), ("position", .number(String(outcome.position))),
-        ])
-        print(JSONValue.object(answer).serialized())
+        print(outcome.json)
     }
 }
 
