@@ -11,6 +11,9 @@ struct InstanceFigures: Sendable {
     /// Seconds since the first event not sealed yet was recorded; 0 when all are. Read at most
     /// once a second.
     let unsealedAge: RecentValue<Double>
+    /// When the oldest event kept was recorded (Unix seconds), and how many months ahead of this
+    /// one have their partitions (db/0020). Read at most once a second.
+    let retention: RecentValue<(oldest: Double?, ahead: Int)>
 
     init(store: EventStore, version: String) {
         self.version = version
@@ -18,6 +21,9 @@ struct InstanceFigures: Sendable {
             try await store.oldestOpenTransactionAge().map(Self.seconds) ?? 0
         }
         unsealedAge = RecentValue { [store] in try await store.unsealedAge().map(Self.seconds) ?? 0 }
+        retention = RecentValue { [store] in
+            (try await store.oldestEventAt()?.timeIntervalSince1970, try await store.partitionsAhead())
+        }
     }
 
     private static func seconds(_ duration: Duration) -> Double {
@@ -39,6 +45,19 @@ struct InstanceFigures: Sendable {
             out.single(
                 "ledger_unsealed_seconds", "gauge",
                 "Age of the oldest event no seal holds yet (0 when all are sealed); the active projector seals every 10 s.", age
+            )
+        }
+        if let retention = try? await retention.get() {
+            if let oldest = retention.oldest {
+                out.single(
+                    "ledger_oldest_event_timestamp_seconds", "gauge",
+                    "When the oldest event kept was recorded (Unix time); LEDGER_RETENTION and `retention apply` move it.", oldest
+                )
+            }
+            out.single(
+                "ledger_event_partitions_ahead", "gauge",
+                "Months after this one whose partitions of the store exist (made 3 ahead; at 0, appends fail next month).",
+                Double(retention.ahead)
             )
         }
         ProcessFigures.read().render(into: &out)

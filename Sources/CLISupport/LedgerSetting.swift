@@ -18,6 +18,8 @@ public struct LedgerSetting: Sendable {
         case text
         /// A secret of at least `minimumBytes` bytes written as hexadecimal digits; never shown.
         case secretHex(minimumBytes: Int)
+        /// A period in whole months: `24 months`, `2 years`.
+        case months
     }
 
     public let name: String
@@ -43,6 +45,7 @@ public struct LedgerSetting: Sendable {
         case .address: "host:port or [ipv6]:port (e.g. 127.0.0.1:8080, [::]:8080)"
         case .text: "any text"
         case .secretHex(let bytes): "at least \(bytes * 2) hexadecimal digits (e.g. `openssl rand -hex 32`)"
+        case .months: "N months or N years, at least 1 month (e.g. 24 months, 2 years)"
         }
     }
 
@@ -69,6 +72,8 @@ public struct LedgerSetting: Sendable {
             guard !items.isEmpty, items.allSatisfy(values.contains) else { return refused }
         case .address:
             guard (try? LedgerSetting.parseAddress(value)) != nil else { return refused }
+        case .months:
+            guard LedgerSetting.parseMonths(value) != nil else { return refused }
         case .text, .secretHex:
             break
         }
@@ -99,6 +104,22 @@ public struct LedgerSetting: Sendable {
         public var description: String { "address \"\(text)\" is not host:port or [ipv6]:port (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::]:8080)" }
     }
 
+    /// `24 months`, `1 month`, `2 years` (also `24months`, `2y`, `24m`): the number of months, 1…1200;
+    /// nil for anything else.
+    public static func parseMonths(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let digits = trimmed.prefix(while: \.isASCII).prefix(while: \.isNumber)
+        let unit = trimmed.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
+        guard let number = Int(digits), digits.count <= 5 else { return nil }
+        let months: Int
+        switch unit {
+        case "month", "months", "m", "mo": months = number
+        case "year", "years", "y": months = number * 12
+        default: return nil
+        }
+        return (1...1200).contains(months) ? months : nil
+    }
+
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     public static let notificationTypes = ["Start", "Progress", "End", "Error"]
 
@@ -127,6 +148,10 @@ public struct LedgerSetting: Sendable {
         .init(
             "LEDGER_IDENTIFICATION_PEPPER", .secretHex(minimumBytes: 32), default: "(the database's own, db/0019)",
             "key of the keyed hashes that name identifications; outside the database, a backup cannot confirm a guessed UID"
+        ),
+        .init(
+            "LEDGER_RETENTION", .months, default: "(none: everything is kept)",
+            "sessions that began longer ago go, a month at a time (error-ledger retention apply)"
         ),
         .init("LEDGER_HUBJECT_URL", .text, default: "(none: forwarding off)", "Hubject's OICP base URL"),
         .init("LEDGER_HUBJECT_CLIENT_CERT", .text, default: "(none)", "client certificate, PEM file"),

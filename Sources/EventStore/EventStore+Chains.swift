@@ -90,6 +90,13 @@ extension EventStore {
     private static func verifyStreams(on session: PostgresSession, pageSize: Int, report: inout ChainVerification) throws {
         var after = (stream: "", version: 0)
         var previous: (stream: [UInt8], version: Int, hash: [UInt8])?
+        // Streams that go on after retention took their earlier versions (db/0020): the last
+        // version that went, and its hash.
+        var anchors: [[UInt8]: (version: Int, hash: [UInt8])] = [:]
+        for row in try session.query("SELECT stream_id, stream_version, encode(hash, 'hex') FROM ledger.retention_stream_anchors").rows {
+            anchors[Array(try row.decode(String.self, column: 0).utf8)] =
+                (try row.decode(Int.self, column: 1), Hex.decode(try row.decode(String.self, column: 2)) ?? [])
+        }
         while true {
             // Each column's text is what `ledger.event_hash` joins (the same output functions).
             let rows = try session.prepared(
@@ -112,7 +119,10 @@ extension EventStore {
                 // Byte for byte: Swift's String equality would take two spellings of one
                 // character for one stream.
                 let streamBytes = Array(stream.utf8)
-                let before = previous?.stream == streamBytes ? previous : nil
+                var before = previous?.stream == streamBytes ? previous : nil
+                if before == nil, let anchor = anchors[streamBytes], anchor.version < version {
+                    before = (streamBytes, anchor.version, anchor.hash)
+                }
                 let expected = (before?.version ?? 0) + 1
                 if version > expected {
                     report.record(.versionsMissing(stream: stream, versions: expected...(version - 1), before: position))
@@ -141,6 +151,22 @@ extension EventStore {
         on session: PostgresSession, anchors: [ChainVerification.Head], report: inout ChainVerification
     ) throws {
         var anchored = Dictionary(anchors.map { ($0.seal, $0.chain.lowercased()) }, uniquingKeysWith: { first, _ in first })
+        // Retention (db/0020): seals up to `retired` held only events of months that went, and
+        // each cut recorded its newest such seal's chain; the events that went from later seals
+        // left their hashes.
+        var retired: Int64 = 0
+        var retiredChains: [Int64: String] = [:]
+        for row in try session.query(
+            "SELECT retired_seal, encode(retired_seal_chain, 'hex') FROM ledger.retention_cuts WHERE retired_seal IS NOT NULL"
+        ).rows {
+            let seal: Int64 = try row.decode(column: 0)
+            retired = max(retired, seal)
+            retiredChains[seal] = try row.decode(String.self, column: 1)
+        }
+        var dropped: [Int64: [UInt8]] = [:]
+        for row in try session.query("SELECT global_position, encode(hash, 'hex') FROM ledger.retention_dropped_hashes").rows {
+            dropped[try row.decode(Int64.self, column: 0)] = Hex.decode(try row.decode(String.self, column: 1)) ?? []
+        }
         var chain = [UInt8](repeating: 0, count: 32)
         var from = (transactionID: "0", position: Int64(0))
         var lastSeal: Int64 = 0
@@ -166,14 +192,24 @@ extension EventStore {
                     """
                 ).rows.map { (position: try $0.decode(Int64.self, column: 0), hash: Hex.decode(try $0.decode(String.self, column: 1)) ?? []) }
                 let found = Set(events.map(\.position)), expected = Set(sealed)
-                for position in sealed where !found.contains(position) { report.record(.sealedEventMissing(position: position, seal: seal)) }
                 for event in events where !expected.contains(event.position) { report.record(.eventOutsideSeal(position: event.position, seal: seal)) }
-                if found == expected {
-                    var hasher = SHA256()
-                    hasher.update(data: chain)
-                    for event in events { hasher.update(data: event.hash) }
-                    if Array(hasher.finalize()) != storedChain || events.map(\.position) != sealed {
-                        report.record(.sealMismatch(seal: seal))
+                if seal <= retired {
+                    // Its events went with their months: the chain stands as the cut recorded it.
+                    if let recorded = retiredChains[seal], recorded != Hex.encode(storedChain) {
+                        report.record(.anchorMismatch(seal: seal, recorded: recorded, found: Hex.encode(storedChain)))
+                    }
+                    report.retiredSeals += 1
+                } else {
+                    let hashes = Dictionary(events.map { ($0.position, $0.hash) }, uniquingKeysWith: { first, _ in first })
+                    let missing = sealed.filter { !found.contains($0) && dropped[$0] == nil }
+                    for position in missing { report.record(.sealedEventMissing(position: position, seal: seal)) }
+                    if missing.isEmpty {
+                        var hasher = SHA256()
+                        hasher.update(data: chain)
+                        for position in sealed { hasher.update(data: hashes[position] ?? dropped[position] ?? []) }
+                        if Array(hasher.finalize()) != storedChain || events.map(\.position) != sealed.filter(found.contains) {
+                            report.record(.sealMismatch(seal: seal))
+                        }
                     }
                 }
                 if let recorded = anchored.removeValue(forKey: seal), recorded != Hex.encode(storedChain) {
@@ -254,6 +290,8 @@ public struct ChainVerification: Sendable {
     public var events = 0
     public var seals = 0
     public var sealedEvents = 0
+    /// Seals whose events all went with their months under retention (db/0020).
+    public var retiredSeals = 0
     /// Events after the newest seal (covered by their streams' chains only, until sealed).
     public var unsealedEvents = 0
     /// When the oldest of them was recorded: a store whose sealing stalled shows here.

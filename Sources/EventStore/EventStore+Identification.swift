@@ -111,7 +111,7 @@ extension EventStore {
     }
 
     /// Deletes every key `subject` was seen with, and the refused notifications' keys in
-    /// `rejectionKeys`, and appends `event` (an `IdentificationErased`) to the stream `erasure-requests`,
+    /// `rejectionKeys`, and appends `event` (an `IdentificationErased`) to the stream `erasures-YYYY-MM` (one a month),
     /// in one transaction; the event's data gains `keys_deleted`.
     public func eraseIdentification(subject: [UInt8], rejectionKeys: [UUID], event: NewEvent) async throws -> (keysDeleted: Int, position: Int64) {
         let query: PostgresQuery = """

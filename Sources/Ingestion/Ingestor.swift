@@ -292,7 +292,7 @@ extension Ingestor {
 
     /// Erases an identification (db/0019): deletes every key it was seen with, so the bodies they
     /// sealed cannot be read any more, and records the erasure as an `IdentificationErased` event
-    /// in the stream `erasure-requests`, in one transaction. Erasing again deletes nothing more and is
+    /// in the stream `erasures-YYYY-MM` (one a month), in one transaction. Erasing again deletes nothing more and is
     /// recorded again.
     public func erase(_ kind: IdentificationSubjects.Kind, value: String, requestedBy: String, at: Date = Date()) async throws -> ErasureOutcome {
         if let reason = IdentificationErasure.validate(value, kind: kind) { throw ErasureRefused(field: kind == .uid ? "uid" : "evco_id", reason: reason) }

@@ -116,7 +116,7 @@ public enum SealedBox {
 }
 
 /// An erasure request: which identification, by whom; and the event that records it (in the
-/// stream `erasure-requests`, with the subject, never the value).
+/// stream `erasures-YYYY-MM` (one a month), with the subject, never the value).
 public struct IdentificationErasure: Sendable {
     public let kind: IdentificationSubjects.Kind
     public let subject: [UInt8]

@@ -29,7 +29,7 @@ public enum LedgerEventType: String, Sendable, CaseIterable, Codable {
     /// An operator asked for a dead letter to be sent again.
     case deliveryRetryRequested = "DeliveryRetryRequested"
 
-    /// An identification was erased: its keys were deleted (db/0019). In the stream `erasure-requests`;
+    /// An identification was erased: its keys were deleted (db/0019). In the stream `erasures-YYYY-MM` (one a month);
     /// names the subject (a keyed hash), never the value.
     case identificationErased = "IdentificationErased"
 

@@ -9,8 +9,13 @@ import OICP
 public enum StreamName {
     public static func session(_ sessionID: String) -> String { "session-" + sessionID }
     public static func delivery(_ sessionID: String) -> String { "delivery-" + sessionID }
-    /// The record of every erasure of an identification (stream ids are `kind-name`).
-    public static let erasures = "erasure-requests"
+    /// The record of the erasures of identifications in the month (UTC) of `date`
+    /// (`erasures-YYYY-MM`): a stream per month, so that it goes with its month under retention.
+    public static func erasures(at date: Date) -> String {
+        let days = Int(floor(date.timeIntervalSince1970 / 86_400))
+        let (y, m, _) = Timestamp.civil(fromDays: Int64(days))
+        return "erasures-" + String(format: "%04d-%02d", y, m)
+    }
 
     public static func quarantine(day: Date) -> String {
         let days = Int(floor(day.timeIntervalSince1970 / 86_400))

@@ -147,6 +147,8 @@ struct BulkFold {
                     evses.values, into: "evse_summary", columns: TimelineRows.evseColumns, schema: schema, on: session,
                     as: TimelineRows.write
                 )
+                // Sessions that retention took out of the store still count (db/0020).
+                try session.query("SELECT ledger.add_retired_summaries(\(schema))")
                 if fillingStatistics { try StatisticsRollup.fill(schema: schema, on: session) }
                 // One EVSE's errors on as few pages as possible: the EVSE timeline reads them
                 // together. CLUSTER sorts on disk, so memory stays bounded here too.

@@ -70,7 +70,13 @@ public final class Projector: Sendable {
     /// so no pass keeps the batches waiting for more than a few milliseconds.
     private static func housekeeping(sealInterval: Duration) -> SubscriptionRunner.Housekeeping {
         let sealing = Mutex((last: ContinuousClock.now, backlog: true))
+        let partitioned = Mutex<ContinuousClock.Instant?>(nil)
         return SubscriptionRunner.Housekeeping(every: min(sealInterval, .milliseconds(250))) { session in
+            // The store's partitions for the months ahead (db/0020), at start and every hour.
+            if partitioned.withLock({ $0.map { ContinuousClock.now - $0 >= .seconds(3600) } ?? true }) {
+                try EventStore.ensurePartitions(on: session)
+                partitioned.withLock { $0 = ContinuousClock.now }
+            }
             let due = sealing.withLock { $0.backlog || ContinuousClock.now - $0.last >= sealInterval }
             guard due else { return }
             let sealed = try EventStore.sealChunk(on: session, size: sealChunk)

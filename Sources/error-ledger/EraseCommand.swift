@@ -15,7 +15,7 @@ struct EraseCommand: AsyncParsableCommand {
             The events stay (append-only, chained, counted); the bodies sealed under the identification's keys \
             cannot be read any more, by anyone, nor from a backup taken afterwards. A notification not yet \
             forwarded goes to Hubject without its Identification. The erasure is recorded as an \
-            IdentificationErased event in the stream `erasure-requests`, with the identification's keyed hash and who \
+            IdentificationErased event in the stream `erasures-YYYY-MM` (one a month), with the identification's keyed hash and who \
             asked, never the value. Notifications stored before db/0019 keep their identification in the clear.
             """
     )

@@ -13,7 +13,7 @@ struct ErrorLedger: AsyncParsableCommand {
             MigrateCommand.self, IngestCommand.self, ImportCommand.self, EraseCommand.self, StreamCommand.self, StatusCommand.self,
             ProjectionsCommand.self, ServeCommand.self, HubjectCommand.self, DeliveriesCommand.self, TimelineCommand.self, SummaryCommand.self, ErrorsCommand.self, StatisticsCommand.self,
             TokenCommand.self,
-            VerifyCommand.self, ConfigCommand.self, ProbeCommand.self,
+            VerifyCommand.self, RetentionCommand.self, ConfigCommand.self, ProbeCommand.self,
         ]
     )
 }

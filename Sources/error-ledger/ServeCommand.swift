@@ -80,6 +80,11 @@ struct ServeCommand: AsyncParsableCommand {
                 commitTimeout: .seconds(try environment.integer("LEDGER_COMMIT_TIMEOUT_SECONDS")), settings: settings
             ), logger: logger)
         defer { store.close() }
+        // The store's partitions for this month and the next three (db/0020); the active
+        // projector sees to them every hour after.
+        do { try await store.ensurePartitions() } catch {
+            logger.warning("could not make the store's partitions ahead", metadata: LogMetadata.error(error))
+        }
         // Before listening: bad certificate files stop the start-up, not the first send.
         let forwarderToRun = try forwarder(store: store, url: url, logger: logger)
         let ingest = try Ingestor.Configuration.fromEnvironment(environment)

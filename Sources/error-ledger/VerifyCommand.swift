@@ -58,6 +58,7 @@ struct VerifyCommand: AsyncParsableCommand {
             object["seals"] = .number(String(report.seals))
             object["sealed_events"] = .number(String(report.sealedEvents))
             object["unsealed_events"] = .number(String(report.unsealedEvents))
+            object["retired_seals"] = .number(String(report.retiredSeals))
             object["oldest_unsealed_at"] = report.oldestUnsealedAt.map { .string(ISO8601DateFormatter().string(from: $0)) } ?? .null
             object["findings"] = .number(String(report.findingCount))
             object["first_findings"] = .array(report.findings.map { .string($0.description) })
@@ -76,6 +77,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 "\(report.isIntact ? "intact" : "NOT INTACT: \(report.findingCount) findings"): \(report.events) events "
                     + "(\(Int(report.eventsPerSecond)) per second), \(report.seals) seals holding \(report.sealedEvents), "
                     + "\(report.unsealedEvents) not sealed yet"
+                    + (report.retiredSeals > 0 ? ", \(report.retiredSeals) seals retired with their months (retention)" : "")
                     + (report.oldestUnsealedAt.map { " (the oldest recorded at \(ISO8601DateFormatter().string(from: $0)))" } ?? "")
             )
             if let head = report.head, report.isIntact {

@@ -105,7 +105,7 @@ struct OperationsTests {
             #expect(sample(#"ledger_append_batch_size_bucket{le="1"}"#) == 2)
             #expect(sample(#"ledger_append_batch_size_bucket{le="+Inf"}"#) == 2)
             for name in [
-                "ledger_build_info{version=\"dev\"} 1", "ledger_database_up 1", "ledger_oldest_open_transaction_seconds", "ledger_unsealed_seconds", "process_resident_memory_bytes",
+                "ledger_build_info{version=\"dev\"} 1", "ledger_database_up 1", "ledger_oldest_open_transaction_seconds", "ledger_unsealed_seconds", "ledger_event_partitions_ahead 3", "process_resident_memory_bytes",
                 "process_cpu_seconds_total", "process_open_fds", "process_start_time_seconds", "ledger_append_batch_size_bucket", "ledger_db_pool_connections", "ledger_projection_lag_seconds", "ledger_live_feed_subscribers"] {
                 #expect(text.contains("\n\(name)"), "metrics lack \(name)")
             }

@@ -81,7 +81,7 @@ struct ErasureTests {
         #expect(!dumped.contains(keyHex), "the key is gone")
         #expect(!holds(dumped, Self.uid))
 
-        let record = try #require(try await store.readStream(StreamName.erasures).first)
+        let record = try #require(try await store.readStream(StreamName.erasures(at: Date())).first)
         #expect(record.eventType == "IdentificationErased")
         let data = try parse(record.data)
         #expect(data["subject"]?.stringValue == erased.subject && data["kind"]?.stringValue == "UID")
@@ -94,7 +94,7 @@ struct ErasureTests {
         #expect(report.isIntact, "\(report.findings)")
         let again = try await ingestor.erase(.uid, value: Self.uid, requestedBy: "ticket DPO-17")
         #expect(again.keysDeleted == 0 && again.subject == erased.subject)
-        #expect(try await store.readStream(StreamName.erasures).count == 2, "each request is recorded")
+        #expect(try await store.readStream(StreamName.erasures(at: Date())).count == 2, "each request is recorded")
 
         // The card used again after its erasure gets a new key: recorded, readable.
         var body = String(decoding: try example("start"), as: UTF8.self)
