@@ -1,29 +1,30 @@
 -- Retention (issue #15 §1): the store in monthly partitions, so that a period past its retention
 -- goes by dropping whole tables, never by deleting rows.
 --
--- Each event goes to the partition of the month (UTC) its stream began: a session's events, late
--- ones included, live and go together, and a retention of N months keeps every session whose
--- first event is younger than that. `stream_month` is set by the append functions (for a new
--- stream the current month, else the stream's own); it is not part of an event's hash, which
--- covers what the event says, not where it is kept.
+-- Each event goes to the partition of the month (UTC) its stream began (`stream_month`, set by
+-- the append functions): a session's events, late ones included, live and go together, and a
+-- retention of N months keeps every session whose first event is younger than that. It is not
+-- part of an event's hash, which covers what the event says, not where it is kept.
 --
--- A partitioned table's unique keys must hold its partition key, so (stream_id, stream_version)
--- and event_id are no longer unique indexes. The append functions, the only way in (db/0013),
--- keep both: they take a transaction-scoped advisory lock per stream (namespace "strm", in the
--- order of the keys, so two batches never wait on each other in a circle) before they read the
--- stream's head and its event ids, so a second writer of the same stream waits for the first's
--- commit and then sees its events.
+-- A partitioned table's unique keys must hold its partition key, so the store keeps two small
+-- tables beside it, written by the chain trigger on every insert (every way in), with the unique
+-- keys the events table had: `ledger.streams` (one row per stream: its head version and hash, its
+-- month) and `ledger.event_ids` (one row per event). A second writer of a stream waits for the
+-- first's commit on the stream's row and then fails with a unique violation, as it did on the
+-- index before (the append functions' callers run the append again); the head and the previous
+-- hash come from one primary-key lookup instead of a probe of every month.
 --
--- Partitions are made ahead (ledger.ensure_event_partitions, three months by default: by
--- `migrate`, `serve` at start and the active projector every hour) as tables of their own that
--- are then attached, which takes a lock that neither appends nor reads wait for. Retention
--- (ledger.retention_*, run by `error-ledger retention apply` as the owner) freezes a month,
--- moves what the read models say about it into the retired aggregates, prunes its sessions from
--- the read models, records what verify needs to keep the seals checkable, and detaches and drops
--- the partition (DETACH … CONCURRENTLY: no long lock).
+-- Partitions are made ahead (ledger.ensure_event_partitions, three months: by `migrate`, `serve`
+-- at start and the active projector every hour) as tables of their own that are then attached,
+-- which takes a lock that neither appends nor reads wait for. Retention (ledger.retention_*, run
+-- by `error-ledger retention apply` as the owner) freezes a month (its streams take no more
+-- events: SQLSTATE LE002), moves what the read models say about its sessions into the retired
+-- aggregates and prunes them, records what verify needs to keep the seals checkable (also as a
+-- `RetentionCut` event), and detaches (CONCURRENTLY: no long lock) and drops the partition.
 --
 -- Existing events are copied into the partitions once, here (appends wait for it: it holds the
--- table's lock); their hashes, positions and transaction ids are kept.
+-- table's lock); their hashes, positions and transaction ids are kept. An existing stream goes to
+-- the month of its newest event, so that nothing is kept for less than the retention.
 
 -- 1. The partitioned store --------------------------------------------------------------------
 
@@ -90,7 +91,8 @@ DECLARE
     month date;
     last  date := (ledger.month_of(now()) + interval '3 months')::date;
 BEGIN
-    month := coalesce((SELECT ledger.month_of(min(recorded_at)) FROM ledger.events_unpartitioned), ledger.month_of(now()));
+    month := least(coalesce((SELECT ledger.month_of(min(recorded_at)) FROM ledger.events_unpartitioned), ledger.month_of(now())),
+                   ledger.month_of(now()));
     WHILE month <= last LOOP
         PERFORM ledger.create_event_partition(month);
         month := (month + interval '1 month')::date;
@@ -103,7 +105,7 @@ INSERT INTO ledger.events (global_position, stream_id, stream_version, event_id,
 SELECT e.global_position, e.stream_id, e.stream_version, e.event_id, e.event_type, e.data, e.metadata, e.transaction_id,
        e.recorded_at, e.hash, f.stream_month
   FROM ledger.events_unpartitioned e
-  JOIN (SELECT stream_id, ledger.month_of(min(recorded_at)) AS stream_month
+  JOIN (SELECT stream_id, ledger.month_of(max(recorded_at)) AS stream_month
           FROM ledger.events_unpartitioned GROUP BY stream_id) f USING (stream_id);
 
 -- Positions handed out before (committed or not) are never handed out again.
@@ -124,6 +126,68 @@ CREATE INDEX events_transaction_id_global_position_idx ON ledger.events (transac
 
 DROP TABLE ledger.events_unpartitioned;
 
+-- The unique keys of the store, and each stream's head.
+CREATE TABLE ledger.streams (
+    stream_id      text PRIMARY KEY,
+    stream_version integer NOT NULL,
+    hash           bytea NOT NULL,
+    stream_month   date NOT NULL,
+    -- Its month is being taken out by retention: it takes no more events.
+    retiring       boolean NOT NULL DEFAULT false
+);
+CREATE INDEX streams_stream_month_idx ON ledger.streams (stream_month);
+CREATE TABLE ledger.event_ids (
+    event_id        uuid PRIMARY KEY,
+    global_position bigint NOT NULL,
+    stream_month    date NOT NULL
+);
+INSERT INTO ledger.streams (stream_id, stream_version, hash, stream_month)
+SELECT DISTINCT ON (stream_id) stream_id, stream_version, hash, stream_month FROM ledger.events ORDER BY stream_id, stream_version DESC;
+INSERT INTO ledger.event_ids (event_id, global_position, stream_month) SELECT event_id, global_position, stream_month FROM ledger.events;
+GRANT SELECT ON ledger.streams, ledger.event_ids TO ledger_service;
+
+-- db/0017's chain, with the stream's head from ledger.streams (locked: one writer per stream at
+-- a time), and the unique keys kept there.
+CREATE OR REPLACE FUNCTION ledger.chain_event() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    head ledger.streams;
+BEGIN
+    IF NEW.hash IS NOT NULL THEN
+        -- The owner's insert of a stored row (a restore): it keeps its hash, and the dump brings
+        -- ledger.streams and ledger.event_ids with it.
+        RETURN NEW;
+    END IF;
+    SELECT * INTO head FROM ledger.streams s WHERE s.stream_id = NEW.stream_id FOR UPDATE;
+    IF FOUND THEN
+        IF head.retiring THEN
+            RAISE EXCEPTION 'stream % began in %, which retention is taking out of the store: it takes no more events',
+                NEW.stream_id, to_char(head.stream_month, 'YYYY-MM')
+                USING ERRCODE = 'LE002', HINT = 'A notification for this session after its month is gone starts it anew.';
+        END IF;
+        IF NEW.stream_version <= head.stream_version THEN
+            RAISE EXCEPTION 'duplicate key value violates unique constraint "events_stream_id_stream_version_key"'
+                USING ERRCODE = 'unique_violation', DETAIL = format('Key (stream_id, stream_version)=(%s, %s) already exists.', NEW.stream_id, NEW.stream_version);
+        END IF;
+        IF NEW.stream_month <> head.stream_month THEN
+            RAISE EXCEPTION 'stream % lives in the partition of %, not %', NEW.stream_id, head.stream_month, NEW.stream_month
+                USING ERRCODE = 'check_violation';
+        END IF;
+        NEW.hash := ledger.event_hash(head.hash, NEW.stream_id, NEW.stream_version, NEW.event_id, NEW.event_type, NEW.data,
+                                      NEW.metadata, NEW.transaction_id, NEW.global_position, NEW.recorded_at);
+        UPDATE ledger.streams s SET stream_version = NEW.stream_version, hash = NEW.hash WHERE s.stream_id = NEW.stream_id;
+    ELSE
+        NEW.hash := ledger.event_hash(NULL, NEW.stream_id, NEW.stream_version, NEW.event_id, NEW.event_type, NEW.data,
+                                      NEW.metadata, NEW.transaction_id, NEW.global_position, NEW.recorded_at);
+        -- A concurrent first writer of the stream: this waits for its commit, then fails.
+        INSERT INTO ledger.streams (stream_id, stream_version, hash, stream_month)
+        VALUES (NEW.stream_id, NEW.stream_version, NEW.hash, NEW.stream_month);
+    END IF;
+    INSERT INTO ledger.event_ids (event_id, global_position, stream_month) VALUES (NEW.event_id, NEW.global_position, NEW.stream_month);
+    RETURN NEW;
+END
+$$;
+
 CREATE TRIGGER events_reject_update_delete BEFORE UPDATE OR DELETE ON ledger.events
     FOR EACH ROW EXECUTE FUNCTION ledger.reject_change();
 CREATE TRIGGER events_reject_truncate BEFORE TRUNCATE ON ledger.events
@@ -138,13 +202,12 @@ GRANT SELECT ON ledger.events TO ledger_service;
 -- many it made. Never waits long for the store's lock (a partition not made now is made at the
 -- next call, months before it is needed). The service calls it.
 CREATE FUNCTION ledger.ensure_event_partitions(months_ahead integer DEFAULT 3) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '2s' AS $$
 DECLARE
     month date := ledger.month_of(now());
     made  integer := 0;
 BEGIN
-    PERFORM set_config('lock_timeout', '2s', true);
-    FOR i IN 0..least(greatest(coalesce(months_ahead, 3), 0), 24) LOOP
+    FOR i IN 0..least(greatest(coalesce(months_ahead, 3), 0), 6) LOOP
         BEGIN
             IF ledger.create_event_partition((month + make_interval(months => i))::date) THEN
                 made := made + 1;
@@ -171,19 +234,16 @@ GRANT EXECUTE ON FUNCTION ledger.event_partitions() TO ledger_service;
 
 -- 2. Retention's records -----------------------------------------------------------------------
 
--- One row per month taken out of the store, oldest first. A month is 'retiring' from the moment
--- it is chosen (appends to its streams go to the oldest month kept from then on, so it is frozen
--- once the transactions that began before have ended), 'anchored' once the read models are
--- pruned and the seals' anchor written, 'dropped' when its partition is gone.
+-- One row per month taken out of the store, oldest first: 'retiring' from the moment it is chosen
+-- (its streams are frozen: they take no more events), 'anchored' once its sessions are pruned from
+-- the read models and the seals' anchor is written (also as a RetentionCut event, at
+-- `record_position`), 'dropped' when its partition is gone.
 CREATE TABLE ledger.retention_cuts (
     cut                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     stream_month        date NOT NULL UNIQUE,
     state               text NOT NULL DEFAULT 'retiring' CHECK (state IN ('retiring', 'anchored', 'dropped')),
-    -- The oldest month kept (its partition exists): appends to the month's streams go there.
-    kept_from           date NOT NULL CHECK (kept_from > stream_month),
     retention           text NOT NULL,              -- the setting it was cut under ("24 months")
     requested_by        text NOT NULL,
-    frozen_after        xid8 NOT NULL DEFAULT ledger.current_transaction_id(),
     pruned_after        text NOT NULL DEFAULT '',    -- the last session stream pruned from the read models
     sessions_pruned     bigint NOT NULL DEFAULT 0,
     events              bigint,                     -- how many events the partition held
@@ -192,6 +252,8 @@ CREATE TABLE ledger.retention_cuts (
     -- Every seal up to this one held only events of months now gone; its chain as it was.
     retired_seal        bigint,
     retired_seal_chain  bytea,
+    -- The RetentionCut event that records the anchor in the store itself.
+    record_position     bigint,
     started_at          timestamptz NOT NULL DEFAULT now(),
     dropped_at          timestamptz
 );
@@ -204,16 +266,7 @@ CREATE TABLE ledger.retention_dropped_hashes (
     hash            bytea NOT NULL,
     cut             bigint NOT NULL REFERENCES ledger.retention_cuts (cut)
 );
-
--- For a stream that goes on in a month kept (an event that arrived after its month began to
--- retire): the last version that went, and its hash, from which the version after it chains.
-CREATE TABLE ledger.retention_stream_anchors (
-    stream_id      text NOT NULL,
-    stream_version integer NOT NULL,
-    hash           bytea NOT NULL,
-    cut            bigint NOT NULL REFERENCES ledger.retention_cuts (cut),
-    PRIMARY KEY (stream_id, stream_version)
-);
+CREATE INDEX retention_dropped_hashes_cut_idx ON ledger.retention_dropped_hashes (cut, global_position);
 
 -- Seals looked up by their place in the store's order.
 CREATE INDEX seals_transaction_id_global_position_idx ON ledger.seals (transaction_id, global_position);
@@ -252,14 +305,8 @@ CREATE TABLE ledger.retired_evse_summary (
     last_session_received_at timestamptz
 );
 
-GRANT SELECT ON ledger.retention_cuts, ledger.retention_dropped_hashes, ledger.retention_stream_anchors,
+GRANT SELECT ON ledger.retention_cuts, ledger.retention_dropped_hashes,
                 ledger.retired_error_hours, ledger.retired_session_hours, ledger.retired_evse_summary TO ledger_service;
-
--- The oldest month still kept whole: appends to a stream of an earlier (retiring) month go here.
-CREATE FUNCTION ledger.retained_from() RETURNS date
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT kept_from FROM ledger.retention_cuts ORDER BY stream_month DESC LIMIT 1
-$$;
 
 -- Two count maps ({"ErrorType": n}) added.
 CREATE FUNCTION ledger.add_counts(a jsonb, b jsonb) RETURNS jsonb
@@ -270,7 +317,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
              GROUP BY key) y
 $$;
 
--- 3. The append functions: a lock per stream, and the stream's month ---------------------------
+-- 3. The append functions: heads and ids from the side tables, and the stream's month -----------
 
 CREATE OR REPLACE FUNCTION ledger.append_batch(batch jsonb)
 RETURNS TABLE (
@@ -308,11 +355,6 @@ BEGIN
         RETURN;
     END IF;
 
-    -- One writer per stream at a time, until commit; every later statement here sees the
-    -- events of a writer that went first.
-    PERFORM pg_advisory_xact_lock(1937011309, k.key)
-       FROM (SELECT DISTINCT hashtext(s) AS key FROM unnest(streams) AS s ORDER BY 1) AS k;
-
     SELECT coalesce(jsonb_object_agg(s.stream, true), '{}'::jsonb) INTO repeated
       FROM (SELECT u.stream FROM unnest(streams) AS u(stream) GROUP BY u.stream HAVING count(*) > 1) AS s;
 
@@ -322,15 +364,14 @@ BEGIN
                    max(ev.stream_version) AS version, min(ev.transaction_id) AS tx
               FROM jsonb_array_elements(batch) WITH ORDINALITY AS a
               CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') AS e
-              JOIN ledger.events ev ON ev.event_id = (e.value->>'id')::uuid
+              JOIN ledger.event_ids i ON i.event_id = (e.value->>'id')::uuid
+              JOIN ledger.events ev ON ev.global_position = i.global_position AND ev.stream_month = i.stream_month
              GROUP BY a.ordinality) AS x;
 
-    SELECT coalesce(jsonb_object_agg(u.stream, h.stream_version), '{}'::jsonb),
-           coalesce(jsonb_object_agg(u.stream, h.stream_month), '{}'::jsonb)
+    SELECT coalesce(jsonb_object_agg(h.stream_id, h.stream_version), '{}'::jsonb),
+           coalesce(jsonb_object_agg(h.stream_id, h.stream_month), '{}'::jsonb)
       INTO current, months
-      FROM (SELECT DISTINCT s AS stream FROM unnest(streams) AS s) AS u
-      CROSS JOIN LATERAL (SELECT ev.stream_version, ev.stream_month FROM ledger.events ev
-                           WHERE ev.stream_id = u.stream ORDER BY ev.stream_version DESC LIMIT 1) AS h;
+      FROM ledger.streams h WHERE h.stream_id = ANY (streams);
 
     outcomes := array_fill(NULL::text, ARRAY[n]);
     bases := array_fill(NULL::integer, ARRAY[n]);
@@ -362,12 +403,7 @@ BEGIN
         INSERT INTO ledger.events (stream_id, stream_version, event_id, event_type, data, metadata, transaction_id, stream_month)
         SELECT streams[acc.req], acc.base + e.ordinality::integer, (e.value->>'id')::uuid, e.value->>'type',
                e.value->'data', coalesce(e.value->'metadata', '{}'::jsonb), tx,
-               -- A stream of a retiring month goes on in the oldest month kept. Read here, after
-               -- the transaction id was taken: retention waits for every transaction with a
-               -- lower one, and any higher one sees the retiring month.
-               CASE WHEN months ? streams[acc.req]
-                    THEN greatest((months->>streams[acc.req])::date, coalesce(ledger.retained_from(), (months->>streams[acc.req])::date))
-                    ELSE this_month END
+               coalesce((months->>streams[acc.req])::date, this_month)
           FROM accepted AS acc
           CROSS JOIN LATERAL jsonb_array_elements(batch->(acc.req - 1)->'events') WITH ORDINALITY AS e
          ORDER BY acc.req, e.ordinality
@@ -414,24 +450,20 @@ DECLARE
     tx      xid8;
 BEGIN
     request := 0;
-    PERFORM pg_advisory_xact_lock(1937011309, hashtext(stream));
     SELECT array_agg((e->>'id')::uuid) INTO ids FROM jsonb_array_elements(events) AS e;
 
     SELECT count(*), min(ev.global_position), max(ev.global_position), max(ev.stream_version), min(ev.transaction_id)
       INTO found, first_position, last_position, stream_version, transaction_id
-      FROM ledger.events AS ev
-     WHERE ev.event_id = ANY (ids);
+      FROM ledger.event_ids AS i
+      JOIN ledger.events AS ev ON ev.global_position = i.global_position AND ev.stream_month = i.stream_month
+     WHERE i.event_id = ANY (ids);
     IF found > 0 THEN
         outcome := CASE WHEN found = cardinality(ids) THEN 'duplicate' ELSE 'id_reused' END;
         RETURN NEXT;
         RETURN;
     END IF;
 
-    SELECT ev.stream_version, ev.stream_month INTO current, month
-      FROM ledger.events AS ev
-     WHERE ev.stream_id = stream
-     ORDER BY ev.stream_version DESC
-     LIMIT 1;
+    SELECT h.stream_version, h.stream_month INTO current, month FROM ledger.streams AS h WHERE h.stream_id = stream;
     current := coalesce(current, 0);
     IF expected IS NOT NULL AND expected <> current THEN
         outcome := 'conflict';
@@ -440,9 +472,7 @@ BEGIN
         RETURN;
     END IF;
     tx := ledger.current_transaction_id();
-    -- After the transaction id (see append_batch): a stream of a retiring month goes on in the
-    -- oldest month kept.
-    month := CASE WHEN month IS NULL THEN ledger.month_of(now()) ELSE greatest(month, coalesce(ledger.retained_from(), month)) END;
+    month := coalesce(month, ledger.month_of(now()));
     WITH inserted AS (
         INSERT INTO ledger.events (stream_id, stream_version, event_id, event_type, data, metadata, transaction_id, stream_month)
         SELECT stream, current + e.ordinality::integer, (e.value->>'id')::uuid, e.value->>'type',
@@ -460,6 +490,27 @@ END
 $$;
 
 -- 4. Retention's steps (the owner's; `error-ledger retention apply` runs them in order) --------
+
+-- Chooses a month to take out and freezes its streams: from the commit on, an event for one of
+-- them is refused (LE002) by the chain trigger, which holds the stream's row while it appends, so
+-- every event of the month is committed once this returns. Again for a month retiring: freezes
+-- what is not frozen yet.
+CREATE FUNCTION ledger.retention_begin(month date, retention text, requested_by text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    frozen bigint;
+BEGIN
+    IF month >= ledger.month_of(now()) THEN
+        RAISE EXCEPTION 'month % is not over yet: it cannot go', to_char(month, 'YYYY-MM');
+    END IF;
+    INSERT INTO ledger.retention_cuts (stream_month, retention, requested_by)
+    VALUES (month, retention, requested_by) ON CONFLICT (stream_month) DO NOTHING;
+    UPDATE ledger.streams s SET retiring = true WHERE s.stream_month = month AND NOT s.retiring;
+    GET DIAGNOSTICS frozen = ROW_COUNT;
+    RETURN frozen;
+END
+$$;
+REVOKE ALL ON FUNCTION ledger.retention_begin(date, text, text) FROM PUBLIC;
 
 -- Prunes up to `max_sessions` of a retiring month's sessions from the read models, after adding
 -- what they said to the retired aggregates, in one transaction; returns how many (0: done).
@@ -536,11 +587,20 @@ BEGIN
     DELETE FROM projection_sessions.sessions WHERE session_id = ANY (ids);
     DELETE FROM projection_evse_errors.evse_errors WHERE evse_id = ANY (evses) AND session_id = ANY (ids);
     DELETE FROM projection_evse_errors.sessions WHERE session_id = ANY (ids);
-    DELETE FROM forwarding.deliveries WHERE session_id = ANY (ids) AND state NOT IN ('pending', 'retrying');
+    -- Nothing of theirs is open (retention_blockers); a dead letter retried since cannot be sent.
+    DELETE FROM forwarding.deliveries WHERE session_id = ANY (ids);
     RETURN cardinality(ids);
 END
 $$;
 REVOKE ALL ON FUNCTION ledger.retention_prune(date, integer) FROM PUBLIC;
+
+-- SHA-256 over a cut's dropped hashes in position order: each position as 8 bytes (big-endian)
+-- and its hash. `verify` computes the same from the table and compares it with the cut's event.
+CREATE FUNCTION ledger.retention_digest(cut_id bigint) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT encode(sha256(coalesce(string_agg(int8send(d.global_position) || d.hash, ''::bytea ORDER BY d.global_position), ''::bytea)), 'hex')
+      FROM ledger.retention_dropped_hashes d WHERE d.cut = cut_id
+$$;
 
 -- Writes a retiring (frozen, pruned) month's anchor: the newest seal that holds only events of
 -- months that go, with its chain, and the hashes of the month's events in later seals.
@@ -550,6 +610,7 @@ DECLARE
     c        ledger.retention_cuts;
     kept     record;
     retired  ledger.seals;
+    recorded bigint;
 BEGIN
     SELECT * INTO c FROM ledger.retention_cuts WHERE stream_month = month FOR UPDATE;
     IF NOT FOUND OR c.state <> 'retiring' THEN
@@ -571,16 +632,28 @@ BEGIN
        AND (retired.seal IS NULL OR (e.transaction_id, e.global_position) > (retired.transaction_id, retired.global_position))
     ON CONFLICT (global_position) DO NOTHING;
     UPDATE ledger.retention_cuts
-       SET state = 'anchored', retired_seal = retired.seal, retired_seal_chain = retired.chain,
-           (events, oldest_recorded_at, newest_recorded_at) =
+       SET (events, oldest_recorded_at, newest_recorded_at) =
                (SELECT count(*), min(e.recorded_at), max(e.recorded_at) FROM ledger.events e WHERE e.stream_month = month)
+     WHERE cut = c.cut
+     RETURNING * INTO c;
+    -- The anchor, also in the store: an event of its own, chained and sealed like every other.
+    -- `verify` checks the tables against it.
+    SELECT a.first_position INTO recorded
+      FROM ledger.append_one('retention-' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM'), NULL, jsonb_build_array(jsonb_build_object(
+               'id', gen_random_uuid(), 'type', 'RetentionCut',
+               'data', jsonb_build_object(
+                   'month', to_char(month, 'YYYY-MM'), 'events', c.events, 'retention', c.retention, 'requested_by', c.requested_by,
+                   'retired_seal', retired.seal, 'retired_seal_chain', encode(retired.chain, 'hex'),
+                   'dropped_hashes', (SELECT count(*) FROM ledger.retention_dropped_hashes d WHERE d.cut = c.cut),
+                   'dropped_digest', ledger.retention_digest(c.cut))))) AS a;
+    UPDATE ledger.retention_cuts
+       SET state = 'anchored', retired_seal = retired.seal, retired_seal_chain = retired.chain, record_position = recorded
      WHERE cut = c.cut;
 END
 $$;
 REVOKE ALL ON FUNCTION ledger.retention_anchor(date) FROM PUBLIC;
 
--- After the month's partition is detached (nothing can chain from it any more): the streams that
--- go on in a month kept get the last version that went as their anchor. Then drops it.
+-- After the month's partition is detached: forgets its streams and event ids, and drops it.
 CREATE FUNCTION ledger.retention_drop(month date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -591,20 +664,14 @@ BEGIN
     IF NOT FOUND OR c.state <> 'anchored' THEN
         RAISE EXCEPTION 'month % is not anchored', month;
     END IF;
-    IF EXISTS (SELECT 1 FROM ledger.event_partitions() p WHERE p.month = retention_drop.month) THEN
-        RAISE EXCEPTION 'ledger.% is still a partition of ledger.events: detach it first', name;
+    IF EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = to_regclass('ledger.' || name)) THEN
+        RAISE EXCEPTION 'ledger.% is still a partition of ledger.events (or pending detach): detach it first', name;
     END IF;
     IF to_regclass('ledger.' || name) IS NOT NULL THEN
-        EXECUTE format($sql$
-            INSERT INTO ledger.retention_stream_anchors (stream_id, stream_version, hash, cut)
-            SELECT DISTINCT ON (d.stream_id) d.stream_id, d.stream_version, d.hash, %s
-              FROM ledger.%I d
-             WHERE EXISTS (SELECT 1 FROM ledger.events k WHERE k.stream_id = d.stream_id AND k.stream_version > d.stream_version)
-             ORDER BY d.stream_id, d.stream_version DESC
-            ON CONFLICT DO NOTHING
-            $sql$, c.cut, name);
+        EXECUTE format('DELETE FROM ledger.event_ids i USING ledger.%I d WHERE i.event_id = d.event_id', name);
         EXECUTE format('DROP TABLE ledger.%I', name);
     END IF;
+    DELETE FROM ledger.streams s WHERE s.stream_month = month;
     UPDATE ledger.retention_cuts SET state = 'dropped', dropped_at = now() WHERE cut = c.cut;
 END
 $$;

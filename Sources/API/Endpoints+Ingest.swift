@@ -77,6 +77,14 @@ extension Endpoints {
             case .idempotencyKeyReused: return acknowledge(409, .failure(.dataError, error.message))
             case .conflict: return acknowledge(503, .failure(.systemError, error.message), headers: [("Retry-After", "1")])
             }
+        } catch let error as EventStoreError where error.code == .streamRetiring {
+            // The session began in a month retention is taking out of the store: the client's
+            // input, and sending it again changes nothing until the month is gone.
+            metrics.countIngest("rejected")
+            return acknowledge(
+                409,
+                .failure(.dataError, "\(error.message) (LEDGER_RETENTION); once the month is gone, a notification for this SessionID starts it anew")
+            )
         } catch let error as EventStoreError where error.code == .commitTimedOut || error.code == .overloaded {
             metrics.countIngest("failed")
             logger.warning("ingest not confirmed", metadata: LogMetadata.error(error))

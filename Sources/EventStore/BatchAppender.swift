@@ -33,6 +33,8 @@ enum BatchAppender {
                 return .success(try run([request], on: session)[0])
             } catch let error as PostgresError where error.isUniqueViolation && attempt < 3 {
                 attempt += 1
+            } catch let error as PostgresError where error.sqlState == "LE002" {
+                return .failure(EventStoreError(code: .streamRetiring, message: error.message))
             } catch {
                 return .failure(error)
             }

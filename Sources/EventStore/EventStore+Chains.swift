@@ -1,4 +1,5 @@
 import Crypto
+import JSON
 public import Foundation
 public import Postgres
 
@@ -90,13 +91,6 @@ extension EventStore {
     private static func verifyStreams(on session: PostgresSession, pageSize: Int, report: inout ChainVerification) throws {
         var after = (stream: "", version: 0)
         var previous: (stream: [UInt8], version: Int, hash: [UInt8])?
-        // Streams that go on after retention took their earlier versions (db/0020): the last
-        // version that went, and its hash.
-        var anchors: [[UInt8]: (version: Int, hash: [UInt8])] = [:]
-        for row in try session.query("SELECT stream_id, stream_version, encode(hash, 'hex') FROM ledger.retention_stream_anchors").rows {
-            anchors[Array(try row.decode(String.self, column: 0).utf8)] =
-                (try row.decode(Int.self, column: 1), Hex.decode(try row.decode(String.self, column: 2)) ?? [])
-        }
         while true {
             // Each column's text is what `ledger.event_hash` joins (the same output functions).
             let rows = try session.prepared(
@@ -119,10 +113,7 @@ extension EventStore {
                 // Byte for byte: Swift's String equality would take two spellings of one
                 // character for one stream.
                 let streamBytes = Array(stream.utf8)
-                var before = previous?.stream == streamBytes ? previous : nil
-                if before == nil, let anchor = anchors[streamBytes], anchor.version < version {
-                    before = (streamBytes, anchor.version, anchor.hash)
-                }
+                let before = previous?.stream == streamBytes ? previous : nil
                 let expected = (before?.version ?? 0) + 1
                 if version > expected {
                     report.record(.versionsMissing(stream: stream, versions: expected...(version - 1), before: position))
@@ -145,6 +136,59 @@ extension EventStore {
         }
     }
 
+    struct RetentionCut {
+        var month: String
+        var retiredSeal: Int64
+        var retiredChain: String
+    }
+
+    /// The anchors retention cuts left (db/0020), each checked against the RetentionCut event
+    /// that recorded it in the store (chained and sealed like any event): the retired seal, its
+    /// chain, and the digest of the dropped hashes. A record whose own month went since is not
+    /// there to check.
+    private static func retentionCuts(on session: PostgresSession, report: inout ChainVerification) throws -> [RetentionCut] {
+        let rows = try session.query(
+            """
+            SELECT to_char(c.stream_month, 'YYYY-MM'), c.retired_seal, encode(c.retired_seal_chain, 'hex'), c.record_position,
+                   (SELECT count(*) FROM ledger.retention_dropped_hashes d WHERE d.cut = c.cut),
+                   (SELECT encode(sha256(coalesce(string_agg(int8send(d.global_position) || d.hash, ''::bytea ORDER BY d.global_position), ''::bytea)), 'hex')
+                      FROM ledger.retention_dropped_hashes d WHERE d.cut = c.cut),
+                   e.data::text, to_char(e.stream_month, 'YYYY-MM'),
+                   EXISTS (SELECT 1 FROM ledger.retention_cuts r WHERE r.stream_month IN (ledger.month_of(c.started_at),
+                                                                                           ledger.month_of(coalesce(c.dropped_at, c.started_at))))
+              FROM ledger.retention_cuts c
+              LEFT JOIN ledger.events e ON e.global_position = c.record_position AND e.event_type = 'RetentionCut'
+             WHERE c.state IN ('anchored', 'dropped')
+             ORDER BY c.stream_month
+            """
+        )
+        var cuts: [RetentionCut] = []
+        for row in rows.rows {
+            let month: String = try row.decode(column: 0)
+            let cut = RetentionCut(
+                month: month, retiredSeal: try row.decode(Int64?.self, column: 1) ?? 0, retiredChain: try row.decode(String?.self, column: 2) ?? ""
+            )
+            cuts.append(cut)
+            guard let data = try row.decode(String?.self, column: 6) else {
+                // The record lives in the month the cut ran; once that month is cut too, it is gone.
+                if !(try row.decode(Bool.self, column: 8)) {
+                    report.record(.retentionRecordMismatch(month: month, what: "has no RetentionCut event at its record position"))
+                }
+                continue
+            }
+            let record = (try? JSONParser.parse(Array(data.utf8), maxDepth: 8, maxBytes: 1 << 20))?.objectValue
+            let expected: [(String, String)] = [
+                ("month", month), ("retired_seal", cut.retiredSeal == 0 ? "" : String(cut.retiredSeal)), ("retired_seal_chain", cut.retiredChain),
+                ("dropped_hashes", String(try row.decode(Int64.self, column: 4))), ("dropped_digest", try row.decode(String.self, column: 5)),
+            ]
+            for (key, value) in expected {
+                let stored = record?[key].map { $0.stringValue ?? $0.numberText ?? "" } ?? ""
+                if stored != value { report.record(.retentionRecordMismatch(month: month, what: "has \(key) \(value), its RetentionCut event \(stored)")) }
+            }
+        }
+        return cuts
+    }
+
     /// Every seal: its events are where it says, in its order, and its chain follows from the
     /// previous seal's and their hashes.
     private static func verifySeals(
@@ -154,15 +198,10 @@ extension EventStore {
         // Retention (db/0020): seals up to `retired` held only events of months that went, and
         // each cut recorded its newest such seal's chain; the events that went from later seals
         // left their hashes.
-        var retired: Int64 = 0
-        var retiredChains: [Int64: String] = [:]
-        for row in try session.query(
-            "SELECT retired_seal, encode(retired_seal_chain, 'hex') FROM ledger.retention_cuts WHERE retired_seal IS NOT NULL"
-        ).rows {
-            let seal: Int64 = try row.decode(column: 0)
-            retired = max(retired, seal)
-            retiredChains[seal] = try row.decode(String.self, column: 1)
-        }
+        let cuts = try retentionCuts(on: session, report: &report)
+        let retired = cuts.map(\.retiredSeal).max() ?? 0
+        let retiredChains = Dictionary(cuts.map { ($0.retiredSeal, $0.retiredChain) }, uniquingKeysWith: { first, _ in first })
+        let cutMonths = Set(cuts.map(\.month))
         var dropped: [Int64: [UInt8]] = [:]
         for row in try session.query("SELECT global_position, encode(hash, 'hex') FROM ledger.retention_dropped_hashes").rows {
             dropped[try row.decode(Int64.self, column: 0)] = Hex.decode(try row.decode(String.self, column: 1)) ?? []
@@ -185,18 +224,27 @@ extension EventStore {
                 let storedChain = Hex.decode(try row.decode(String.self, column: 4)) ?? []
                 let events = try session.prepared(
                     """
-                    SELECT global_position, encode(hash, 'hex') FROM ledger.events
+                    SELECT global_position, encode(hash, 'hex'), to_char(stream_month, 'YYYY-MM') FROM ledger.events
                      WHERE (transaction_id, global_position) > (\(from.transactionID)::xid8, \(from.position))
                        AND (transaction_id, global_position) <= (\(to.transactionID)::xid8, \(to.position))
                      ORDER BY transaction_id, global_position
                     """
-                ).rows.map { (position: try $0.decode(Int64.self, column: 0), hash: Hex.decode(try $0.decode(String.self, column: 1)) ?? []) }
+                ).rows.map {
+                    (
+                        position: try $0.decode(Int64.self, column: 0), hash: Hex.decode(try $0.decode(String.self, column: 1)) ?? [],
+                        month: try $0.decode(String.self, column: 2)
+                    )
+                }
                 let found = Set(events.map(\.position)), expected = Set(sealed)
                 for event in events where !expected.contains(event.position) { report.record(.eventOutsideSeal(position: event.position, seal: seal)) }
                 if seal <= retired {
                     // Its events went with their months: the chain stands as the cut recorded it.
                     if let recorded = retiredChains[seal], recorded != Hex.encode(storedChain) {
                         report.record(.anchorMismatch(seal: seal, recorded: recorded, found: Hex.encode(storedChain)))
+                    }
+                    // Only events of a month being taken out may still be here.
+                    for event in events where expected.contains(event.position) && !cutMonths.contains(event.month) {
+                        report.record(.keptEventInRetiredSeal(position: event.position, seal: seal))
                     }
                     report.retiredSeals += 1
                 } else {
@@ -255,6 +303,10 @@ public struct ChainVerification: Sendable {
         case anchorMismatch(seal: Int64, recorded: String, found: String)
         /// A seal recorded outside the database is gone.
         case anchorMissing(seal: Int64)
+        /// An event of a month kept sits in a seal that a retention cut declared all gone.
+        case keptEventInRetiredSeal(position: Int64, seal: Int64)
+        /// A retention cut's tables do not say what its RetentionCut event recorded, or the event is gone.
+        case retentionRecordMismatch(month: String, what: String)
 
         public var description: String {
             switch self {
@@ -274,6 +326,10 @@ public struct ChainVerification: Sendable {
                 "seal \(seal) has chain \(found), not the \(recorded) recorded: the history up to it was rewritten, seals and all"
             case .anchorMissing(let seal):
                 "seal \(seal), recorded outside the database, is gone: the seals were rewritten"
+            case .keptEventInRetiredSeal(let position, let seal):
+                "event \(position) of a month kept is in seal \(seal), which a retention cut declared gone: the cut's anchor was changed"
+            case .retentionRecordMismatch(let month, let what):
+                "the retention cut of \(month) \(what): the retention tables were changed"
             }
         }
     }

@@ -87,13 +87,18 @@ extension EventStore {
             }
             result.append(month)
         }
+        // Months dropped, and months half-way whose partition is detached already (a run
+        // stopped between the detach and the drop): `apply` finishes those first.
+        let attached = Set(result.map(\.month))
         let cuts = try session.query(
-            "SELECT stream_month::text, state, coalesce(events, 0), dropped_at FROM ledger.retention_cuts WHERE state = 'dropped' ORDER BY stream_month"
+            "SELECT stream_month::text, state, coalesce(events, 0), dropped_at FROM ledger.retention_cuts ORDER BY stream_month"
         )
-        let dropped = try cuts.rows.map { row in
-            RetentionStatus.Month(
-                month: monthText(try row.decode(column: 0)), partition: nil, expired: true, events: try row.decode(column: 2),
-                state: try row.decode(column: 1), blockers: [], droppedAt: try row.decode(Date?.self, column: 3)
+        let dropped = try cuts.rows.compactMap { row -> RetentionStatus.Month? in
+            let month = monthText(try row.decode(column: 0)), state: String = try row.decode(column: 1)
+            guard !attached.contains(month) else { return nil }
+            return RetentionStatus.Month(
+                month: month, partition: state == "dropped" ? nil : "events_" + month.replacingOccurrences(of: "-", with: "_"),
+                expired: true, events: try row.decode(column: 2), state: state, blockers: [], droppedAt: try row.decode(Date?.self, column: 3)
             )
         }
         let cutoff = try session.query(
@@ -171,7 +176,8 @@ extension EventStore {
             let status = try retentionStatus(on: session, months: retention)
             var steps: [RetentionStep] = []
             // Months left half-way first (whatever the retention now), then the expired ones.
-            let pending = status.months.filter { $0.partition != nil && ($0.state != nil || $0.expired) }
+            let halfWay = status.months.filter { $0.state == "retiring" || $0.state == "anchored" }
+            let pending = halfWay + status.months.filter { $0.partition != nil && $0.state == nil && $0.expired }
             for month in pending {
                 let step = try retire(month, retention: retention, requestedBy: requestedBy, wait: wait, on: session, progress: progress)
                 steps.append(step)
@@ -187,36 +193,28 @@ extension EventStore {
     ) throws -> RetentionStep {
         let day = month.month + "-01"
         var step = RetentionStep(month: month.month, outcome: "", events: month.events, sessionsPruned: 0, dropped: false)
-        if month.state == nil {
+        var state = month.state ?? "new"
+        if state == "new" {
             // Its events sealed (the projector seals every 10 s; this is sooner).
             while try session.query("SELECT ledger.seal(50000)").decode(Int.self, row: 0, column: 0) == 50000 {}
             if let blocked = try blockers(of: day, on: session).first {
                 step.outcome = "not yet: \(blocked.count) \(blocked.reason)"
                 return step
             }
-            try session.query(
-                """
-                INSERT INTO ledger.retention_cuts (stream_month, kept_from, retention, requested_by)
-                SELECT \(day)::date, min(p.month), \(String(retention) + " months"), \(requestedBy)
-                  FROM ledger.event_partitions() p WHERE p.month > \(day)::date
-                """
-            )
-            progress("\(month.month): retiring (appends to its sessions now go to the oldest month kept)")
+            state = "retiring"
         }
-        var state = month.state ?? "retiring"
         if state == "retiring" {
-            // Every transaction that may have chosen this month for an append has ended once the
-            // horizon passes an id taken now (db/0020, append_batch).
-            let marker = try session.query("SELECT ledger.current_transaction_id()::text").decode(String.self, row: 0, column: 0)
-            guard try waitUntil(wait, on: session, "SELECT ledger.read_horizon() > \(marker)::xid8") else {
-                step.outcome = "not yet: transactions begun before the month froze are still open (see `error-ledger status`)"
-                return step
-            }
+            // Frozen (again, for a run that stopped half-way): every event of the month is
+            // committed from here on, and an event for one of its sessions is refused.
+            let frozen = try session.query(
+                "SELECT ledger.retention_begin(\(day)::date, \(String(retention) + " months"), \(requestedBy))"
+            ).decode(Int64.self, row: 0, column: 0)
+            progress("\(month.month): retiring, \(frozen) streams frozen (they take no more events)")
             // Its last events sealed and taken in by every follower; no delivery open.
             while try session.query("SELECT ledger.seal(50000)").decode(Int.self, row: 0, column: 0) == 50000 {}
             guard try waitUntil(wait, on: session, "SELECT NOT EXISTS (SELECT 1 FROM ledger.retention_blockers(\(day)::date))") else {
                 let blocked = try blockers(of: day, on: session).first
-                step.outcome = "not yet: \(blocked.map { "\($0.count) \($0.reason)" } ?? "blocked") (it stays retiring; apply again)"
+                step.outcome = "not yet: \(blocked.map { "\($0.count) \($0.reason)" } ?? "blocked") (it stays retiring: apply again)"
                 return step
             }
             while true {
@@ -228,19 +226,18 @@ extension EventStore {
             try session.query("SELECT ledger.retention_anchor(\(day)::date)")
             state = "anchored"
         }
-        if state == "anchored", let partition = month.partition {
+        if state == "anchored" {
             step.events = try session.query("SELECT coalesce(events, 0) FROM ledger.retention_cuts WHERE stream_month = \(day)::date")
                 .decode(Int64.self, row: 0, column: 0)
-            let pendingDetach = try session.query(
-                """
-                SELECT i.inhdetachpending FROM pg_inherits i
-                 WHERE i.inhparent = 'ledger.events'::regclass AND i.inhrelid = to_regclass(\("ledger." + partition))
-                """
+            // A name db/0020 made (events_YYYY_MM from the month's date), never the caller's text.
+            let partition = "events_" + month.month.replacingOccurrences(of: "-", with: "_")
+            let inherits = try session.query(
+                "SELECT i.inhdetachpending FROM pg_inherits i WHERE i.inhrelid = to_regclass(\("ledger." + partition))"
             )
-            if pendingDetach.rowCount > 0 {
-                // A name db/0020 made (events_YYYY_MM), never the caller's text.
-                let finalize = try pendingDetach.decode(Bool.self, row: 0, column: 0) ? "FINALIZE" : "CONCURRENTLY"
-                try session.execute(unsafeSQL: "ALTER TABLE ledger.events DETACH PARTITION ledger.\(partition) \(finalize)")
+            if inherits.rowCount > 0 {
+                // Attached: detach without a long lock; pending (a detach interrupted): finish it.
+                let how = try inherits.decode(Bool.self, row: 0, column: 0) ? "FINALIZE" : "CONCURRENTLY"
+                try session.execute(unsafeSQL: "ALTER TABLE ledger.events DETACH PARTITION ledger.\(partition) \(how)")
             }
             try session.query("SELECT ledger.retention_drop(\(day)::date)")
             progress("\(month.month): \(step.events) events dropped")

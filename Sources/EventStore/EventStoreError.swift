@@ -3,7 +3,7 @@ import Postgres
 /// Failures of the event store that are not a `PostgresError`.
 public struct EventStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Sendable { case eventIDReused, closed, invalidRequest, overloaded, commitTimedOut }
+        private enum Base: String, Sendable { case eventIDReused, closed, invalidRequest, overloaded, commitTimedOut, streamRetiring }
         private let base: Base
         private init(_ base: Base) { self.base = base }
         /// Some, not all, of an append's event ids are stored already: the caller reused ids.
@@ -17,6 +17,9 @@ public struct EventStoreError: Error, Sendable, CustomStringConvertible {
         /// The commit did not return in time: the append may or may not be stored. Sending it
         /// again is safe (event ids make it a replay if it was).
         public static let commitTimedOut = Code(.commitTimedOut)
+        /// The stream's month is being taken out of the store by retention (db/0020, SQLSTATE
+        /// LE002): it takes no more events. Once the month is gone, the stream starts anew.
+        public static let streamRetiring = Code(.streamRetiring)
         public var description: String { base.rawValue }
     }
 

@@ -103,6 +103,16 @@ public struct ProjectionRebuilder: Sendable {
                 }
                 try Self.createBuildSchema(for: projection, on: session)
             }
+            // A month half-way out of the store (db/0020) would be counted twice: by its events
+            // still there and by the retired aggregates its pruned sessions were added to.
+            let halfWay = try session.query(
+                "SELECT string_agg(to_char(stream_month, 'YYYY-MM'), ', ') FROM ledger.retention_cuts WHERE state <> 'dropped'"
+            ).decode(String?.self, row: 0, column: 0)
+            if let halfWay {
+                throw PostgresError(
+                    code: .server, message: "retention is half-way through \(halfWay): finish it with `error-ledger retention apply`, then rebuild"
+                )
+            }
         }
         return connection
     }

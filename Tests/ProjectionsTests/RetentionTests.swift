@@ -1,5 +1,7 @@
 import EventStore
 import Foundation
+import Ingestion
+import Ledger
 import Postgres
 @testable import Projections
 import TestSupport
@@ -31,6 +33,7 @@ struct RetentionTests {
                     SELECT ledger.create_event_partition('\(Self.month)');
                     ALTER TABLE ledger.events DISABLE TRIGGER events_reject_update_delete;
                     UPDATE ledger.events SET stream_month = '\(Self.month)' WHERE stream_id IN (\(streams));
+                    UPDATE ledger.streams SET stream_month = '\(Self.month)' WHERE stream_id IN (\(streams));
                     ALTER TABLE ledger.events ENABLE TRIGGER events_reject_update_delete
                     """
             )
@@ -65,7 +68,8 @@ struct RetentionTests {
         let steps = try await EventStore.applyRetention(url: ledger.url, months: 24, requestedBy: "test")
         #expect(steps.map(\.month) == ["2024-01"] && steps[0].dropped && steps[0].events == 9 && steps[0].sessionsPruned == 3, "\(steps)")
         #expect(try await count(ledger, "SELECT (to_regclass('ledger.events_2024_01') IS NULL)::int") == 1, "the partition is gone")
-        #expect(try await count(ledger, "SELECT count(*)::int FROM ledger.events") == 2)
+        #expect(try await count(ledger, "SELECT count(*)::int FROM ledger.events WHERE event_type <> 'RetentionCut'") == 2)
+        #expect(try await count(ledger, "SELECT count(*)::int FROM ledger.events WHERE event_type = 'RetentionCut' AND data->>'month' = '2024-01'") == 1)
         let ids = old.map { "'\($0)'" }.joined(separator: ", ")
         #expect(try await count(ledger, "SELECT count(*)::int FROM projection_sessions.sessions WHERE session_id IN (\(ids))") == 0)
         #expect(try await count(ledger, "SELECT count(*)::int FROM projection_sessions.session_events WHERE session_id IN (\(ids))") == 0)
@@ -81,7 +85,7 @@ struct RetentionTests {
 
         let report = try await ledger.store.verifyChains()
         #expect(report.isIntact, "\(report.findings)")
-        #expect(report.events == 2)
+        #expect(report.events == 3, "two kept, and the cut's record")
 
         // A rebuild from what is left counts the month again from the retired aggregates.
         _ = try await ProjectionRebuilder(store: ledger.store, url: ledger.url).rebuild(TimelineProjection.all, swap: false)
@@ -97,7 +101,7 @@ struct RetentionTests {
         #expect(dropped?.month == "2024-01" && dropped?.state == "dropped" && dropped?.events == 9)
     }
 
-    @Test("an open delivery keeps its month; an event for a retiring session goes to the oldest month kept, and verify chains it to the anchor")
+    @Test("an open delivery keeps its month; a retiring month refuses its sessions' events (LE002) and a rebuild; once gone, the session starts anew")
     func blockedThenLate() async throws {
         let (ledger, old, _) = try await ledger(oldSessions: 1)
         defer { ledger.close() }
@@ -117,42 +121,51 @@ struct RetentionTests {
         let status = try await EventStore.retentionStatus(url: ledger.url, months: 24)
         #expect(status.months.first?.blockers.map(\.reason) == ["deliveries to Hubject still open (pending or retrying)"])
         #expect(try await count(ledger, "SELECT (to_regclass('ledger.events_2024_01') IS NOT NULL)::int") == 1)
+        #expect(try await count(ledger, "SELECT count(*)::int FROM ledger.retention_cuts") == 0, "a blocked month is not begun")
 
         try await ledger.sql { s in try s.execute(unsafeSQL: "UPDATE forwarding.deliveries SET state = 'delivered', finished_at = now()") }
-        // The month begins to retire (as `apply` does first); an Error for its session comes late.
-        try await ledger.sql { s in
-            try s.execute(
-                unsafeSQL: """
-                    INSERT INTO ledger.retention_cuts (stream_month, kept_from, retention, requested_by)
-                    VALUES ('\(Self.month)', ledger.month_of(now()), '24 months', 'test')
-                    """
-            )
+        // The month begins to retire (apply's first step); an Error for its session comes late.
+        try await ledger.sql { s in try s.execute(unsafeSQL: "SELECT ledger.retention_begin('\(Self.month)', '24 months', 'test')") }
+        await #expect(throws: EventStoreError.self) {
+            try await ledger.ingest(NotificationBody.error(session, evse: Self.evse, type: "CriticalError", info: "late"))
         }
-        try await ledger.ingest(NotificationBody.error(session, evse: Self.evse, type: "CriticalError", info: "late"))
-        #expect(
-            try await count(
-                ledger, "SELECT (stream_month = ledger.month_of(now()))::int FROM ledger.events WHERE stream_id = 'session-\(session)' AND stream_version = 4"
-            ) == 1, "the late event lives in the oldest month kept"
-        )
-        try await caughtUp(ledger)
+        do {
+            _ = try await ledger.ingestor.ingest(
+                Array(NotificationBody.error(session, evse: Self.evse, type: "CriticalError", info: "late").utf8),
+                context: IngestContext(receivedAt: Date(), client: "test", source: "test")
+            )
+        } catch let error as EventStoreError {
+            #expect(error.code == .streamRetiring && error.message.contains("began in 2024-01"), "\(error)")
+        }
+        await #expect(throws: PostgresError.self, "a rebuild would count the month twice") {
+            try await ProjectionRebuilder(store: ledger.store, url: ledger.url).rebuild(TimelineProjection.all, swap: false)
+        }
+
         let steps = try await EventStore.applyRetention(url: ledger.url, months: 24, requestedBy: "test")
-        #expect(steps.count == 1 && steps[0].dropped, "\(steps)")
-        #expect(try await count(ledger, "SELECT stream_version FROM ledger.retention_stream_anchors WHERE stream_id = 'session-\(session)'") == 3)
-        #expect(try await count(ledger, "SELECT min(stream_version)::int FROM ledger.events WHERE stream_id = 'session-\(session)'") == 4)
+        #expect(steps.count == 1 && steps[0].dropped && steps[0].events == 3, "\(steps)")
+        // Gone: the same SessionID is a new session, in this month.
+        try await ledger.ingest(NotificationBody.error(session, evse: Self.evse, type: "CriticalError", info: "after"))
+        #expect(try await count(ledger, "SELECT max(stream_version) FROM ledger.events WHERE stream_id = 'session-\(session)'") == 1)
         let report = try await ledger.store.verifyChains()
         #expect(report.isIntact, "\(report.findings)")
 
-        // Without the anchor, the stream's first version kept is a gap verify names.
+        // The owner deletes a kept event and passes it off as dropped by the cut: the cut's
+        // RetentionCut event (chained, sealed) no longer agrees with its tables.
+        try await ledger.store.seal()
         try await ledger.sql { s in
             try s.execute(
                 unsafeSQL: """
-                    ALTER TABLE ledger.retention_stream_anchors DISABLE TRIGGER ALL;
-                    DELETE FROM ledger.retention_stream_anchors
+                    ALTER TABLE ledger.events DISABLE TRIGGER events_reject_update_delete;
+                    INSERT INTO ledger.retention_dropped_hashes (global_position, seal, hash, cut)
+                    SELECT e.global_position, (SELECT max(seal) FROM ledger.seals), e.hash, (SELECT max(cut) FROM ledger.retention_cuts)
+                      FROM ledger.events e WHERE e.stream_id = 'session-\(session)';
+                    DELETE FROM ledger.events WHERE stream_id = 'session-\(session)';
+                    ALTER TABLE ledger.events ENABLE TRIGGER events_reject_update_delete
                     """
             )
         }
         let tampered = try await ledger.store.verifyChains()
-        #expect(tampered.findings.contains { "\($0)".contains("session-\(session) versions 1–3 are missing") }, "\(tampered.findings)")
+        #expect(tampered.findings.contains { "\($0)".contains("the retention cut of 2024-01 has dropped_hashes") }, "\(tampered.findings)")
     }
 
     @Test("the partitions of this month and the next three are made when missing, and never twice")
