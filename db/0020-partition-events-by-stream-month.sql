@@ -358,15 +358,21 @@ BEGIN
     SELECT coalesce(jsonb_object_agg(s.stream, true), '{}'::jsonb) INTO repeated
       FROM (SELECT u.stream FROM unnest(streams) AS u(stream) GROUP BY u.stream HAVING count(*) > 1) AS s;
 
-    SELECT coalesce(jsonb_object_agg(x.req, jsonb_build_array(x.found, x.first, x.last, x.version, x.tx::text)), '{}'::jsonb)
-      INTO stored
-      FROM (SELECT a.ordinality AS req, count(*) AS found, min(ev.global_position) AS first, max(ev.global_position) AS last,
-                   max(ev.stream_version) AS version, min(ev.transaction_id) AS tx
-              FROM jsonb_array_elements(batch) WITH ORDINALITY AS a
-              CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') AS e
-              JOIN ledger.event_ids i ON i.event_id = (e.value->>'id')::uuid
-              JOIN ledger.events ev ON ev.global_position = i.global_position AND ev.stream_month = i.stream_month
-             GROUP BY a.ordinality) AS x;
+    -- Only when some id is stored is the store itself read: a statement on the partitioned table
+    -- locks every partition it may touch, which a batch of new events need not pay for.
+    stored := '{}'::jsonb;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(batch) AS a CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') AS e
+                 JOIN ledger.event_ids i ON i.event_id = (e.value->>'id')::uuid) THEN
+        SELECT coalesce(jsonb_object_agg(x.req, jsonb_build_array(x.found, x.first, x.last, x.version, x.tx::text)), '{}'::jsonb)
+          INTO stored
+          FROM (SELECT a.ordinality AS req, count(*) AS found, min(ev.global_position) AS first, max(ev.global_position) AS last,
+                       max(ev.stream_version) AS version, min(ev.transaction_id) AS tx
+                  FROM jsonb_array_elements(batch) WITH ORDINALITY AS a
+                  CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') AS e
+                  JOIN ledger.event_ids i ON i.event_id = (e.value->>'id')::uuid
+                  JOIN ledger.events ev ON ev.global_position = i.global_position AND ev.stream_month = i.stream_month
+                 GROUP BY a.ordinality) AS x;
+    END IF;
 
     SELECT coalesce(jsonb_object_agg(h.stream_id, h.stream_version), '{}'::jsonb),
            coalesce(jsonb_object_agg(h.stream_id, h.stream_month), '{}'::jsonb)
@@ -452,12 +458,14 @@ BEGIN
     request := 0;
     SELECT array_agg((e->>'id')::uuid) INTO ids FROM jsonb_array_elements(events) AS e;
 
-    SELECT count(*), min(ev.global_position), max(ev.global_position), max(ev.stream_version), min(ev.transaction_id)
-      INTO found, first_position, last_position, stream_version, transaction_id
-      FROM ledger.event_ids AS i
-      JOIN ledger.events AS ev ON ev.global_position = i.global_position AND ev.stream_month = i.stream_month
-     WHERE i.event_id = ANY (ids);
+    SELECT count(*) INTO found FROM ledger.event_ids AS i WHERE i.event_id = ANY (ids);
     IF found > 0 THEN
+        -- The store itself is read only now (see append_batch).
+        SELECT min(ev.global_position), max(ev.global_position), max(ev.stream_version), min(ev.transaction_id)
+          INTO first_position, last_position, stream_version, transaction_id
+          FROM ledger.event_ids AS i
+          JOIN ledger.events AS ev ON ev.global_position = i.global_position AND ev.stream_month = i.stream_month
+         WHERE i.event_id = ANY (ids);
         outcome := CASE WHEN found = cardinality(ids) THEN 'duplicate' ELSE 'id_reused' END;
         RETURN NEXT;
         RETURN;

@@ -13,8 +13,10 @@ extension EventStore {
     public func contentDigests(ofEventIDs ids: [UUID]) async throws -> [UUID: String?] {
         guard !ids.isEmpty else { return [:] }
         let query: PostgresQuery = """
-            SELECT event_id::text, metadata->>\(EventMetadataKey.contentDigest)
-              FROM ledger.events WHERE event_id = ANY (\(ids.map(\.uuidString))::uuid[])
+            SELECT i.event_id::text, e.metadata->>\(EventMetadataKey.contentDigest)
+              FROM ledger.event_ids i
+              JOIN ledger.events e ON e.global_position = i.global_position AND e.stream_month = i.stream_month
+             WHERE i.event_id = ANY (\(ids.map(\.uuidString))::uuid[])
             """
         return try await pool.run { session in
             var found: [UUID: String?] = [:]
@@ -59,21 +61,23 @@ extension EventStore {
         // One index probe per stream. Written as `stream_id = ANY (…) GROUP BY`, the planner turns
         // to a (parallel) scan of the whole table once it is large, and every batch of an import
         // would then cost more than the last. Owner and recent Errors come by the
-        // (stream_id, stream_version) key too.
+        // (stream_id, stream_version) key too. A stream that does not exist (ledger.streams, db/0020)
+        // costs no probe of the store; one that does, a probe of its month's partition only.
         let query: PostgresQuery = """
             SELECT s.stream, m.version, m.started, m.ended, f.evse_id, f.operator_id, r.errors
               FROM unnest(\(streams)::text[]) AS s(stream)
+              JOIN ledger.streams AS h ON h.stream_id = s.stream
              CROSS JOIN LATERAL (
                     SELECT max(e.stream_version) AS version,
                            bool_or(e.event_type = \(LedgerEventType.chargingStarted.rawValue)) AS started,
                            bool_or(e.event_type = \(LedgerEventType.chargingEnded.rawValue)) AS ended
                       FROM ledger.events AS e
-                     WHERE e.stream_id = s.stream
+                     WHERE e.stream_id = s.stream AND e.stream_month = h.stream_month
                    ) AS m
               LEFT JOIN LATERAL (
                     SELECT e.data->>\(RecordedNotification.Key.evseID) AS evse_id, e.data->>\(RecordedNotification.Key.operatorID) AS operator_id
                       FROM ledger.events AS e
-                     WHERE e.stream_id = s.stream
+                     WHERE e.stream_id = s.stream AND e.stream_month = h.stream_month
                      ORDER BY e.stream_version
                      LIMIT 1
                    ) AS f ON true
@@ -82,7 +86,7 @@ extension EventStore {
                       FROM (SELECT e.metadata->>\(EventMetadataKey.contentDigest) AS digest, e.metadata->>\(EventMetadataKey.receivedAt) AS received_at,
                                    e.global_position AS position, e.stream_version AS version, e.transaction_id::text AS tx
                               FROM ledger.events AS e
-                             WHERE e.stream_id = s.stream AND e.event_type = \(LedgerEventType.chargingErrorReported.rawValue)
+                             WHERE e.stream_id = s.stream AND e.stream_month = h.stream_month AND e.event_type = \(LedgerEventType.chargingErrorReported.rawValue)
                                AND NOT e.metadata ? \(EventMetadataKey.idempotencyKey)
                              ORDER BY e.stream_version DESC
                              LIMIT \(SessionLifecycle.recentErrorLimit)) AS x

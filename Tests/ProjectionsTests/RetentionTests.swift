@@ -168,6 +168,34 @@ struct RetentionTests {
         #expect(tampered.findings.contains { "\($0)".contains("the retention cut of 2024-01 has dropped_hashes") }, "\(tampered.findings)")
     }
 
+    @Test("a run stopped after the detach is finished by the next: the month shows as half-way, and goes")
+    func resumesAfterDetach() async throws {
+        let (ledger, _, _) = try await ledger(oldSessions: 2)
+        defer { ledger.close() }
+        try await caughtUp(ledger)
+        try await ledger.store.seal()
+        // What a run does up to the detach, then stops.
+        try await ledger.sql { s in
+            try s.execute(
+                unsafeSQL: """
+                    SELECT ledger.retention_begin('\(Self.month)', '24 months', 'test');
+                    SELECT ledger.retention_prune('\(Self.month)', 2000);
+                    SELECT ledger.retention_anchor('\(Self.month)');
+                    ALTER TABLE ledger.events DETACH PARTITION ledger.events_2024_01
+                    """
+            )
+        }
+        let status = try await EventStore.retentionStatus(url: ledger.url, months: 24)
+        let half = try #require(status.months.first { $0.month == "2024-01" })
+        #expect(half.state == "anchored" && half.partition == "events_2024_01", "\(status.months)")
+        let steps = try await EventStore.applyRetention(url: ledger.url, months: 24, requestedBy: "test")
+        #expect(steps.map(\.month) == ["2024-01"] && steps[0].dropped, "\(steps)")
+        #expect(try await count(ledger, "SELECT (to_regclass('ledger.events_2024_01') IS NULL)::int") == 1)
+        #expect(try await count(ledger, "SELECT count(*)::int FROM ledger.streams WHERE stream_month = '\(Self.month)'") == 0)
+        let report = try await ledger.store.verifyChains()
+        #expect(report.isIntact, "\(report.findings)")
+    }
+
     @Test("the partitions of this month and the next three are made when missing, and never twice")
     func partitionsAhead() async throws {
         let ledger = try await TestLedger.make()
