@@ -119,7 +119,10 @@ BEGIN
 END
 $$;
 
-ALTER TABLE ledger.events ADD CONSTRAINT events_pkey PRIMARY KEY (global_position, stream_month);
+-- No primary key: one would have to hold stream_month, and the planner then scans a whole month's
+-- key for `stream_month = …`, which the lookups give only to choose the partition. Positions are
+-- unique by the identity that hands them out (the service cannot insert one of its own, db/0013).
+CREATE INDEX events_global_position_idx ON ledger.events (global_position);
 CREATE INDEX events_stream_id_stream_version_idx ON ledger.events (stream_id, stream_version);
 CREATE INDEX events_event_id_idx ON ledger.events (event_id);
 CREATE INDEX events_transaction_id_global_position_idx ON ledger.events (transaction_id, global_position);
@@ -291,19 +294,7 @@ CREATE TABLE ledger.retired_session_hours (
     abrupt_ends          bigint NOT NULL,
     PRIMARY KEY (evse_id, hour)
 );
-CREATE TABLE ledger.retired_evse_summary (
-    evse_id                  text PRIMARY KEY,
-    operator_id              text NOT NULL,
-    error_counts             jsonb NOT NULL,
-    error_count              integer NOT NULL,
-    first_error_at           timestamptz,
-    last_error_at            timestamptz,
-    sessions                 integer NOT NULL,
-    sessions_with_errors     integer NOT NULL,
-    last_session_id          text,
-    last_session_status      text,
-    last_session_received_at timestamptz
-);
+CREATE TABLE ledger.retired_evse_summary (LIKE projection_evse_errors.evse_summary INCLUDING ALL);
 
 GRANT SELECT ON ledger.retention_cuts, ledger.retention_dropped_hashes,
                 ledger.retired_error_hours, ledger.retired_session_hours, ledger.retired_evse_summary TO ledger_service;
@@ -361,23 +352,28 @@ BEGIN
     -- Only when some id is stored is the store itself read: a statement on the partitioned table
     -- locks every partition it may touch, which a batch of new events need not pay for.
     stored := '{}'::jsonb;
+    -- Each id an index probe (OFFSET 0: never a hash of the whole table, whatever the estimates).
     IF EXISTS (SELECT 1 FROM jsonb_array_elements(batch) AS a CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') AS e
-                 JOIN ledger.event_ids i ON i.event_id = (e.value->>'id')::uuid) THEN
+                CROSS JOIN LATERAL (SELECT 1 FROM ledger.event_ids i WHERE i.event_id = (e.value->>'id')::uuid OFFSET 0) AS i) THEN
         SELECT coalesce(jsonb_object_agg(x.req, jsonb_build_array(x.found, x.first, x.last, x.version, x.tx::text)), '{}'::jsonb)
           INTO stored
           FROM (SELECT a.ordinality AS req, count(*) AS found, min(ev.global_position) AS first, max(ev.global_position) AS last,
                        max(ev.stream_version) AS version, min(ev.transaction_id) AS tx
                   FROM jsonb_array_elements(batch) WITH ORDINALITY AS a
                   CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') AS e
-                  JOIN ledger.event_ids i ON i.event_id = (e.value->>'id')::uuid
-                  JOIN ledger.events ev ON ev.global_position = i.global_position AND ev.stream_month = i.stream_month
+                  CROSS JOIN LATERAL (SELECT i.global_position, i.stream_month FROM ledger.event_ids i
+                                       WHERE i.event_id = (e.value->>'id')::uuid OFFSET 0) AS i
+                  CROSS JOIN LATERAL (SELECT ev.global_position, ev.stream_version, ev.transaction_id FROM ledger.events ev
+                                       WHERE ev.global_position = i.global_position AND ev.stream_month = i.stream_month OFFSET 0) AS ev
                  GROUP BY a.ordinality) AS x;
     END IF;
 
     SELECT coalesce(jsonb_object_agg(h.stream_id, h.stream_version), '{}'::jsonb),
            coalesce(jsonb_object_agg(h.stream_id, h.stream_month), '{}'::jsonb)
       INTO current, months
-      FROM ledger.streams h WHERE h.stream_id = ANY (streams);
+      FROM (SELECT DISTINCT s FROM unnest(streams) AS s) AS u(stream)
+      CROSS JOIN LATERAL (SELECT h.stream_id, h.stream_version, h.stream_month FROM ledger.streams h
+                           WHERE h.stream_id = u.stream OFFSET 0) AS h;
 
     outcomes := array_fill(NULL::text, ARRAY[n]);
     bases := array_fill(NULL::integer, ARRAY[n]);

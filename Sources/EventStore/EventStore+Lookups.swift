@@ -13,10 +13,11 @@ extension EventStore {
     public func contentDigests(ofEventIDs ids: [UUID]) async throws -> [UUID: String?] {
         guard !ids.isEmpty else { return [:] }
         let query: PostgresQuery = """
-            SELECT i.event_id::text, e.metadata->>\(EventMetadataKey.contentDigest)
-              FROM ledger.event_ids i
-              JOIN ledger.events e ON e.global_position = i.global_position AND e.stream_month = i.stream_month
-             WHERE i.event_id = ANY (\(ids.map(\.uuidString))::uuid[])
+            SELECT i.event_id::text, e.digest
+              FROM unnest(\(ids.map(\.uuidString))::uuid[]) AS u(id)
+             CROSS JOIN LATERAL (SELECT i.event_id, i.global_position, i.stream_month FROM ledger.event_ids i WHERE i.event_id = u.id OFFSET 0) AS i
+             CROSS JOIN LATERAL (SELECT e.metadata->>\(EventMetadataKey.contentDigest) AS digest FROM ledger.events e
+                                  WHERE e.global_position = i.global_position AND e.stream_month = i.stream_month OFFSET 0) AS e
             """
         return try await pool.run { session in
             var found: [UUID: String?] = [:]
@@ -62,11 +63,13 @@ extension EventStore {
         // to a (parallel) scan of the whole table once it is large, and every batch of an import
         // would then cost more than the last. Owner and recent Errors come by the
         // (stream_id, stream_version) key too. A stream that does not exist (ledger.streams, db/0020)
-        // costs no probe of the store; one that does, a probe of its month's partition only.
+        // costs no probe of the store; one that does, a probe of its month's partition only. The
+        // stream's row is looked up per name (OFFSET 0 keeps it a lateral probe: as a join, the
+        // planner hashes the whole streams table once it is large, for every batch).
         let query: PostgresQuery = """
             SELECT s.stream, m.version, m.started, m.ended, f.evse_id, f.operator_id, r.errors
               FROM unnest(\(streams)::text[]) AS s(stream)
-              JOIN ledger.streams AS h ON h.stream_id = s.stream
+             CROSS JOIN LATERAL (SELECT h.stream_month FROM ledger.streams AS h WHERE h.stream_id = s.stream OFFSET 0) AS h
              CROSS JOIN LATERAL (
                     SELECT max(e.stream_version) AS version,
                            bool_or(e.event_type = \(LedgerEventType.chargingStarted.rawValue)) AS started,

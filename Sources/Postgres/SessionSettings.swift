@@ -54,6 +54,10 @@ public struct SessionSettings: Sendable, Hashable {
         sql += "SET tcp_keepalives_idle = \(idle); SET tcp_keepalives_interval = \(interval); SET tcp_keepalives_count = \(count); "
         sql += "SET tcp_user_timeout = \(seconds * 1000); "
         sql += "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') IN ('off', 'local'); "
+        // The ledger's statements are index probes and small batches. JIT compiles whenever the
+        // planner's estimate is high (a table not analyzed yet, a probe of every month of the
+        // partitioned store), and compiling costs hundreds of milliseconds each time.
+        sql += "SET jit = off; "
         if let statementTimeout {
             sql += "SET statement_timeout = \(max(1, Int(statementTimeout / .milliseconds(1)))); "
         }
