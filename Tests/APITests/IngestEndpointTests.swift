@@ -2,6 +2,7 @@ import API
 import EventStore
 import Foundation
 import Ledger
+import Postgres
 import Testing
 import TestSupport
 
@@ -43,6 +44,36 @@ struct IngestEndpointTests {
             let status = try #require(reusedAck["StatusCode"] as? [String: Any])
             #expect(status["Code"] as? String == "022")
             #expect((status["AdditionalInfo"] as? String)?.contains("Idempotency-Key key-1 was used before") == true)
+        }
+    }
+
+    @Test("a notification for a session whose month retention is taking out is a 409 saying so; nothing is stored")
+    func sessionRetiring() async throws {
+        try await Harness.with(projector: false) { harness in
+            let token = try await harness.token([.ingest])
+            let session = NotificationBody.newSession()
+            #expect(try await harness.ingest(NotificationBody.start(session, evse: "DE*A36*E1*1"), token: token).status == 200)
+            // Its month made old and retiring, as the owner (db/0020).
+            let owner = try await PostgresConnection.connect(harness.url)
+            try await owner.run { s in
+                try s.execute(
+                    unsafeSQL: """
+                        SELECT ledger.create_event_partition('2024-01-01');
+                        ALTER TABLE ledger.events DISABLE TRIGGER events_reject_update_delete;
+                        UPDATE ledger.events SET stream_month = '2024-01-01' WHERE stream_id = 'session-\(session)';
+                        ALTER TABLE ledger.events ENABLE TRIGGER events_reject_update_delete;
+                        UPDATE ledger.streams SET stream_month = '2024-01-01' WHERE stream_id = 'session-\(session)';
+                        SELECT ledger.retention_begin('2024-01-01', '24 months', 'test')
+                        """
+                )
+            }
+            let reply = try await harness.ingest(NotificationBody.error(session, evse: "DE*A36*E1*1", info: "late"), token: token)
+            #expect(reply.status == 409)
+            let status = try #require(try reply.json["StatusCode"] as? [String: Any])
+            #expect(status["Code"] as? String == "022")
+            let info = try #require(status["AdditionalInfo"] as? String)
+            #expect(info.contains("session-\(session) began in 2024-01") && info.contains("LEDGER_RETENTION"), "\(info)")
+            #expect(try await harness.store.readStream("session-\(session)").count == 1, "nothing stored")
         }
     }
 
