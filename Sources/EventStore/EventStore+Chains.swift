@@ -15,13 +15,18 @@ extension EventStore {
     @discardableResult
     public func seal(sealSize: Int = 50_000) async throws -> Int {
         let sealSize = min(max(sealSize, 1), 50_000)  // as ledger.seal clamps it
-        return try await pool.run { session in
-            var total = 0
-            while true {
-                let sealed = try Self.sealChunk(on: session, size: sealSize)
-                total += sealed
-                if sealed < sealSize { return total }
-            }
+        return try await pool.run { session in try Self.sealAll(on: session, sealSize: sealSize) }
+    }
+
+    /// Seals every event below the read horizon that no seal holds yet, `sealSize` a seal, on a
+    /// connection of the caller's; returns how many.
+    @discardableResult
+    static func sealAll(on session: PostgresSession, sealSize: Int = 50_000) throws -> Int {
+        var total = 0
+        while true {
+            let sealed = try sealChunk(on: session, size: sealSize)
+            total += sealed
+            if sealed < sealSize { return total }
         }
     }
 
@@ -149,13 +154,14 @@ extension EventStore {
     private static func retentionCuts(on session: PostgresSession, report: inout ChainVerification) throws -> [RetentionCut] {
         let rows = try session.query(
             """
-            SELECT to_char(c.stream_month, 'YYYY-MM'), c.retired_seal, encode(c.retired_seal_chain, 'hex'), c.record_position,
+            SELECT to_char(c.stream_month, 'YYYY-MM'), c.retired_seal, encode(c.retired_seal_chain, 'hex'),
                    (SELECT count(*) FROM ledger.retention_dropped_hashes d WHERE d.cut = c.cut),
                    (SELECT encode(sha256(coalesce(string_agg(int8send(d.global_position) || d.hash, ''::bytea ORDER BY d.global_position), ''::bytea)), 'hex')
                       FROM ledger.retention_dropped_hashes d WHERE d.cut = c.cut),
-                   e.data::text, to_char(e.stream_month, 'YYYY-MM'),
-                   EXISTS (SELECT 1 FROM ledger.retention_cuts r WHERE r.stream_month IN (ledger.month_of(c.started_at),
-                                                                                           ledger.month_of(coalesce(c.dropped_at, c.started_at))))
+                   e.data::text,
+                   EXISTS (SELECT 1 FROM ledger.retention_cuts r
+                            WHERE r.stream_month IN (date_trunc('month', c.started_at AT TIME ZONE 'UTC')::date,
+                                                     date_trunc('month', coalesce(c.dropped_at, c.started_at) AT TIME ZONE 'UTC')::date))
               FROM ledger.retention_cuts c
               LEFT JOIN ledger.events e ON e.global_position = c.record_position AND e.event_type = 'RetentionCut'
              WHERE c.state IN ('anchored', 'dropped')
@@ -169,9 +175,9 @@ extension EventStore {
                 month: month, retiredSeal: try row.decode(Int64?.self, column: 1) ?? 0, retiredChain: try row.decode(String?.self, column: 2) ?? ""
             )
             cuts.append(cut)
-            guard let data = try row.decode(String?.self, column: 6) else {
+            guard let data = try row.decode(String?.self, column: 5) else {
                 // The record lives in the month the cut ran; once that month is cut too, it is gone.
-                if !(try row.decode(Bool.self, column: 8)) {
+                if !(try row.decode(Bool.self, column: 6)) {
                     report.record(.retentionRecordMismatch(month: month, what: "has no RetentionCut event at its record position"))
                 }
                 continue
@@ -179,7 +185,7 @@ extension EventStore {
             let record = (try? JSONParser.parse(Array(data.utf8), maxDepth: 8, maxBytes: 1 << 20))?.objectValue
             let expected: [(String, String)] = [
                 ("month", month), ("retired_seal", cut.retiredSeal == 0 ? "" : String(cut.retiredSeal)), ("retired_seal_chain", cut.retiredChain),
-                ("dropped_hashes", String(try row.decode(Int64.self, column: 4))), ("dropped_digest", try row.decode(String.self, column: 5)),
+                ("dropped_hashes", String(try row.decode(Int64.self, column: 3))), ("dropped_digest", try row.decode(String.self, column: 4)),
             ]
             for (key, value) in expected {
                 let stored = record?[key].map { $0.stringValue ?? $0.numberText ?? "" } ?? ""

@@ -52,6 +52,9 @@ extension EventStore {
     /// The month text (`YYYY-MM`) of a partition's first day.
     static func monthText(_ day: String) -> String { String(day.prefix(7)) }
 
+    /// The partition db/0020 makes for a month (`YYYY-MM`): `events_YYYY_MM`.
+    static func partitionName(_ month: String) -> String { "events_" + month.replacingOccurrences(of: "-", with: "_") }
+
     /// The months of the store and of the cuts, and what keeps each expired month from going.
     /// Reads only (the service role will do).
     public static func retentionStatus(url: String, months retention: Int?) async throws -> RetentionStatus {
@@ -59,7 +62,9 @@ extension EventStore {
         return try await connection.run { session in try retentionStatus(on: session, months: retention) }
     }
 
-    static func retentionStatus(on session: PostgresSession, months retention: Int?) throws -> RetentionStatus {
+    /// - Parameter detailed: count each expired month's events and say what keeps it (`apply`
+    ///   needs neither: it checks each month as it comes to it).
+    static func retentionStatus(on session: PostgresSession, months retention: Int?, detailed: Bool = true) throws -> RetentionStatus {
         let months = retention ?? 0
         let partitions = try session.query(
             """
@@ -81,7 +86,7 @@ extension EventStore {
                 state: try row.decode(String?.self, column: 4), blockers: [], droppedAt: nil
             )
             if try row.decode(Bool.self, column: 5) { ahead += 1 }
-            if expired {
+            if expired && detailed {
                 month.events = try session.query("SELECT count(*) FROM ledger.events WHERE stream_month = \(day)::date").decode(Int64.self, row: 0, column: 0)
                 month.blockers = try blockers(of: day, on: session)
             }
@@ -97,7 +102,7 @@ extension EventStore {
             let month = monthText(try row.decode(column: 0)), state: String = try row.decode(column: 1)
             guard !attached.contains(month) else { return nil }
             return RetentionStatus.Month(
-                month: month, partition: state == "dropped" ? nil : "events_" + month.replacingOccurrences(of: "-", with: "_"),
+                month: month, partition: state == "dropped" ? nil : partitionName(month),
                 expired: true, events: try row.decode(column: 2), state: state, blockers: [], droppedAt: try row.decode(Date?.self, column: 3)
             )
         }
@@ -155,13 +160,13 @@ extension EventStore {
     }
 
     /// Takes every expired month out of the store, oldest first, and stops at the first that
-    /// cannot go yet (saying why): a month is frozen (appends to its streams go to the oldest
-    /// month kept), its sessions are pruned from the read models a batch at a time, the seals'
-    /// anchor is written, and its partition is detached (concurrently) and dropped. Needs the
-    /// owner of the store (as `migrate` does). Resumes a month left half-way.
+    /// cannot go yet (saying why): a month is frozen (its streams refuse events, SQLSTATE LE002),
+    /// its sessions are pruned from the read models a batch at a time, the seals' anchor is
+    /// written, and its partition is detached (concurrently) and dropped. Needs the owner of the
+    /// store (as `migrate` does). Resumes a month left half-way.
     ///
     /// - Parameter wait: how long to wait for the projector and the forwarder to take in a
-    ///   month's last events, and for transactions begun before it froze to end.
+    ///   frozen month's last events.
     public static func applyRetention(
         url: String, months retention: Int, requestedBy: String, wait: Duration = .seconds(60),
         progress: @escaping @Sendable (String) -> Void = { _ in }
@@ -173,7 +178,7 @@ extension EventStore {
                 throw RetentionError(description: "another retention run or a projection rebuild is running: try again when it has finished")
             }
             defer { try? Subscription.unlockAll(on: session) }
-            let status = try retentionStatus(on: session, months: retention)
+            let status = try retentionStatus(on: session, months: retention, detailed: false)
             var steps: [RetentionStep] = []
             // Months left half-way first (whatever the retention now), then the expired ones.
             let halfWay = status.months.filter { $0.state == "retiring" || $0.state == "anchored" }
@@ -196,7 +201,7 @@ extension EventStore {
         var state = month.state ?? "new"
         if state == "new" {
             // Its events sealed (the projector seals every 10 s; this is sooner).
-            while try session.query("SELECT ledger.seal(50000)").decode(Int.self, row: 0, column: 0) == 50000 {}
+            try sealAll(on: session)
             if let blocked = try blockers(of: day, on: session).first {
                 step.outcome = "not yet: \(blocked.count) \(blocked.reason)"
                 return step
@@ -211,7 +216,7 @@ extension EventStore {
             ).decode(Int64.self, row: 0, column: 0)
             progress("\(month.month): retiring, \(frozen) streams frozen (they take no more events)")
             // Its last events sealed and taken in by every follower; no delivery open.
-            while try session.query("SELECT ledger.seal(50000)").decode(Int.self, row: 0, column: 0) == 50000 {}
+            try sealAll(on: session)
             guard try waitUntil(wait, on: session, "SELECT NOT EXISTS (SELECT 1 FROM ledger.retention_blockers(\(day)::date))") else {
                 let blocked = try blockers(of: day, on: session).first
                 step.outcome = "not yet: \(blocked.map { "\($0.count) \($0.reason)" } ?? "blocked") (it stays retiring: apply again)"
@@ -230,7 +235,7 @@ extension EventStore {
             step.events = try session.query("SELECT coalesce(events, 0) FROM ledger.retention_cuts WHERE stream_month = \(day)::date")
                 .decode(Int64.self, row: 0, column: 0)
             // A name db/0020 made (events_YYYY_MM from the month's date), never the caller's text.
-            let partition = "events_" + month.month.replacingOccurrences(of: "-", with: "_")
+            let partition = partitionName(month.month)
             let inherits = try session.query(
                 "SELECT i.inhdetachpending FROM pg_inherits i WHERE i.inhrelid = to_regclass(\("ledger." + partition))"
             )
