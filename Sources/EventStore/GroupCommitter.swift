@@ -127,9 +127,15 @@ final class GroupCommitter: Sendable {
     deinit { sweeper.withLock { $0.cancel() } }
 
     /// Answers every caller whose commit has not returned by its deadline.
+    ///
+    /// Those still queued leave the queue first, so they no longer take places that `submit`
+    /// counts: left there until a lane came to drop them, they had new appends refused as
+    /// `.overloaded` after the stall that timed them out was over.
     private func sweep() {
         let due = deadlines.withLock { $0.expired(at: .now()) }
         guard !due.isEmpty else { return }
+        let gaveUp = Set(due.map(ObjectIdentifier.init))
+        state.withLock { $0.pending.removeAll { gaveUp.contains(ObjectIdentifier($0.reply)) } }
         let error = EventStoreError(code: .commitTimedOut, message: "the commit did not return within \(commitTimeout); its outcome is unknown")
         for reply in due { reply.resume(with: .failure(error)) }
     }

@@ -32,13 +32,20 @@ struct AppendTests {
             let error = try await #require(throws: EventStoreError.self) { try await task.value }
             #expect(error.code == .commitTimedOut)
         }
+        // The lane is still held: appends that timed out left the queue at once, so a new
+        // append is taken, not refused as overloaded by places its callers gave up.
+        #expect(store.queuedAppends == 0)
+        let waiting = Task { try await store.append(to: newStream(), events: [event()]) }
+        try await eventually(timeout: .seconds(10), "the new append is queued") { store.queuedAppends == 1 }
         try await blocker.run { try $0.execute(unsafeSQL: "ROLLBACK") }
         // The append in the lane commits once the lock is gone (its caller was told "unknown");
         // the queued ones were dropped unrun.
-        try await eventually(timeout: .seconds(10), "the lane's append landed") { try await count(url) == 1 }
+        let queuedDuringStall = try await waiting.value
+        guard case .appended = queuedDuringStall else { Issue.record("queued during the stall: \(queuedDuringStall)"); return }
+        try await eventually(timeout: .seconds(10), "the lane's append landed") { try await count(url) == 2 }
         let after = try await store.append(to: newStream(), events: [event()])
         guard case .appended = after else { Issue.record("after the stall: \(after)"); return }
-        #expect(try await count(url) == 2)
+        #expect(try await count(url) == 3)
     }
 
     @Test("expected version: no-stream, exact and any; a clash is a typed conflict that stores nothing")
