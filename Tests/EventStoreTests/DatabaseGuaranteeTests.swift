@@ -50,6 +50,43 @@ struct DatabaseGuaranteeTests {
         }
     }
 
+    @Test("the database's rules for a stream id and an event type hold to the character (db/0021 checks them without bounded regular expressions)")
+    func streamIDAndTypeRules() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let connection = try await PostgresConnection.connect(url)
+        let suffix200 = String(repeating: "x", count: 199) + "é"
+        let cases: [(stream: String, type: String, accepted: Bool)] = [
+            ("session-" + suffix200, "ChargingErrorReported", true),
+            ("session-" + suffix200 + "y", "ChargingErrorReported", false),
+            ("erasures-2026-12", "A", true),
+            ("session-a-" + String(repeating: "b", count: 198), "A", true),
+            ("session-a-" + String(repeating: "b", count: 199), "A", false),
+            ("session-", "A", false),
+            ("session", "A", false),
+            ("Session-x", "A", false),
+            ("session-a b", "A", false),
+            ("session-a\tb", "A", false),
+            ("-x", "A", false),
+            (newStream(), "A" + String(repeating: "b", count: 99), true),
+            (newStream(), "A" + String(repeating: "b", count: 100), false),
+            (newStream(), "aType", false),
+            (newStream(), "Type1", false),
+            (newStream(), "", false),
+        ]
+        for (stream, type, accepted) in cases {
+            let events = #"[{"id":""# + UUID().uuidString + #"","type":""# + type + #"","data":{}}]"#
+            do {
+                try await connection.run { try $0.query("SELECT outcome FROM ledger.append_one(\(stream), NULL, \(events)::jsonb)") }
+                #expect(accepted, "stored: \(stream) / \(type)")
+            } catch let error as PostgresError {
+                #expect(!accepted, "refused: \(stream) / \(type): \(error.debugDescription)")
+                #expect(error.sqlState == "23514", "\(stream) / \(type): \(error.debugDescription)")
+            }
+        }
+        #expect(try await count(url) == cases.filter(\.accepted).count)
+    }
+
     @Test("one NOTIFY per appending transaction, however many events it holds")
     func notifyOncePerTransaction() async throws {
         let (store, url) = try await makeStore()
