@@ -612,14 +612,26 @@ $$;
 CREATE FUNCTION ledger.retention_anchor(month date) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    c        ledger.retention_cuts;
-    kept     record;
-    retired  ledger.seals;
-    recorded bigint;
+    c         ledger.retention_cuts;
+    kept      record;
+    retired   ledger.seals;
+    last_seal ledger.seals;
+    recorded  bigint;
 BEGIN
     SELECT * INTO c FROM ledger.retention_cuts WHERE stream_month = month FOR UPDATE;
     IF NOT FOUND OR c.state <> 'retiring' THEN
         RAISE EXCEPTION 'month % is not retiring', month;
+    END IF;
+    -- Every event of the month must be in a seal for its hash to be anchored (retention_blockers
+    -- says so before a run begins; an event still held back behind an open transaction then
+    -- is sealed by a later run).
+    SELECT * INTO last_seal FROM ledger.seals ORDER BY seal DESC LIMIT 1;
+    IF EXISTS (SELECT 1 FROM ledger.events e
+                WHERE e.stream_month = month
+                  AND (e.transaction_id, e.global_position)
+                      > (coalesce(last_seal.transaction_id, '0'::xid8), coalesce(last_seal.global_position, 0))) THEN
+        RAISE EXCEPTION 'events of % are not sealed yet: a retiring month is anchored once they are', to_char(month, 'YYYY-MM')
+            USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     -- The first event kept, in the store's order: every seal that ends before it is retired.
     SELECT e.transaction_id, e.global_position INTO kept FROM ledger.events e

@@ -172,19 +172,25 @@ struct RetentionTests {
     func resumesAfterDetach() async throws {
         let (ledger, _, _) = try await ledger(oldSessions: 2)
         defer { ledger.close() }
-        try await caughtUp(ledger)
-        try await ledger.store.seal()
         // What a run does up to the detach, then stops.
-        try await ledger.sql { s in
-            try s.execute(
-                unsafeSQL: """
-                    SELECT ledger.retention_begin('\(Self.month)', '24 months', 'test');
-                    SELECT ledger.retention_prune('\(Self.month)', 2000);
-                    SELECT ledger.retention_anchor('\(Self.month)');
-                    ALTER TABLE ledger.events DETACH PARTITION ledger.events_2024_01
-                    """
-            )
+        let halfway = """
+            SELECT ledger.retention_begin('\(Self.month)', '24 months', 'test');
+            SELECT ledger.retention_prune('\(Self.month)', 2000);
+            SELECT ledger.retention_anchor('\(Self.month)');
+            ALTER TABLE ledger.events DETACH PARTITION ledger.events_2024_01
+            """
+        // Unsealed events cannot be anchored (nothing has sealed yet: no projector has run): a
+        // clear refusal, not a NULL seal.
+        let unsealed = try await #require(throws: PostgresError.self) { try await ledger.sql { s in try s.execute(unsafeSQL: halfway) } }
+        #expect(unsealed.sqlState == "55000" && unsealed.message.contains("not sealed yet"), "\(unsealed.debugDescription)")
+        try await caughtUp(ledger)
+        // A seal covers what is below the cluster's read horizon, which another database's open
+        // transaction can hold back for a moment: seal until the month is in.
+        try await eventually(timeout: .seconds(10), "the month's events sealed") {
+            try await ledger.store.seal()
+            return try await count(ledger, "SELECT count(*)::int FROM ledger.retention_blockers('\(Self.month)') WHERE reason LIKE 'events not sealed%'") == 0
         }
+        try await ledger.sql { s in try s.execute(unsafeSQL: halfway) }
         let status = try await EventStore.retentionStatus(url: ledger.url, months: 24)
         let half = try #require(status.months.first { $0.month == "2024-01" })
         #expect(half.state == "anchored" && half.partition == "events_2024_01", "\(status.months)")
