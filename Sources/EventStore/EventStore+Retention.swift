@@ -200,8 +200,11 @@ extension EventStore {
         var step = RetentionStep(month: month.month, outcome: "", events: month.events, sessionsPruned: 0, dropped: false)
         var state = month.state ?? "new"
         if state == "new" {
-            // Its events sealed (the projector seals every 10 s; this is sooner).
-            try sealAll(on: session)
+            // Its events sealed (the projector seals every 10 s; this is sooner). A seal takes
+            // what is below the cluster's read horizon, which an open transaction anywhere on
+            // the server holds back: sealed once, the month's newest events could be left out
+            // and the month held a day for nothing.
+            _ = try waitUntil(wait, on: session, Self.monthSealed(day))
             if let blocked = try blockers(of: day, on: session).first {
                 step.outcome = "not yet: \(blocked.count) \(blocked.reason)"
                 return step
@@ -216,7 +219,6 @@ extension EventStore {
             ).decode(Int64.self, row: 0, column: 0)
             progress("\(month.month): retiring, \(frozen) streams frozen (they take no more events)")
             // Its last events sealed and taken in by every follower; no delivery open.
-            try sealAll(on: session)
             guard try waitUntil(wait, on: session, "SELECT NOT EXISTS (SELECT 1 FROM ledger.retention_blockers(\(day)::date))") else {
                 let blocked = try blockers(of: day, on: session).first
                 step.outcome = "not yet: \(blocked.map { "\($0.count) \($0.reason)" } ?? "blocked") (it stays retiring: apply again)"
@@ -252,10 +254,24 @@ extension EventStore {
         return step
     }
 
-    /// Polls `condition` (one boolean) every 100 ms until it holds or `limit` has passed.
+    /// Whether every event of the month (`YYYY-MM-01`) is in a seal: none after the newest seal.
+    private static func monthSealed(_ day: String) -> PostgresQuery {
+        """
+        WITH last AS (SELECT transaction_id, global_position FROM ledger.seals ORDER BY seal DESC LIMIT 1)
+        SELECT NOT EXISTS (
+            SELECT 1 FROM ledger.events e
+             WHERE e.stream_month = \(day)::date
+               AND (e.transaction_id, e.global_position)
+                   > (coalesce((SELECT transaction_id FROM last), '0'::xid8), coalesce((SELECT global_position FROM last), 0)))
+        """
+    }
+
+    /// Seals what can be sealed, then polls `condition` (one boolean), every 100 ms until it
+    /// holds or `limit` has passed.
     private static func waitUntil(_ limit: Duration, on session: PostgresSession, _ condition: PostgresQuery) throws -> Bool {
         let deadline = ContinuousClock.now + limit
         while true {
+            try sealAll(on: session)
             if try session.query(condition).decode(Bool.self, row: 0, column: 0) { return true }
             if ContinuousClock.now >= deadline { return false }
             Thread.sleep(forTimeInterval: 0.1)

@@ -16,8 +16,9 @@ struct RetentionTests {
 
     /// Old sessions (start, error, end each) and a new one (start, error), all at one EVSE; the
     /// old ones moved to January 2024; the projector caught up.
-    func ledger(oldSessions: Int) async throws -> (TestLedger, old: [String], new: String) {
+    func ledger(oldSessions: Int, beforeIngest: (TestLedger) async throws -> Void = { _ in }) async throws -> (TestLedger, old: [String], new: String) {
         let ledger = try await TestLedger.make()
+        try await beforeIngest(ledger)
         let old = (0..<oldSessions).map { _ in NotificationBody.newSession() }, new = NotificationBody.newSession()
         for session in old {
             try await ledger.ingest(NotificationBody.start(session, evse: Self.evse))
@@ -200,6 +201,26 @@ struct RetentionTests {
         #expect(try await count(ledger, "SELECT count(*)::int FROM ledger.streams WHERE stream_month = '\(Self.month)'") == 0)
         let report = try await ledger.store.verifyChains()
         #expect(report.isIntact, "\(report.findings)")
+    }
+
+    @Test("a month whose last events wait behind an open transaction goes in the same run once it ends: sealed while waiting, not put off a day")
+    func sealsWhileWaiting() async throws {
+        // A transaction that took its id before the month's events were appended: the store's
+        // read horizon (and every seal) stays below them while it is open.
+        let holder = try await PostgresConnection.connect(try await TestDatabase.create())
+        let (ledger, _, _) = try await ledger(oldSessions: 2) { _ in
+            try await holder.run { session in try session.execute(unsafeSQL: "BEGIN; SELECT pg_current_xact_id()") }
+            return
+        }
+        defer { ledger.close() }
+        let projector = start(Projector(store: ledger.store, configuration: .init(pollInterval: .milliseconds(50))))
+        defer { projector.cancel() }
+        let run = Task { try await EventStore.applyRetention(url: ledger.url, months: 24, requestedBy: "test", wait: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(500))
+        try await holder.run { try $0.execute(unsafeSQL: "COMMIT") }
+        let steps = try await run.value
+        #expect(steps.map(\.month) == ["2024-01"] && steps.first?.dropped == true, "\(steps)")
+        #expect(try await ledger.store.verifyChains().isIntact)
     }
 
     @Test("the partitions of this month and the next three are made when missing, and never twice")
