@@ -12,7 +12,7 @@ final class RequestRecord: Sendable {
     private let details = Mutex<(route: String?, token: String?)>((nil, nil))
 
     init(_ request: HTTPRequest) {
-        id = request.head.headers["x-request-id"].flatMap(Self.validID) ?? UUID().uuidString.lowercased()
+        id = request.head.headers["x-request-id"].flatMap(Self.validID) ?? RequestID.make()
     }
 
     var route: String? {

@@ -14,14 +14,23 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
 
     /// Every value of the fields named `name`, in order.
     public func values(_ name: String) -> [String] {
-        let wanted = name.lowercased()
-        return fields.filter { $0.name.lowercased() == wanted }.map(\.value)
+        fields.filter { Self.sameName($0.name, name) }.map(\.value)
     }
 
     /// The value of the one field named `name`, or nil (also when it occurs more than once).
     public subscript(name: String) -> String? {
-        let all = values(name)
-        return all.count == 1 ? all[0] : nil
+        var found: String?
+        for field in fields where Self.sameName(field.name, name) {
+            if found != nil { return nil }
+            found = field.value
+        }
+        return found
+    }
+
+    /// Field names are tokens (ASCII, RFC 9110 §5.1), compared without case byte by byte: no
+    /// lower-cased copies on every lookup (several per request).
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { x, y in x | (0x41...0x5A ~= x ? 0x20 : 0) == y | (0x41...0x5A ~= y ? 0x20 : 0) }
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }

@@ -56,28 +56,35 @@ public enum HTTPResponseWriter {
     public static func head(
         _ response: HTTPResponse, version: HTTPVersion, keepAlive: Bool, headRequest: Bool = false, date: String? = nil
     ) -> [UInt8] {
-        var text = "HTTP/1.1 \(response.status) \(reasonPhrase(response.status))\r\n"
-        for field in response.headers where !framingFields.contains(field.name.lowercased()) {
-            // Values are the server's own; a CR or LF in one would split the response.
-            precondition(!field.value.contains(where: { $0 == "\r" || $0 == "\n" }), "CR or LF in a response header value")
-            text += "\(field.name): \(field.value)\r\n"
+        // Bytes appended in place: no String built and copied for every answer.
+        var head: [UInt8] = []
+        head.reserveCapacity(256)
+        func line(_ parts: String...) {
+            for part in parts { head.append(contentsOf: part.utf8) }
+            head.append(contentsOf: [13, 10])
         }
-        if let date { text += "Date: \(date)\r\n" }
+        line("HTTP/1.1 ", String(response.status), " ", reasonPhrase(response.status))
+        for field in response.headers where !framingFields.contains(where: { HTTPHeaders.sameName($0, field.name) }) {
+            // Values are the server's own; a CR or LF in one would split the response.
+            precondition(!field.value.utf8.contains(where: { $0 == 13 || $0 == 10 }), "CR or LF in a response header value")
+            line(field.name, ": ", field.value)
+        }
+        if let date { line("Date: ", date) }
         if hasBody(status: response.status) {
             switch response.body {
             case .bytes(let bytes):
-                text += "Content-Length: \(bytes.count)\r\n"
+                line("Content-Length: ", String(bytes.count))
             case .stream, .failableStream:
-                if version == .http1_1, !headRequest { text += "Transfer-Encoding: chunked\r\n" }
+                if version == .http1_1, !headRequest { line("Transfer-Encoding: chunked") }
             }
         }
         if !keepAlive || (version == .http1_0 && response.body.isStream) {
-            text += "Connection: close\r\n"
+            line("Connection: close")
         } else if version == .http1_0 {
-            text += "Connection: keep-alive\r\n"
+            line("Connection: keep-alive")
         }
-        text += "\r\n"
-        return Array(text.utf8)
+        head.append(contentsOf: [13, 10])
+        return head
     }
 
     /// Whether a response with `status` may have a body: not a 1xx, 204 or 304 (RFC 9110 §6.4.1).
@@ -94,7 +101,7 @@ public enum HTTPResponseWriter {
     /// The last chunk and the end of a chunked body.
     public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
-    static let framingFields: Set<String> = ["content-length", "transfer-encoding", "connection"]
+    static let framingFields = ["content-length", "transfer-encoding", "connection"]
 
     /// RFC 9110 §15 reason phrases for the codes the server sends.
     public static func reasonPhrase(_ status: Int) -> String {

@@ -17,6 +17,20 @@ struct HTTPResponseWriterTests {
         )
     }
 
+    @Test("header names compare without case, ASCII only; a name given twice has no single value")
+    func headerNames() {
+        var headers = HTTPHeaders([("X-Request-ID", "a"), ("content-TYPE", "text/plain"), ("Via", "1"), ("via", "2")])
+        #expect(headers["x-request-id"] == "a" && headers["Content-Type"] == "text/plain" && headers["X-REQUEST-Id"] == "a")
+        #expect(headers["Via"] == nil && headers.values("VIA") == ["1", "2"])
+        #expect(headers["X-Request-I"] == nil && headers["X-Request-IDs"] == nil && headers["X_Request-ID"] == nil)
+        // Only A–Z fold: `[` (0x5B) and `{` (0x7B) differ by the same bit and are not one letter.
+        headers.append(name: "A[", value: "bracket")
+        #expect(headers["a{"] == nil && headers["a["] == "bracket")
+        var response = HTTPResponse.text(200, "ok")
+        response.headers.append(name: "CONNECTION", value: "upgrade")
+        #expect(!text(HTTPResponseWriter.head(response, version: .http1_1, keepAlive: true)).contains("upgrade"), "framing fields are the writer's in any case")
+    }
+
     @Test("a stream is chunked for HTTP/1.1 and delimited by close for HTTP/1.0")
     func streamFraming() {
         let (stream, _) = AsyncStream.makeStream(of: [UInt8].self)
