@@ -200,11 +200,12 @@ extension EventStore {
         var step = RetentionStep(month: month.month, outcome: "", events: month.events, sessionsPruned: 0, dropped: false)
         var state = month.state ?? "new"
         if state == "new" {
-            // Its events sealed (the projector seals every 10 s; this is sooner). A seal takes
-            // what is below the cluster's read horizon, which an open transaction anywhere on
-            // the server holds back: sealed once, the month's newest events could be left out
-            // and the month held a day for nothing.
-            _ = try waitUntil(wait, on: session, Self.monthSealed(day))
+            // Its events sealed (the projector seals every 10 s; this is sooner) and taken in by
+            // the followers. A seal, like every follower, takes only what is below the cluster's
+            // read horizon, which an open transaction anywhere on the server holds back: checked
+            // once, the month's newest events could be left out and the month held a day for
+            // nothing. So it waits, sealing, for what such a transaction held back.
+            _ = try waitUntil(wait, on: session, "SELECT NOT EXISTS (SELECT 1 FROM ledger.retention_blockers(\(day)::date))")
             if let blocked = try blockers(of: day, on: session).first {
                 step.outcome = "not yet: \(blocked.count) \(blocked.reason)"
                 return step
@@ -252,18 +253,6 @@ extension EventStore {
         step.outcome = "dropped"
         step.dropped = true
         return step
-    }
-
-    /// Whether every event of the month (`YYYY-MM-01`) is in a seal: none after the newest seal.
-    private static func monthSealed(_ day: String) -> PostgresQuery {
-        """
-        WITH last AS (SELECT transaction_id, global_position FROM ledger.seals ORDER BY seal DESC LIMIT 1)
-        SELECT NOT EXISTS (
-            SELECT 1 FROM ledger.events e
-             WHERE e.stream_month = \(day)::date
-               AND (e.transaction_id, e.global_position)
-                   > (coalesce((SELECT transaction_id FROM last), '0'::xid8), coalesce((SELECT global_position FROM last), 0)))
-        """
     }
 
     /// Seals what can be sealed, then polls `condition` (one boolean), every 100 ms until it
