@@ -31,7 +31,9 @@ struct PostgresPoolTests {
         let pool = PostgresPool(configuration: .init(url: try await TestDatabase.create(migrated: false), maxConnections: 1, acquireTimeout: .milliseconds(200)))
         defer { pool.close() }
         async let holder: Void = { _ = try await pool.query("SELECT pg_sleep(1)") }()
-        try await Task.sleep(for: .milliseconds(100))
+        // The holder has the one connection (open, not idle) before the next caller asks: a fixed
+        // wait can end before a busy machine has even started the holder's connect.
+        try await eventually("the holder has the connection") { pool.statistics.open == 1 && pool.statistics.idle == 0 }
         let error = try await #require(throws: PostgresError.self) { try await pool.query("SELECT 1") }
         #expect(error.code == .poolTimeout)
         #expect(error.isRetryable)
@@ -45,8 +47,8 @@ struct PostgresPoolTests {
         defer { pool.close() }
         let pid = try await pool.run { $0.backendPID }
         let killer = try await PostgresConnection.connect(url)
-        try await killer.run { try $0.query("SELECT pg_terminate_backend(\(Int(pid)))") }
-        try await Task.sleep(for: .milliseconds(100))
+        // Waits until the backend has ended (up to 10 s), not a fixed moment a busy server may overrun.
+        #expect(try await killer.run { try $0.query("SELECT pg_terminate_backend(\(Int(pid)), 10000)").decode(Bool.self, row: 0, column: 0) })
 
         let error = try await #require(throws: PostgresError.self) { try await pool.query("SELECT 1") }
         #expect(error.code == .connectionLost)
