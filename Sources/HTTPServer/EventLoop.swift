@@ -234,12 +234,7 @@ struct EventLoop {
         switch connection.phase {
         case .idle, .reading: readAvailable(connection)
         case .lingering: discardAvailable(connection)
-        case .handling, .responding:
-            // Bytes sent ahead of the answer (pipelining) wait in the socket; the listener is
-            // level-triggered, so it would report them on every wait: reads pause until the
-            // answer is out. Only now, not for every request (two epoll_ctl calls a request).
-            connection.interest &= ~Self.readable
-            register(connection.fd, key: connection.id, connection.interest, add: false)
+        case .handling, .responding: break
         }
     }
 
@@ -436,11 +431,10 @@ struct EventLoop {
             if connection.closeAfterResponse { return closeAfterLastResponse(connection) }
             connection.head = nil
             connection.phase = .idle(clock.now)
-            // A pipelined request may be waiting in the buffer; one in the socket is reported by
-            // the next wait (level-triggered), without a read here that finds nothing after
-            // almost every answer.
+            // A pipelined request may be waiting in the buffer or the socket.
             updateInterest(connection)
             process(connection)
+            if byID[connection.id] === connection, case .idle = connection.phase { readAvailable(connection) }
             return
         }
         updateInterest(connection)
@@ -492,8 +486,7 @@ struct EventLoop {
         switch connection.phase {
         case .idle, .reading: if !connection.peerClosed { wanted |= Self.readable }
         case .lingering: wanted |= Self.readable
-        // Kept while handling, until bytes arrive before the answer is out (`receive`).
-        case .handling, .responding: wanted |= connection.interest & Self.readable
+        case .handling, .responding: break
         }
         if connection.written < connection.output.count { wanted |= Self.writable }
         guard wanted != connection.interest else { return }
