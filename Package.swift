@@ -105,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "error-ledger",
             dependencies: [
-                "CLISupport", "Postgres", "JSON", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API", "Forwarding",
+                "CLISupport", "CEpoll", "Postgres", "JSON", "OICP", "Ledger", "EventStore", "Ingestion", "Projections", "HTTPServer", "API", "Forwarding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLISupport
+import CEpoll
 import Foundation
 import Logging
 
@@ -43,4 +44,15 @@ func untilTerminated() async {
     // A use after the wait keeps the sources alive until a signal came: a released source stops
     // handling its signal, and the optimizer may release after the last use.
     for source in sources { source.cancel() }
+}
+
+/// At most two malloc arenas (glibc), unless `MALLOC_ARENA_MAX` says otherwise.
+///
+/// glibc gives threads that contend for malloc arenas of their own, up to eight per core, and
+/// keeps what they held: `serve` (two event loops, the database and handler threads) peaked at
+/// 195 MB over `./deploy/bench-api` (2,000 idle connections, 64 ingesting) and held 140 MB
+/// idle; with two arenas 89 and 84 MB, at the same request rates (docs/benchmarks.md).
+func limitMallocArenas() {
+    guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
+    _ = cepoll_limit_malloc_arenas(2)
 }

@@ -58,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-projector"), help: "Do not run the projector here (env LEDGER_PROJECTOR=off).") var noProjector = false
 
     func run() async throws {
+        limitMallocArenas()
         let logger = try database.bootstrapLogging(defaultLevel: .info)
         let url = try database.url()
         let (host, port) = try Self.parseAddress(address ?? environment["LEDGER_HTTP_ADDRESS"] ?? "127.0.0.1:8080")
