@@ -235,6 +235,8 @@ struct BenchProjectionLag: AsyncParsableCommand {
     @Option(help: "Notifications per second.") var rate: Int = 2000
     @Option(help: "Seconds to run.") var seconds: Double = 10
     @Option(help: "EVSEs to spread them over.") var evses: Int = 10_000
+    @Option(help: "A file to write each event's acknowledgement (ms since the start) and lag (ms) to, a line each: is the lag steady or in bursts?")
+    var trace: String?
 
     func run() async throws {
         let logger = try database.bootstrapLogging()
@@ -251,6 +253,7 @@ struct BenchProjectionLag: AsyncParsableCommand {
         // appenders crowding the cooperative pool cannot delay what it sees.
         let watcherConnection = try PostgresConnection.connectBlocking(url, applicationName: "bench lag watcher")
         let watcherDone = DispatchSemaphore(value: 0)
+        let started = clock.now
         let watcher = Thread {
             defer { watcherDone.signal() }
             while true {
@@ -277,6 +280,7 @@ struct BenchProjectionLag: AsyncParsableCommand {
                     return settled
                 }
                 state.lags.withLock { $0 += settled.map(\.0) }
+                state.trace.withLock { $0 += settled.map { ((now - started).milliseconds - $0.0, $0.0) } }
                 state.endToEnd.withLock { $0 += settled.map(\.1) }
                 if state.done.withLock({ $0 }), state.pending.withLock({ $0.isEmpty }) { return }
                 usleep(1000)
@@ -284,7 +288,6 @@ struct BenchProjectionLag: AsyncParsableCommand {
         }
         watcher.start()
 
-        let started = clock.now
         let workers = 32
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<workers {
@@ -320,6 +323,10 @@ struct BenchProjectionLag: AsyncParsableCommand {
                 continuation.resume()
             }
         }
+        if let trace {
+            let lines = state.trace.withLock { $0.sorted { $0.0 < $1.0 }.map { "\(Int($0.0)) \(format($0.1))" } }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8)
+        }
         let sorted = state.lags.withLock { $0.sorted() }
         let endToEnd = state.endToEnd.withLock { $0.sorted() }
         let appends = state.appends.withLock { $0.sorted() }
@@ -343,4 +350,6 @@ private final class LagState: Sendable {
     /// Append latencies, ms.
     let appends = Mutex<[Double]>([])
     let done = Mutex(false)
+    /// (acknowledged, ms since the start; lag, ms) of each settled event, for `--trace`.
+    let trace = Mutex<[(Double, Double)]>([])
 }
