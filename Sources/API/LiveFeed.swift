@@ -115,7 +115,7 @@ final class LiveFeed: Sendable {
             let json = JSONValue.object(
                 JSONObject([
                     ("position", .number(String(event.globalPosition))),
-                    ("event_id", .string(event.eventID.uuidString.lowercased())),
+                    ("event_id", .string(event.eventID.lowercasedString)),
                     ("received_at", .string(error.receivedAt.text)),
                     ("session_id", .string(error.sessionID)),
                     ("evse_id", .string(error.evseID)),

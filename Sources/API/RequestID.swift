@@ -1,3 +1,5 @@
+import Foundation
+import Postgres
 import Synchronization
 
 /// Ids the ledger makes for requests that brought none: UUID-shaped (version 8, RFC 9562's
@@ -25,16 +27,11 @@ enum RequestID {
     }
 
     static func format(high: UInt64, low: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 36) { buffer in
-            for dash in [8, 13, 18, 23] { buffer[dash] = UInt8(ascii: "-") }
-            for digit in 0..<32 {
-                let word = digit < 16 ? high : low
-                let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * (digit % 16))) & 0xF
-                // Past each dash before it: after the 8th, 12th, 16th and 20th digit.
-                let at = digit + (digit >= 8 ? 1 : 0) + (digit >= 12 ? 1 : 0) + (digit >= 16 ? 1 : 0) + (digit >= 20 ? 1 : 0)
-                buffer[at] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-            }
-            return 36
+        var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &raw) { bytes in
+            bytes.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
+            bytes.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
         }
+        return UUID(uuid: raw).lowercasedString
     }
 }

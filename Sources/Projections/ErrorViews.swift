@@ -51,7 +51,7 @@ public struct ErrorItem: ListRecord, Hashable {
             ("operator_id", .string(operatorID)), ("error_type", .string(errorType)),
             ("error_additional_info", errorAdditionalInfo.field), ("session_id", .string(sessionID)),
             ("session_seq", .integer(Int64(sessionSeq))), ("phase", .string(phase)),
-            ("event_id", .string(eventID.uuidString.lowercased())),
+            ("event_id", .string(eventID.lowercasedString)),
         ]
     }
 }

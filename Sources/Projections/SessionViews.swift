@@ -112,7 +112,7 @@ public struct TimelineItem: ListRecord, Hashable {
 
     public var fields: [(name: String, value: FieldValue)] {
         [
-            ("seq", .integer(Int64(seq))), ("position", .integer(position)), ("event_id", .string(eventID.uuidString.lowercased())),
+            ("seq", .integer(Int64(seq))), ("position", .integer(position)), ("event_id", .string(eventID.lowercasedString)),
             ("event_type", .string(eventType)), ("notification_type", .string(notificationType)), ("evse_id", .string(evseID)),
             ("received_at", .date(receivedAt)), ("occurred_at", occurredAt.field), ("error_type", errorType.field),
             ("error_additional_info", errorAdditionalInfo.field), ("phase", phase.field), ("anomalies", .json(anomalies)),
