@@ -255,12 +255,17 @@ extension EventStore {
         return step
     }
 
-    /// Seals what can be sealed, then polls `condition` (one boolean), every 100 ms until it
-    /// holds or `limit` has passed.
+    /// Polls `condition` (one boolean) every 100 ms until it holds or `limit` has passed,
+    /// sealing what can be sealed first and then once a second (not at every poll: a minute's
+    /// wait would leave 600 seals of a few hundred events each).
     private static func waitUntil(_ limit: Duration, on session: PostgresSession, _ condition: PostgresQuery) throws -> Bool {
         let deadline = ContinuousClock.now + limit
+        var lastSeal: ContinuousClock.Instant?
         while true {
-            try sealAll(on: session)
+            if lastSeal.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true {
+                try sealAll(on: session)
+                lastSeal = ContinuousClock.now
+            }
             if try session.query(condition).decode(Bool.self, row: 0, column: 0) { return true }
             if ContinuousClock.now >= deadline { return false }
             Thread.sleep(forTimeInterval: 0.1)

@@ -46,13 +46,14 @@ func untilTerminated() async {
     for source in sources { source.cancel() }
 }
 
-/// At most two malloc arenas (glibc), unless `MALLOC_ARENA_MAX` says otherwise.
+/// At most two malloc arenas (glibc), unless `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` says otherwise.
 ///
 /// glibc gives threads that contend for malloc arenas of their own, up to eight per core, and
 /// keeps what they held: `serve` (two event loops, the database and handler threads) peaked at
 /// 195 MB over `./deploy/bench-api` (2,000 idle connections, 64 ingesting) and held 140 MB
 /// idle; with two arenas 89 and 84 MB, at the same request rates (docs/benchmarks.md).
 func limitMallocArenas() {
-    guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
+    let environment = ProcessInfo.processInfo.environment
+    guard environment["MALLOC_ARENA_MAX"] == nil, environment["GLIBC_TUNABLES"]?.contains("arena_max") != true else { return }
     _ = cepoll_limit_malloc_arenas(2)
 }
