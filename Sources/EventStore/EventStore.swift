@@ -228,7 +228,9 @@ public final class EventStore: Sendable {
     }
 
     /// The cursor after the newest event the gap-safe order can read now (`.start` for an empty
-    /// store): reading after it yields only what commits from now on.
+    /// store): reading after it yields what commits from now on, and also events committed
+    /// already but still above the read horizon (held back behind an open transaction
+    /// anywhere on the server), never a gap.
     public func tailCursor() async throws -> ReadCursor {
         let query: PostgresQuery = """
             SELECT transaction_id, global_position FROM ledger.events

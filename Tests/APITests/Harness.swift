@@ -43,7 +43,9 @@ struct Harness: Sendable {
         let api = LedgerAPI(store: store, ingestor: Ingestor(store: store), forwarder: forwarder, configuration: configuration)
         var limits = HTTPLimits()
         limits.body = 131_072  // as serve sets it
-        let server = Server(configuration: .init(port: 0, limits: limits, shutdownGrace: .seconds(2)), handler: api.handler)
+        // A grace well above what a stop takes on a busy machine, so that a test can tell a
+        // stream ended by the shutdown from one cut at the deadline.
+        let server = Server(configuration: .init(port: 0, limits: limits, shutdownGrace: .seconds(6)), handler: api.handler)
         let port = try server.start()
         let runner = projector
             ? Task { await Projector(store: store, configuration: .init(pollInterval: .milliseconds(100))).run() } : nil

@@ -104,7 +104,9 @@ struct LiveFeedTests {
         let clock = ContinuousClock()
         let started = clock.now
         await harness.stop()
-        #expect(clock.now - started < .seconds(2), "the feed ended with the shutdown, not at the grace deadline")
+        // Under 3 s, with the harness's grace at 6 s: ended by the shutdown, with room for a
+        // machine busy with every other suite.
+        #expect(clock.now - started < .seconds(3), "the feed ended with the shutdown, not at the grace deadline")
         let reply = try await open.value
         #expect(reply.status == 200)
     }

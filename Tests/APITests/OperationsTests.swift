@@ -48,7 +48,7 @@ struct OperationsTests {
                 try await admin.run { session in
                     try session.execute(unsafeSQL: "ALTER DATABASE \"\(name)\" ALLOW_CONNECTIONS \(allowed)")
                     if !allowed {
-                        try session.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(name) AND pid <> pg_backend_pid()")
+                        try session.query("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = \(name) AND pid <> pg_backend_pid()")
                     }
                 }
             }
