@@ -182,7 +182,7 @@ extension EventStore {
                 }
                 continue
             }
-            let record = (try? JSONParser.parse(Array(data.utf8), maxDepth: 8, maxBytes: 1 << 20))?.objectValue
+            let record = (try? JSONParser.parse(data.utf8, maxDepth: 8, maxBytes: 1 << 20))?.objectValue
             let expected: [(String, String)] = [
                 ("month", month), ("retired_seal", cut.retiredSeal == 0 ? "" : String(cut.retiredSeal)), ("retired_seal_chain", cut.retiredChain),
                 ("dropped_hashes", String(try row.decode(Int64.self, column: 3))), ("dropped_digest", try row.decode(String.self, column: 4)),

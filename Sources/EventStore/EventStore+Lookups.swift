@@ -113,7 +113,7 @@ extension EventStore {
     /// `[[digest, received_at, position, version, transaction], …]` as the lifecycle query
     /// aggregates them; entries without a digest or a readable time are left out.
     static func recordedErrors(_ json: String?) -> [SessionLifecycle.RecordedError] {
-        guard let json, let value = try? JSONParser.parse(Array(json.utf8), maxDepth: 4, maxBytes: 1 << 20), let rows = value.arrayValue else { return [] }
+        guard let json, let value = try? JSONParser.parse(json.utf8, maxDepth: 4, maxBytes: 1 << 20), let rows = value.arrayValue else { return [] }
         return rows.compactMap { row in
             guard let fields = row.arrayValue, fields.count == 5, let digest = fields[0].stringValue,
                 let receivedAt = fields[1].stringValue.flatMap(Timestamp.init), let position = fields[2].numberText.flatMap({ Int64($0) }),

@@ -199,7 +199,7 @@ public enum NotificationDecision {
     /// The sealed bytes of a quarantine event's `data`: the key's id and the box (nil for one
     /// stored in the clear, before db/0019).
     public static func sealedRejection(ofData data: String) -> (keyID: UUID, box: String)? {
-        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: 8, maxBytes: .max),
+        guard case .object(let object)? = try? JSONParser.parse(data.utf8, maxDepth: 8, maxBytes: .max),
             let sealed = object[sealedRaw]?.objectValue, let key = sealed["key"]?.stringValue.flatMap(UUID.init(uuidString:)),
             let box = sealed["box"]?.stringValue
         else { return nil }

@@ -90,7 +90,7 @@ public struct DeliveryEvent: Sendable, Equatable {
     /// a common field.
     public init?(type: String, data: String) {
         guard let type = LedgerEventType(rawValue: type), LedgerEventType.delivery.contains(type),
-            case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: 8, maxBytes: .max)
+            case .object(let object)? = try? JSONParser.parse(data.utf8, maxDepth: 8, maxBytes: .max)
         else { return nil }
         self.init(type: type, object: object)
     }

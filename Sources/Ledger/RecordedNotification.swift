@@ -46,7 +46,7 @@ public struct RecordedNotification: Sendable {
     /// Nil when `type` is not a lifecycle type or `data` lacks a field every lifecycle event has.
     public init?(type: String, streamID: String, data: String) {
         guard let type = LedgerEventType(rawValue: type), Self.types.contains(type),
-            case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: Self.maxDepth, maxBytes: .max),
+            case .object(let object)? = try? JSONParser.parse(data.utf8, maxDepth: Self.maxDepth, maxBytes: .max),
             let sessionID = object[Key.sessionID]?.stringValue ?? StreamName.sessionID(of: streamID),
             let evseID = object[Key.evseID]?.stringValue,
             let operatorID = object[Key.operatorID]?.stringValue,
@@ -74,7 +74,7 @@ public struct RecordedNotification: Sendable {
 
     /// Nil when `data` has neither a body nor a notification.
     public static func forwardable(ofData data: String) -> Forwardable? {
-        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return nil }
+        guard case .object(let object)? = try? JSONParser.parse(data.utf8, maxDepth: maxDepth, maxBytes: .max) else { return nil }
         if let sealed = object[Key.sealedBody]?.objectValue, let key = sealed["key"]?.stringValue.flatMap(UUID.init(uuidString:)),
             let box = sealed["box"]?.stringValue, let notification = object["notification"]?.objectValue
         {
@@ -87,7 +87,7 @@ public struct RecordedNotification: Sendable {
 
     /// The EVSE and operator a lifecycle event's `data` names, each nil when absent.
     public static func parties(ofData data: String) -> (evseID: String?, operatorID: String?) {
-        guard case .object(let object)? = try? JSONParser.parse(Array(data.utf8), maxDepth: maxDepth, maxBytes: .max) else { return (nil, nil) }
+        guard case .object(let object)? = try? JSONParser.parse(data.utf8, maxDepth: maxDepth, maxBytes: .max) else { return (nil, nil) }
         return (object[Key.evseID]?.stringValue, object[Key.operatorID]?.stringValue)
     }
 

@@ -101,7 +101,7 @@ public struct EvseSummaryView: ReadModelRecord, Hashable {
     }
 
     private static func object(_ text: String) -> [String: JSONValue] {
-        guard case .object(let object)? = try? JSONParser.parse(Array(text.utf8), maxDepth: 4, maxBytes: 1 << 20) else { return [:] }
+        guard case .object(let object)? = try? JSONParser.parse(text.utf8, maxDepth: 4, maxBytes: 1 << 20) else { return [:] }
         return Dictionary(object.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     }
 

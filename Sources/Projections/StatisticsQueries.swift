@@ -229,7 +229,7 @@ public struct StatisticsQueries: Sendable {
         return try await store.pool.run { session in
             try session.prepared(query).rows.first.map { row in
                 var byType: [String: Int64] = [:]
-                if case .object(let object) = try? JSONParser.parse(Array(try row.decode(String.self, column: 5).utf8), maxDepth: 4, maxBytes: 1 << 20) {
+                if case .object(let object) = try? JSONParser.parse(try row.decode(String.self, column: 5).utf8, maxDepth: 4, maxBytes: 1 << 20) {
                     for (type, count) in object { byType[type] = count.numberText.flatMap { Int64($0) } ?? 0 }
                 }
                 return EvseReliability(
