@@ -186,7 +186,7 @@ struct ProjectionTests {
         }
         let active = start(projector())
         defer { active.cancel() }
-        try await eventually(timeout: .seconds(10), "every event sealed") {
+        try await eventually(timeout: .seconds(30), "every event sealed") {
             let report = try await ledger.store.verifyChains()
             return report.isIntact && report.events == 3 && report.sealedEvents == 3
         }

@@ -187,7 +187,7 @@ struct RetentionTests {
         try await caughtUp(ledger)
         // A seal covers what is below the cluster's read horizon, which another database's open
         // transaction can hold back for a moment: seal until the month is in.
-        try await eventually(timeout: .seconds(10), "the month's events sealed") {
+        try await eventually(timeout: .seconds(30), "the month's events sealed") {
             try await ledger.store.seal()
             return try await count(ledger, "SELECT count(*)::int FROM ledger.retention_blockers('\(Self.month)') WHERE reason LIKE 'events not sealed%'") == 0
         }
