@@ -30,7 +30,8 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
     /// Field names are tokens (ASCII, RFC 9110 §5.1), compared without case byte by byte: no
     /// lower-cased copies on every lookup (several per request).
     static func sameName(_ a: String, _ b: String) -> Bool {
-        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { x, y in x | (0x41...0x5A ~= x ? 0x20 : 0) == y | (0x41...0x5A ~= y ? 0x20 : 0) }
+        func folded(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }  // A–Z only
+        return a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { folded($0) == folded($1) }
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }

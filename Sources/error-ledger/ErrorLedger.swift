@@ -1,6 +1,6 @@
 import ArgumentParser
-import CLISupport
 import CEpoll
+import CLISupport
 import Foundation
 import Logging
 
