@@ -62,6 +62,9 @@ extension Optional where Wrapped == Date {
 /// A row of a read model, as named fields in a fixed order.
 public protocol ReadModelRecord: Sendable {
     var fields: [(name: String, value: FieldValue)] { get }
+    /// Appends the record as a JSON object, fields in order: by default from `fields`; a record
+    /// that pages are made of may write itself without building them.
+    func writeJSON(to output: inout [UInt8])
 }
 
 extension ReadModelRecord {
@@ -74,7 +77,10 @@ extension ReadModelRecord {
 
     /// Appends the record as a JSON object, fields in order (pages of them are written into one
     /// buffer).
-    public func writeJSON(to output: inout [UInt8]) {
+    public func writeJSON(to output: inout [UInt8]) { writeFieldsJSON(to: &output) }
+
+    /// `writeJSON` from `fields`, the form a record's own writer must match.
+    public func writeFieldsJSON(to output: inout [UInt8]) {
         output.append(UInt8(ascii: "{"))
         for (index, field) in fields.enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }

@@ -12,6 +12,28 @@ struct ProjectionTests {
     let evse = "DE*A36*E0001*1"
     let otherEVSE = "DE*A36*E0002*1"
 
+    @Test("an EVSE timeline row written on its own is byte for byte what its fields write: escapes, non-ASCII, no ErrorAdditionalInfo")
+    func errorRowJSON() async throws {
+        let ledger = try await TestLedger.make()
+        defer { ledger.close() }
+        let evse = NotificationBody.newEvse("DE*A36")
+        for info in [#"say \"hi\"\\n tab\t é 😀 </x>"#, nil, "plain"] {
+            try await ledger.ingest(NotificationBody.error(NotificationBody.newSession(), evse: evse, info: info))
+        }
+        let projector = start(Projector(store: ledger.store, configuration: .init(pollInterval: .milliseconds(50))))
+        defer { projector.cancel() }
+        for projection in TimelineProjection.all { try await ledger.waitUntilCaughtUp(projection) }
+        let items = try await ledger.queries.evseErrors(evse).items
+        #expect(items.count == 3)
+        #expect(items.contains { $0.errorAdditionalInfo == nil } && items.contains { $0.errorAdditionalInfo?.contains("😀") == true })
+        for item in items {
+            var own: [UInt8] = [], generic: [UInt8] = []
+            item.writeJSON(to: &own)
+            item.writeFieldsJSON(to: &generic)
+            #expect(String(decoding: own, as: UTF8.self) == String(decoding: generic, as: UTF8.self))
+        }
+    }
+
     @Test("the projector folds a session's lifecycle and errors into both projections")
     func readModels() async throws {
         let ledger = try await TestLedger.make()
