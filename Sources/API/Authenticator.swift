@@ -17,10 +17,34 @@ public final class Authenticator: Sendable {
         var expires: ContinuousClock.Instant
     }
 
+    /// A token's SHA-256 as four words: the cache never holds a token's text, and hashing these
+    /// costs less than a hex string per request.
+    private struct CacheKey: Hashable {
+        let words: (UInt64, UInt64, UInt64, UInt64)
+
+        init(_ digest: SHA256.Digest) {
+            words = digest.withUnsafeBytes { bytes in
+                (
+                    bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                    bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                )
+            }
+        }
+
+        static func == (a: CacheKey, b: CacheKey) -> Bool { a.words == b.words }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+            hasher.combine(words.2)
+            hasher.combine(words.3)
+        }
+    }
+
     private let tokens: TokenStore
     private let ttl: Duration
     private let maxEntries: Int
-    private let cache = Mutex<[String: Entry]>([:])
+    private let cache = Mutex<[CacheKey: Entry]>([:])
     private let failures: Mutex<FailedAuthentication>
 
     init(tokens: TokenStore, ttl: Duration = .seconds(5), maxEntries: Int = 10_000, failureLimits: FailedAuthentication.Limits = .init()) {
@@ -64,7 +88,7 @@ public final class Authenticator: Sendable {
         guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { throw .badToken }
         let presented = String(value.dropFirst(7))
         guard presented.utf8.count <= 128, let tokenID = TokenStore.tokenID(of: presented) else { throw .badToken }
-        let key = TokenStore.hex(SHA256.hash(data: Array(presented.utf8)))
+        let key = CacheKey(SHA256.hash(data: Data(presented.utf8)))
         if let entry = cache.withLock({ $0[key] }), entry.expires > now { return entry.token }
         if failures.withLock({ $0.isKnownUnknown(tokenID, now: now) }) { throw .badToken }
         let verification: TokenStore.Verification

@@ -11,6 +11,8 @@ import Projections
 /// something that does not exist.
 extension Endpoints {
     static let listParameters: Set<String> = ["limit", "cursor"]
+    static let evseErrorParameters = listParameters.union(["from", "to", "type"])
+    static let errorParameters = listParameters.union(["operator", "from", "to", "type"])
 
     func session(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
         let token = try await authenticator.authenticate(request, scope: .read)
@@ -38,7 +40,7 @@ extension Endpoints {
 
     func evseErrors(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
         let token = try await authenticator.authenticate(request, scope: .read)
-        let parameters = try QueryParameters(match.target, allowed: Self.listParameters.union(["from", "to", "type"]))
+        let parameters = try QueryParameters(match.target, allowed: Self.evseErrorParameters)
         let representation = try Representation.negotiate(request.head.headers["accept"])
         let evseID = match.parameters["evseID"] ?? ""
         var filter = try errorFilter(parameters, token)
@@ -69,7 +71,7 @@ extension Endpoints {
 
     func errors(_ request: HTTPRequest, _ match: RouteMatch) async throws -> HTTPResponse {
         let token = try await authenticator.authenticate(request, scope: .read)
-        let parameters = try QueryParameters(match.target, allowed: Self.listParameters.union(["operator", "from", "to", "type"]))
+        let parameters = try QueryParameters(match.target, allowed: Self.errorParameters)
         let representation = try Representation.negotiate(request.head.headers["accept"])
         var filter = try errorFilter(parameters, token)
         filter.operatorID = try visibleOperator(parameters, token)

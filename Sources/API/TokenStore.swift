@@ -99,9 +99,11 @@ public struct TokenStore: Sendable {
 
     /// The id part of a token's text (`led_<id>_…`), if it has that shape.
     static func tokenID(of presented: String) -> String? {
-        let parts = presented.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "led", parts[1].utf8.count == 32 else { return nil }
-        return String(parts[1])
+        // By bytes, not Characters: this runs for every authenticated request.
+        let bytes = presented.utf8
+        let parts = bytes.split(separator: UInt8(ascii: "_"), maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].elementsEqual("led".utf8), parts[1].count == 32 else { return nil }
+        return String(Substring(parts[1]))
     }
 
     /// Revokes the live token named `name`. - Returns: false when there is none.

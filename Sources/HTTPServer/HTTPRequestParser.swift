@@ -291,8 +291,11 @@ public struct HTTPRequestParser: Sendable {
         guard value.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
             throw HTTPParseError(400, "a control character in the value of \(String(decoding: name, as: UTF8.self))")
         }
-        // obs-text (0x80–0xFF) is kept byte for byte, as ISO-8859-1 (RFC 9110 §5.5).
-        return (String(decoding: name, as: UTF8.self), String(String.UnicodeScalarView(value.map { Unicode.Scalar($0) })))
+        let fieldName = String(decoding: name, as: UTF8.self)
+        // ASCII (nearly every value) is the same in UTF-8. obs-text (0x80–0xFF) is kept byte for
+        // byte, as ISO-8859-1 (RFC 9110 §5.5).
+        guard value.contains(where: { $0 >= 0x80 }) else { return (fieldName, String(decoding: value, as: UTF8.self)) }
+        return (fieldName, String(String.UnicodeScalarView(value.map { Unicode.Scalar($0) })))
     }
 
     /// Checks the head as a whole and decides the body's framing (RFC 9112 §6).

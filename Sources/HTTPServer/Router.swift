@@ -44,7 +44,11 @@ public struct RequestTarget: Sendable, Hashable {
     public subscript(name: String) -> String? { values(name).first }
 
     /// Percent-decoding (RFC 3986 §2.1) of one segment, name or value; `what` names it in the error.
-    static func decode(_ text: Substring, plusIsSpace: Bool, what: String) throws(HTTPParseError) -> String {
+    static func decode(_ text: Substring, plusIsSpace: Bool, what: @autoclosure () -> String) throws(HTTPParseError) -> String {
+        // Nothing to decode (nearly every segment): the text as it is, already valid UTF-8.
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == 0 || ($0 == UInt8(ascii: "+") && plusIsSpace) }) {
+            return String(text)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var iterator = text.utf8.makeIterator()
@@ -52,7 +56,7 @@ public struct RequestTarget: Sendable, Hashable {
             switch byte {
             case UInt8(ascii: "%"):
                 guard let high = iterator.next().flatMap(hexDigit), let low = iterator.next().flatMap(hexDigit) else {
-                    throw HTTPParseError(400, "a malformed percent-escape in \(what)")
+                    throw HTTPParseError(400, "a malformed percent-escape in \(what())")
                 }
                 bytes.append(high << 4 | low)
             case UInt8(ascii: "+") where plusIsSpace:
@@ -61,11 +65,11 @@ public struct RequestTarget: Sendable, Hashable {
                 bytes.append(byte)
             }
         }
-        guard !bytes.contains(0) else { throw HTTPParseError(400, "a NUL byte (%00) in \(what)") }
+        guard !bytes.contains(0) else { throw HTTPParseError(400, "a NUL byte (%00) in \(what())") }
         // Strict UTF-8: overlong forms, surrogates and truncated sequences are refused, so two
         // spellings never decode to one string.
         guard let decoded = String(validating: bytes, as: UTF8.self) else {
-            throw HTTPParseError(400, "\(what) is not UTF-8 once percent-decoded")
+            throw HTTPParseError(400, "\(what()) is not UTF-8 once percent-decoded")
         }
         return decoded
     }

@@ -67,6 +67,20 @@ struct HTTPRequestParserTests {
         #expect(chunked.head.framing == .chunked)
     }
 
+    @Test("a field value is kept byte for byte: ASCII as it is, obs-text (0x80–0xFF) as ISO-8859-1, whitespace around it trimmed")
+    func fieldValueBytes() throws {
+        var bytes = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Plain: \t a b+c%41 \r\nX-Latin: caf".utf8)
+        bytes += [0xE9, 0x20, 0xFF]
+        bytes += Array("\r\n\r\n".utf8)
+        var parser = HTTPRequestParser(limits: HTTPLimits())
+        var buffer = bytes
+        var events: [HTTPParseEvent] = []
+        while let event = try parser.parse(&buffer) { events.append(event) }
+        let request = try #require(requests(events).first)
+        #expect(request.head.headers["x-plain"] == "a b+c%41")
+        #expect(request.head.headers["x-latin"] == "caf\u{E9} \u{FF}")
+    }
+
     @Test("pipelined requests come out one by one, in order")
     func pipelining() throws {
         let all = try parse(Self.get + Self.post + Self.chunked + Self.get).get()

@@ -74,4 +74,15 @@ struct RouterTests {
         #expect(target["c"] == "")
         #expect(RequestTarget("/x?a=%2") == nil)
     }
+
+    @Test("a segment with nothing to decode is taken as written; '+' is a space only in the query; errors name the parameter")
+    func plainSegments() throws {
+        let target = try #require(RequestTarget("/v1/evses/DE*A36+E1*1/errors?limit=10&from=a+b&type=%2B"))
+        #expect(target.segments == ["v1", "evses", "DE*A36+E1*1", "errors"])
+        #expect(target.query.map(\.name) == ["limit", "from", "type"])
+        #expect(target.query.map(\.value) == ["10", "a b", "+"])
+        #expect(throws: HTTPParseError(400, "a malformed percent-escape in the query parameter cursor")) {
+            try RequestTarget(validating: "/x?cursor=%G1")
+        }
+    }
 }
