@@ -115,7 +115,12 @@ public final class LedgerAPI: Sendable {
     private static func respond(to request: HTTPRequest, with router: Router, _ accessLog: AccessLog) async -> HTTPResponse {
         let started = ContinuousClock.now
         let record = RequestRecord(request)
-        var response = await RequestRecord.$current.withValue(record) { await router.respond(to: request) }
+        // The handler's statements wait for the database on its event loop's epoll, where it
+        // runs on one (`PostgresPool.prepared`).
+        let readiness = SocketReadiness.current.map(LoopReadiness.init)
+        var response = await RequestRecord.$current.withValue(record) {
+            await PostgresPool.$readiness.withValue(readiness) { await router.respond(to: request) }
+        }
         response.headers.append(name: "X-Request-ID", value: record.id)
         accessLog.record(request, record, response, elapsed: ContinuousClock.now - started)
         return response
@@ -243,4 +248,11 @@ final class Endpoints: Sendable {
         metrics.observe(route: match.pattern, method: request.head.method, status: response.status, seconds: elapsed / .seconds(1))
         return response
     }
+}
+
+/// An event loop's socket readiness, as the database pool waits on it.
+private struct LoopReadiness: PostgresReadiness {
+    let loop: SocketReadiness
+
+    func wait(for socket: Int32, writable: Bool) async throws { try await loop.wait(for: socket, writable: writable) }
 }

@@ -69,6 +69,8 @@ struct EventLoop {
     private let epoll: Int32
     private var listener: Int32
     private let wake: Int32
+    /// Sockets that handler tasks wait on (keys from `SocketReadiness.firstKey`).
+    private let readiness: SocketReadiness
     private let clock = ContinuousClock()
     private var connections: [Int32: Connection] = [:]
     private var byID: [UInt64: Connection] = [:]
@@ -88,7 +90,8 @@ struct EventLoop {
     private static let wakeKey = UInt64.max - 1
     private static let writable = EPOLLOUT.rawValue
 
-    init(server: Server, index: Int, executor: LoopExecutor, epoll: Int32, listener: Int32, wake: Int32) {
+    init(server: Server, index: Int, executor: LoopExecutor, readiness: SocketReadiness, epoll: Int32, listener: Int32, wake: Int32) {
+        self.readiness = readiness
         self.server = server
         self.index = index
         self.nextID = UInt64(index) + 1
@@ -106,8 +109,9 @@ struct EventLoop {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var lastSweep = clock.now
         while !(shuttingDown && connections.isEmpty) {
-            let timeout: Int32 = executor.hasPending ? 0 : 100
+            let timeout: Int32 = executor.prepareToWait() ? 100 : 0
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeout) }
+            executor.stopWaiting()
             if count < 0 && errno != EINTR {
                 server.log.error("epoll_wait failed", metadata: ["error": "\(String(cString: strerror(errno)))"])
                 break
@@ -122,6 +126,8 @@ struct EventLoop {
                 } else if key == Self.wakeKey {
                     var value: UInt64 = 0
                     _ = read(wake, &value, 8)
+                } else if key >= SocketReadiness.firstKey {
+                    readiness.ready(key)
                 } else if let connection = byID[key] {
                     // Reported whatever the interest: the peer is gone, and a pending response
                     // with it.

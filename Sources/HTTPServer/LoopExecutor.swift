@@ -19,10 +19,14 @@ final class LoopExecutor: TaskExecutor {
         var jobs: [UnownedJob] = []
         var wake: Int32
         var closed = false
+        /// The loop is in (or about to enter) `epoll_wait` with no job queued: the next enqueue
+        /// must wake it. Otherwise the loop runs the queue before it waits again, and a wake-up
+        /// would only cost a write, a read and one more turn of the loop.
+        var waiting = false
     }
 
     private let state: Mutex<State>
-    /// The loop thread, set when it starts; enqueues from it need no wake-up.
+    /// The loop thread, set when it starts.
     private let loopThread = Mutex<pthread_t?>(nil)
 
     init(wake: Int32) {
@@ -31,13 +35,12 @@ final class LoopExecutor: TaskExecutor {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
-        let onLoop = isLoopThread
         let accepted = state.withLock { state -> Bool in
             guard !state.closed else { return false }
-            let wasEmpty = state.jobs.isEmpty
             state.jobs.append(unowned)
             // Written under the lock, so `close()` cannot close the eventfd in between.
-            if wasEmpty, !onLoop {
+            if state.waiting {
+                state.waiting = false
                 var one: UInt64 = 1
                 _ = write(state.wake, &one, 8)
             }
@@ -80,4 +83,17 @@ final class LoopExecutor: TaskExecutor {
     }
 
     var hasPending: Bool { state.withLock { !$0.jobs.isEmpty } }
+
+    /// Called by the loop before `epoll_wait`: false when jobs are queued (it must not block);
+    /// otherwise the next enqueue writes the eventfd. Checked and set under the enqueue's lock,
+    /// so no job can slip in between unannounced.
+    func prepareToWait() -> Bool {
+        state.withLock { state in
+            state.waiting = state.jobs.isEmpty
+            return state.waiting
+        }
+    }
+
+    /// Called by the loop when `epoll_wait` returns: enqueues need no wake-up until it waits again.
+    func stopWaiting() { state.withLock { $0.waiting = false } }
 }

@@ -11,15 +11,17 @@ import Synchronization
 /// time only (libpq manual §34.21). `run` bridges back to async code with a continuation and
 /// maps task cancellation to `PQcancel`.
 ///
-/// `@unchecked Sendable`: the only mutable state is the `PGconn` itself, touched exclusively
-/// from `queue`, and `state`, which is behind a `Mutex`. `PQfinish` runs in `deinit`, when no
-/// block on `queue` can still hold the connection.
+/// `@unchecked Sendable`: the only mutable state is the `PGconn` itself and its statement cache,
+/// touched by one thread at a time: from `queue`, or from the task that holds the connection
+/// (from the pool) in `prepared(_:waitingOn:)`, which runs nothing on `queue` meanwhile; and
+/// `state`, which is behind a `Mutex`. `PQfinish` runs in `deinit`, when no block on `queue` or
+/// task can still hold the connection.
 public final class PostgresConnection: @unchecked Sendable {
     private let conn: OpaquePointer
     private let queue: DispatchQueue
     private let cancelHandle: CancelHandle
     private let state = Mutex(State())
-    /// Confined to `queue`, like `conn`.
+    /// Confined like `conn`.
     private let statements = StatementCache()
     public let logger: Logger
 
@@ -135,6 +137,32 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func runBlocking<T>(_ body: (PostgresSession) throws -> T) throws -> T {
         try queue.sync { try runNow(body) }
+    }
+
+    /// Runs `body` on the calling task with the connection in non-blocking mode (libpq manual
+    /// §34.4), for `prepared(_:waitingOn:)`. The caller holds the connection, so no block on
+    /// `queue` touches it meanwhile. A statement still in flight when `body` leaves (a wait that
+    /// failed, a broken socket) leaves the connection unusable: it is marked broken, and the pool
+    /// discards it.
+    func withoutBlocking<T>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        state.withLock { $0.running = true }
+        defer {
+            let broken = PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) == PQTRANS_ACTIVE
+            PQsetnonblocking(conn, 0)
+            state.withLock {
+                $0.running = false
+                $0.broken = $0.broken || broken
+            }
+        }
+        guard PQsetnonblocking(conn, 1) == 0 else {
+            throw PostgresError(code: .connectionLost, message: String(cString: PQerrorMessage(conn)))
+        }
+        return try await body(PostgresSession(conn: conn, statements: statements))
+    }
+
+    /// Cancels the statement running now, if one is (`PQcancel`, thread-safe).
+    func cancelRunning() {
+        if state.withLock({ $0.running }) { cancelHandle.fire() }
     }
 
     private func runNow<T>(_ body: (PostgresSession) throws -> T) throws -> T {

@@ -28,9 +28,7 @@ public struct TimelineQueries: Sendable {
         let query: PostgresQuery = """
             SELECT \(unsafeRaw: SessionSummary.columns) FROM projection_sessions.sessions WHERE session_id = \(sessionID)
             """
-        return try await store.pool.run { session in
-            try session.prepared(query).rows.first.map(SessionSummary.init)
-        }
+        return try await store.pool.prepared(query).rows.first.map(SessionSummary.init)
     }
 
     /// A session's timeline in the order the ledger applied its events, from after `afterSeq`.
@@ -41,7 +39,7 @@ public struct TimelineQueries: Sendable {
              WHERE session_id = \(sessionID) AND seq > \(afterSeq)
              ORDER BY seq LIMIT \(limit + 1)
             """
-        let items = try await store.pool.run { session in try session.prepared(query).rows.map(TimelineItem.init) }
+        let items = try await store.pool.prepared(query).rows.map(TimelineItem.init)
         return Page(items, limit: limit) { String($0.seq) }
     }
 
@@ -93,7 +91,7 @@ public struct TimelineQueries: Sendable {
             ORDER BY received_at DESC, position DESC LIMIT \(limitPlaceholder)
             """
         )
-        let items = try await store.pool.run { session in try session.prepared(query).rows.map(ErrorItem.init) }
+        let items = try await store.pool.prepared(query).rows.map(ErrorItem.init)
         return Page(items, limit: limit) { ErrorCursor(receivedAtMicros: $0.receivedAtMicros, position: $0.position).description }
     }
 
@@ -148,7 +146,7 @@ public struct TimelineQueries: Sendable {
               FROM projection_evse_errors.evse_summary s
              WHERE s.evse_id = \(evseID)
             """
-        return try await store.pool.run { session in try session.prepared(query).rows.first.map(EvseSummaryView.init) }
+        return try await store.pool.prepared(query).rows.first.map(EvseSummaryView.init)
     }
 
     static func clamp(_ limit: Int) -> Int { min(max(limit, 1), maxLimit) }

@@ -1,0 +1,150 @@
+import Foundation
+import Glibc
+import Postgres
+import Synchronization
+import Testing
+import TestSupport
+
+/// A readiness that waits in `poll` on a thread of its own per wait (the server's is an event
+/// loop's epoll); it counts its waits, or fails them all.
+private final class PollReadiness: PostgresReadiness {
+    let waits = Atomic<Int>(0)
+    let failing: Bool
+
+    init(failing: Bool = false) { self.failing = failing }
+
+    func wait(for socket: Int32, writable: Bool) async throws {
+        waits.add(1, ordering: .relaxed)
+        if failing { throw PollError() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                var entry = pollfd(fd: socket, events: Int16(writable ? POLLOUT : POLLIN), revents: 0)
+                _ = poll(&entry, 1, -1)
+                continuation.resume()
+            }.start()
+        }
+    }
+}
+
+private struct PollError: Error {}
+
+private func backend(_ pool: PostgresPool) async throws -> Int32 {
+    try await pool.query("SELECT pg_backend_pid()").decode(Int32.self, row: 0, column: 0)
+}
+
+@Suite("Statements sent without blocking (PostgresPool.prepared on a readiness)", .serialized)
+struct NonBlockingStatementTests {
+    private func pool(_ connections: Int = 1) async throws -> PostgresPool {
+        PostgresPool(configuration: .init(url: try await TestDatabase.create(migrated: false), maxConnections: connections))
+    }
+
+    @Test("the rows are the blocking path's, parameters and all; the readiness is what it waited on")
+    func sameRows() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        let query: PostgresQuery = "SELECT g, repeat(\("x"), g), \("a'b\\c") FROM generate_series(1, \(50)) AS g"
+        let readiness = PollReadiness()
+        let rows = try await PostgresPool.$readiness.withValue(readiness) { try await pool.prepared(query) }
+        let blocking = try await pool.prepared(query)
+        #expect(readiness.waits.load(ordering: .relaxed) >= 1)
+        #expect(rows.rowCount == 50 && blocking.rowCount == 50)
+        for row in 0..<50 {
+            #expect(try rows.decode(Int.self, row: row, column: 0) == blocking.decode(Int.self, row: row, column: 0))
+            #expect(try rows.decode(String.self, row: row, column: 1) == String(repeating: "x", count: row + 1))
+            #expect(try rows.decode(String.self, row: row, column: 2) == "a'b\\c")
+        }
+    }
+
+    @Test("a result larger than a socket's buffer arrives over many reads")
+    func largeResult() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        let readiness = PollReadiness()
+        let result = try await PostgresPool.$readiness.withValue(readiness) {
+            try await pool.prepared("SELECT g, repeat('y', 200) FROM generate_series(1, 20000) AS g")
+        }
+        #expect(result.rowCount == 20000)
+        #expect(try result.decode(Int.self, row: 19999, column: 0) == 20000)
+        #expect(readiness.waits.load(ordering: .relaxed) > 1)
+    }
+
+    @Test("a server error is thrown with its SQLSTATE, and the connection stays in use")
+    func serverError() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        let readiness = PollReadiness()
+        let before = try await backend(pool)
+        try await PostgresPool.$readiness.withValue(readiness) {
+            let error = try await #require(throws: PostgresError.self) { try await pool.prepared("SELECT 1 / \(0)") }
+            #expect(error.sqlState == "22012")
+            let again = try await #require(throws: PostgresError.self) { try await pool.prepared("SELECT 1 / \(0)") }
+            #expect(again.sqlState == "22012", "the statement prepared by the first call is run again")
+            let parse = try await #require(throws: PostgresError.self) { try await pool.prepared("SELEC 1") }
+            #expect(parse.sqlState == "42601")
+            #expect(try await pool.prepared("SELECT \(41) + 1").decode(Int.self, row: 0, column: 0) == 42)
+        }
+        #expect(try await backend(pool) == before, "the same connection, not a new one")
+        #expect(pool.statistics.open == 1)
+    }
+
+    @Test("more statements than the cache keeps: it starts over, and every statement still runs")
+    func statementCacheOverflow() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        try await PostgresPool.$readiness.withValue(PollReadiness()) {
+            for k in 0..<210 {
+                let query = PostgresQuery(unsafeSQL: "SELECT $1::int + \(k)", binds: ["1"])
+                let value = try await pool.prepared(query).decode(Int.self, row: 0, column: 0)
+                #expect(value == k + 1)
+            }
+        }
+    }
+
+    @Test("a cancelled task cancels its statement (57014), and the connection stays in use")
+    func cancellation() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        let before = try await backend(pool)
+        let started = ContinuousClock.now
+        let task = Task {
+            try await PostgresPool.$readiness.withValue(PollReadiness()) { try await pool.prepared("SELECT pg_sleep(\(30))") }
+        }
+        try await eventually("the statement runs") { pool.statistics.idle == 0 }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        let error = try await #require(throws: PostgresError.self) { try await task.value }
+        #expect(error.code == .cancelled)
+        #expect(ContinuousClock.now - started < .seconds(20))
+        #expect(try await backend(pool) == before)
+    }
+
+    @Test("a backend terminated mid-statement breaks the connection, and the pool opens a new one")
+    func terminated() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        let victim = try await backend(pool)
+        let admin = PostgresPool(configuration: .init(url: pool.configuration.url, maxConnections: 1))
+        defer { admin.close() }
+        let task = Task {
+            try await PostgresPool.$readiness.withValue(PollReadiness()) { try await pool.prepared("SELECT pg_sleep(\(30))") }
+        }
+        try await eventually("the statement runs") {
+            (try? await admin.query("SELECT 1 FROM pg_stat_activity WHERE pid = \(victim) AND query LIKE 'SELECT pg_sleep%'").rowCount) == 1
+        }
+        _ = try await admin.query("SELECT pg_terminate_backend(\(victim), 10000)")
+        await #expect(throws: PostgresError.self) { try await task.value }
+        #expect(try await backend(pool) != victim)
+    }
+
+    @Test("a wait that fails leaves the connection broken, never handed out half-read")
+    func failedWait() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        let victim = try await backend(pool)
+        await #expect(throws: PollError.self) {
+            try await PostgresPool.$readiness.withValue(PollReadiness(failing: true)) { try await pool.prepared("SELECT pg_sleep(\(0.2))") }
+        }
+        #expect(pool.statistics.open == 0, "discarded")
+        #expect(try await backend(pool) != victim)
+    }
+}
