@@ -147,8 +147,8 @@ public final class PostgresConnection: @unchecked Sendable {
     func withoutBlocking<T>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         state.withLock { $0.running = true }
         defer {
-            let broken = PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) == PQTRANS_ACTIVE
-            PQsetnonblocking(conn, 0)
+            let blocking = PQsetnonblocking(conn, 0) == 0
+            let broken = PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) == PQTRANS_ACTIVE || !blocking
             state.withLock {
                 $0.running = false
                 $0.broken = $0.broken || broken
@@ -159,6 +159,10 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         return try await body(PostgresSession(conn: conn, statements: statements))
     }
+
+    /// Whether the connection is encrypted (TLS or GSSAPI): `PostgresPool.prepared` does not wait
+    /// for such a socket on an event loop.
+    var encrypted: Bool { PQsslInUse(conn) != 0 || PQgssEncInUse(conn) != 0 }
 
     /// Cancels the statement running now, if one is (`PQcancel`, thread-safe).
     func cancelRunning() {

@@ -23,7 +23,13 @@ extension PostgresPool {
     /// it runs as `run { try $0.prepared(query) }`.
     public func prepared(_ query: PostgresQuery) async throws -> PostgresResult {
         guard let readiness = Self.readiness else { return try await run { try $0.prepared(query) } }
-        return try await withConnection { try await $0.prepared(query, waitingOn: readiness) }
+        return try await withConnection { connection in
+            // Over TLS (or GSSAPI encryption), the library below libpq may already hold bytes it
+            // took off the socket, which epoll cannot see: a wait could outlast the answer. Such
+            // a connection waits on its own thread, as `run` does.
+            guard !connection.encrypted else { return try await connection.run { try $0.prepared(query) } }
+            return try await connection.prepared(query, waitingOn: readiness)
+        }
     }
 }
 
@@ -86,6 +92,13 @@ extension PostgresSession {
                     guard PQconsumeInput(conn) == 1 else { throw lastError(nil) }
                 }
                 guard let next = PQgetResult(conn) else { break }
+                // COPY hands out a new result on every call, never the end: not a statement for
+                // this path (the connection, mid-COPY, is left broken).
+                let status = PQresultStatus(next)
+                guard status != PGRES_COPY_IN, status != PGRES_COPY_OUT, status != PGRES_COPY_BOTH else {
+                    PQclear(next)
+                    throw PostgresError(code: .protocolViolation, message: "COPY is not run without blocking; use PostgresSession.copyIn")
+                }
                 if first == nil { first = next } else { PQclear(next) }
             }
         } catch {

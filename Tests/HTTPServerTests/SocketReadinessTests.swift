@@ -58,6 +58,33 @@ struct SocketReadinessTests {
         await server.shutdown()
     }
 
+    @Test("one socket waited on again and again (as a database connection is, statement after statement)")
+    func waitsAgain() async throws {
+        let pipe = try Pipe()
+        let server = Server(configuration: .init(port: 0, eventLoops: 1)) { _ in
+            var got: [String] = []
+            do {
+                for _ in 0..<3 {
+                    try await SocketReadiness.current?.wait(for: pipe.read, writable: false)
+                    got.append(pipe.receive().map(String.init) ?? "nothing")
+                }
+            } catch {
+                got.append("\(error)")
+            }
+            return .text(200, got.joined(separator: ","))
+        }
+        let port = try server.start()
+        let client = try Client(port: port)
+        await client.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        for byte: UInt8 in [1, 2, 3] {
+            try await Task.sleep(for: .milliseconds(50))
+            pipe.send(byte)
+        }
+        let answer = await client.receive { $0.contains("\r\n\r\n") && ($0.hasSuffix("3") || $0.contains("ended") || $0.contains("epoll")) }
+        #expect(answer.text.hasSuffix("1,2,3"), "\(answer.text)")
+        await server.shutdown()
+    }
+
     @Test("the loop goes on serving other connections while a handler waits")
     func loopNotBlocked() async throws {
         let pipe = try Pipe()

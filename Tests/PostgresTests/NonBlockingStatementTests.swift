@@ -97,6 +97,9 @@ struct NonBlockingStatementTests {
                 let value = try await pool.prepared(query).decode(Int.self, row: 0, column: 0)
                 #expect(value == k + 1)
             }
+            // One connection: the cache started over (DEALLOCATE ALL) instead of growing past it.
+            let kept = try await pool.prepared("SELECT count(*) FROM pg_prepared_statements").decode(Int.self, row: 0, column: 0)
+            #expect(kept <= 200)
         }
     }
 
@@ -133,6 +136,18 @@ struct NonBlockingStatementTests {
         }
         _ = try await admin.query("SELECT pg_terminate_backend(\(victim), 10000)")
         await #expect(throws: PostgresError.self) { try await task.value }
+        #expect(try await backend(pool) != victim)
+    }
+
+    @Test("COPY is refused on this path, and the connection it left mid-COPY is discarded")
+    func copyRefused() async throws {
+        let pool = try await pool()
+        defer { pool.close() }
+        let victim = try await backend(pool)
+        let error = try await #require(throws: PostgresError.self) {
+            try await PostgresPool.$readiness.withValue(PollReadiness()) { try await pool.prepared("COPY (SELECT 1) TO STDOUT") }
+        }
+        #expect(error.code == .protocolViolation)
         #expect(try await backend(pool) != victim)
     }
 
