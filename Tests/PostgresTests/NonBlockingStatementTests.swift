@@ -151,6 +151,53 @@ struct NonBlockingStatementTests {
         #expect(try await backend(pool) != victim)
     }
 
+    /// A cluster of its own with TLS on (a self-signed certificate): over TLS, OpenSSL may hold
+    /// bytes it took off the socket where epoll cannot see them, so the pool runs such a
+    /// connection's statements on its own thread and never waits on the readiness.
+    @Test("a connection over TLS runs its statements on its own thread, never waiting on the readiness")
+    func tlsKeepsItsThread() async throws {
+        let work = try #require(ProcessInfo.processInfo.environment["LEDGER_TEST_WORK"], "run through ./deploy/test")
+        let port = try await shell("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let data = "\(work)/tls-\(UUID().uuidString.prefix(8))"
+        let common = ". '\(repositoryRoot().path)/deploy/lib/common.sh'"
+        _ = try await shell("\(common); ledger_start_cluster '\(data)' \(port)")
+        do {
+            try await checkTLS(data: data, port: port)
+        } catch {
+            _ = try? await shell("\(common); ledger_stop_cluster '\(data)'")
+            throw error
+        }
+        _ = try await shell("\(common); ledger_stop_cluster '\(data)'")
+    }
+
+    private func checkTLS(data: String, port: String) async throws {
+        _ = try await shell(
+            """
+            openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 -keyout '\(data)/server.key' -out '\(data)/server.crt' 2>/dev/null
+            if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres '\(data)/server.key' '\(data)/server.crt'; fi
+            chmod 600 '\(data)/server.key'
+            psql -X -q 'postgres://postgres@127.0.0.1:\(port)/postgres' -c 'ALTER SYSTEM SET ssl = on' -c 'SELECT pg_reload_conf()'
+            """
+        )
+        let url = "postgres://postgres@127.0.0.1:\(port)/postgres"
+        let tls = PostgresPool(configuration: .init(url: url + "?sslmode=require", maxConnections: 1))
+        defer { tls.close() }
+        let plain = PostgresPool(configuration: .init(url: url + "?sslmode=disable", maxConnections: 1))
+        defer { plain.close() }
+        try await eventually("TLS is on") { (try? await tls.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").decode(Bool.self, row: 0, column: 0)) == true }
+
+        let readiness = PollReadiness(failing: true)
+        let answer = try await PostgresPool.$readiness.withValue(readiness) { try await tls.prepared("SELECT \(41) + 1") }
+        #expect(try answer.decode(Int.self, row: 0, column: 0) == 42)
+        #expect(readiness.waits.load(ordering: .relaxed) == 0)
+        // The same readiness on a plain connection to the same server is waited on (and fails).
+        await #expect(throws: PollError.self) {
+            try await PostgresPool.$readiness.withValue(readiness) { try await plain.prepared("SELECT \(41) + 1") }
+        }
+        #expect(readiness.waits.load(ordering: .relaxed) > 0)
+    }
+
     @Test("a wait that fails leaves the connection broken, never handed out half-read")
     func failedWait() async throws {
         let pool = try await pool()
