@@ -82,14 +82,12 @@ public struct StatisticsQueries: Sendable {
             LIMIT \(limit)
             """
         )
-        let rows = try await store.pool.run { session in
-            try session.prepared(query).rows.map { row in
-                (
-                    kind: try row.decode(String.self, column: 0), bucket: try row.decode(Date.self, column: 1),
-                    key: try row.decode(String?.self, column: 2), label: try row.decode(String?.self, column: 3),
-                    count: try row.decode(Int64.self, column: 4)
-                )
-            }
+        let rows = try await store.pool.prepared(query).rows.map { row in
+            (
+                kind: try row.decode(String.self, column: 0), bucket: try row.decode(Date.self, column: 1),
+                key: try row.decode(String?.self, column: 2), label: try row.decode(String?.self, column: 3),
+                count: try row.decode(Int64.self, column: 4)
+            )
         }
         guard rows.count <= Self.maxPoints * 2 else { throw StatisticsError.tooManyPoints }
         struct Key: Hashable {
@@ -190,13 +188,11 @@ public struct StatisticsQueries: Sendable {
              LIMIT \(limit)
             """
         )
-        return try await store.pool.run { session in
-            try session.prepared(query).rows.map { row in
-                EvseRanking(
-                    evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), sessions: try row.decode(column: 2),
-                    errors: try row.decode(column: 3), sessionsWithErrors: try row.decode(column: 4), abruptEnds: try row.decode(column: 5)
-                )
-            }
+        return try await store.pool.prepared(query).rows.map { row in
+            EvseRanking(
+                evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), sessions: try row.decode(column: 2),
+                errors: try row.decode(column: 3), sessionsWithErrors: try row.decode(column: 4), abruptEnds: try row.decode(column: 5)
+            )
         }
     }
 
@@ -226,19 +222,17 @@ public struct StatisticsQueries: Sendable {
               FROM projection_evse_errors.evse_summary v
              WHERE v.evse_id = \(evseID)
             """
-        return try await store.pool.run { session in
-            try session.prepared(query).rows.first.map { row in
-                var byType: [String: Int64] = [:]
-                if case .object(let object) = try? JSONParser.parse(try row.decode(String.self, column: 5).utf8, maxDepth: 4, maxBytes: 1 << 20) {
-                    for (type, count) in object { byType[type] = count.numberText.flatMap { Int64($0) } ?? 0 }
-                }
-                return EvseReliability(
-                    evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), window: window,
-                    sessions: try row.decode(column: 2), sessionsWithErrors: try row.decode(column: 3), abruptEnds: try row.decode(column: 4),
-                    errorsByType: byType, firstErrorAt: try row.decode(Date?.self, column: 6), lastErrorAt: try row.decode(Date?.self, column: 7),
-                    lastErrorEverAt: try row.decode(Date?.self, column: 8), sessionsSinceLastError: try row.decode(column: 9)
-                )
+        return try await store.pool.prepared(query).rows.first.map { row in
+            var byType: [String: Int64] = [:]
+            if case .object(let object) = try? JSONParser.parse(try row.decode(String.self, column: 5).utf8, maxDepth: 4, maxBytes: 1 << 20) {
+                for (type, count) in object { byType[type] = count.numberText.flatMap { Int64($0) } ?? 0 }
             }
+            return EvseReliability(
+                evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), window: window,
+                sessions: try row.decode(column: 2), sessionsWithErrors: try row.decode(column: 3), abruptEnds: try row.decode(column: 4),
+                errorsByType: byType, firstErrorAt: try row.decode(Date?.self, column: 6), lastErrorAt: try row.decode(Date?.self, column: 7),
+                lastErrorEverAt: try row.decode(Date?.self, column: 8), sessionsSinceLastError: try row.decode(column: 9)
+            )
         }
     }
 
@@ -267,13 +261,11 @@ public struct StatisticsQueries: Sendable {
              ORDER BY error_type, errors DESC, message NULLS LAST
             """
         )
-        return try await store.pool.run { session in
-            try session.prepared(query).rows.map { row in
-                ErrorMessageCount(
-                    errorType: try row.decode(column: 0), message: try row.decode(String?.self, column: 1), errors: try row.decode(column: 2),
-                    evses: try row.decode(column: 3), lastSeenAt: try row.decode(column: 4)
-                )
-            }
+        return try await store.pool.prepared(query).rows.map { row in
+            ErrorMessageCount(
+                errorType: try row.decode(column: 0), message: try row.decode(String?.self, column: 1), errors: try row.decode(column: 2),
+                evses: try row.decode(column: 3), lastSeenAt: try row.decode(column: 4)
+            )
         }
     }
 

@@ -110,14 +110,12 @@ public struct TimelineQueries: Sendable {
              ORDER BY count(*) DESC, evse_id
              LIMIT \(Self.clamp(limit))
             """
-        return try await store.pool.run { session in
-            try session.prepared(query).rows.map { row in
-                EvseErrorCount(
-                    evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), errors: try row.decode(column: 2),
-                    connectorErrors: try row.decode(column: 3), criticalErrors: try row.decode(column: 4),
-                    lastErrorAt: try row.decode(column: 5)
-                )
-            }
+        return try await store.pool.prepared(query).rows.map { row in
+            EvseErrorCount(
+                evseID: try row.decode(column: 0), operatorID: try row.decode(column: 1), errors: try row.decode(column: 2),
+                connectorErrors: try row.decode(column: 3), criticalErrors: try row.decode(column: 4),
+                lastErrorAt: try row.decode(column: 5)
+            )
         }
     }
 
@@ -126,7 +124,7 @@ public struct TimelineQueries: Sendable {
     /// Whether the ledger has seen the EVSE (for 404s; who may see it is read from its id).
     public func evseExists(_ evseID: String) async throws -> Bool {
         let query: PostgresQuery = "SELECT 1 FROM projection_evse_errors.evse_summary WHERE evse_id = \(evseID)"
-        return try await store.pool.run { session in try !session.prepared(query).rows.isEmpty }
+        return try await !store.pool.prepared(query).rows.isEmpty
     }
 
     /// One EVSE's summary, with error counts over the 24 h, 7 d and 30 d before `now`.
