@@ -20,24 +20,10 @@ public final class Authenticator: Sendable {
     /// A token's SHA-256 as four words: the cache never holds a token's text, and hashing these
     /// costs less than a hex string per request.
     private struct CacheKey: Hashable {
-        let words: (UInt64, UInt64, UInt64, UInt64)
+        let words: SIMD4<UInt64>
 
         init(_ digest: SHA256.Digest) {
-            words = digest.withUnsafeBytes { bytes in
-                (
-                    bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                    bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-                )
-            }
-        }
-
-        static func == (a: CacheKey, b: CacheKey) -> Bool { a.words == b.words }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(words.0)
-            hasher.combine(words.1)
-            hasher.combine(words.2)
-            hasher.combine(words.3)
+            words = digest.withUnsafeBytes { $0.loadUnaligned(as: SIMD4<UInt64>.self) }
         }
     }
 

@@ -69,8 +69,6 @@ struct EventLoop {
     private let epoll: Int32
     private var listener: Int32
     private let wake: Int32
-    /// Sockets that handler tasks wait on (keys from `SocketReadiness.firstKey`).
-    private let readiness: SocketReadiness
     private let clock = ContinuousClock()
     private var connections: [Int32: Connection] = [:]
     private var byID: [UInt64: Connection] = [:]
@@ -90,8 +88,7 @@ struct EventLoop {
     private static let wakeKey = UInt64.max - 1
     private static let writable = EPOLLOUT.rawValue
 
-    init(server: Server, index: Int, executor: LoopExecutor, readiness: SocketReadiness, epoll: Int32, listener: Int32, wake: Int32) {
-        self.readiness = readiness
+    init(server: Server, index: Int, executor: LoopExecutor, epoll: Int32, listener: Int32, wake: Int32) {
         self.server = server
         self.index = index
         self.nextID = UInt64(index) + 1
@@ -127,7 +124,7 @@ struct EventLoop {
                     var value: UInt64 = 0
                     _ = read(wake, &value, 8)
                 } else if key >= SocketReadiness.firstKey {
-                    readiness.ready(key)
+                    executor.readiness.ready(key)  // a socket a handler task waits on
                 } else if let connection = byID[key] {
                     // Reported whatever the interest: the peer is gone, and a pending response
                     // with it.

@@ -28,9 +28,12 @@ final class LoopExecutor: TaskExecutor {
     private let state: Mutex<State>
     /// The loop thread, set when it starts.
     private let loopThread = Mutex<pthread_t?>(nil)
+    /// The sockets its handlers wait on (`SocketReadiness.current` in their tasks).
+    let readiness: SocketReadiness
 
-    init(wake: Int32) {
+    init(wake: Int32, readiness: SocketReadiness) {
         state = Mutex(State(wake: wake))
+        self.readiness = readiness
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

@@ -109,8 +109,6 @@ public final class Server: Sendable {
     private let shared = Mutex(Shared())
     /// Per loop, runs its connections' handlers on its thread; set by `start`.
     private let executors = Mutex<[LoopExecutor]>([])
-    /// Each loop's socket readiness (`SocketReadiness.current` in its handlers' tasks).
-    private let readinesses = Mutex<[SocketReadiness]>([])
     private let book = Mutex(ConnectionBook())
     private let counters = Mutex(Statistics())
     /// Tests only: an errno for `accept` to fail with instead of accepting (nil: accept).
@@ -175,10 +173,8 @@ public final class Server: Sendable {
                 throw ServerError("eventfd/epoll_create1 failed: \(reason)")
             }
         }
-        let loopExecutors = wakes.map { LoopExecutor(wake: $0) }
+        let loopExecutors = zip(wakes, epolls).map { LoopExecutor(wake: $0, readiness: SocketReadiness(epoll: $1)) }
         executors.withLock { $0 = loopExecutors }
-        let loopReadinesses = epolls.map { SocketReadiness(epoll: $0) }
-        readinesses.withLock { $0 = loopReadinesses }
         shared.withLock { state in
             state.inboxes = Array(repeating: [], count: count)
             state.wakeFDs = wakes
@@ -187,14 +183,11 @@ public final class Server: Sendable {
         }
         for index in 0..<count {
             let (loopExecutor, epoll, listener, wake) = (loopExecutors[index], epolls[index], listeners[index], wakes[index])
-            let readiness = loopReadinesses[index]
             let thread = Thread { [self] in
                 loopExecutor.bindToCurrentThread()
-                var loop = EventLoop(
-                    server: self, index: index, executor: loopExecutor, readiness: readiness, epoll: epoll, listener: listener, wake: wake
-                )
+                var loop = EventLoop(server: self, index: index, executor: loopExecutor, epoll: epoll, listener: listener, wake: wake)
                 loop.run()
-                readiness.close()
+                loopExecutor.readiness.close()
                 close(epoll)
                 shared.withLock { $0.wakeFDs[index] = -1 }  // the executor owns the eventfd and closes it
                 loopExecutor.close()
@@ -291,9 +284,9 @@ public final class Server: Sendable {
         let handler = handler
         let headRequest = request.head.method == "HEAD"
         let loop = loop(of: id)
-        let readiness = readinesses.withLock { $0.indices.contains(loop) ? $0[loop] : nil }
-        Task(executorPreference: executors.withLock { $0.indices.contains(loop) ? $0[loop] : nil }) { [self] in
-            var response = await SocketReadiness.$current.withValue(readiness) { await handler(request) }
+        let executor = executors.withLock { $0.indices.contains(loop) ? $0[loop] : nil }
+        Task(executorPreference: executor) { [self] in
+            var response = await SocketReadiness.$current.withValue(executor?.readiness) { await handler(request) }
             guard response.body.isStream else { return post(.response(id, response)) }
             if headRequest || !HTTPResponseWriter.hasBody(status: response.status) {
                 // RFC 9110 §9.3.2: HEAD gets GET's head and no body (nor does a 1xx, 204 or 304,

@@ -182,14 +182,23 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 }
 
-/// The statements prepared on one connection, by SQL text. Only ever touched on the
-/// connection's own queue, inside `runNow`, so it needs no lock of its own.
+/// The statements prepared on one connection, by SQL text. Touched only by whoever holds the
+/// connection (its queue in `runNow`, or the task in `withoutBlocking`), so it needs no lock.
 final class StatementCache {
     /// Prepared statements kept per connection; past this, all are deallocated and the cache
     /// starts over (the set of statements the ledger prepares is small and fixed).
     static let capacity = 200
     var names: [String: String] = [:]
-    var next = 0
+    private var next = 0
+
+    /// Whether the next statement must wait for `DEALLOCATE ALL` and `removeAll()`.
+    var isFull: Bool { names.count >= Self.capacity }
+
+    /// A name no statement of this connection has had.
+    func newName() -> String {
+        defer { next += 1 }
+        return "ledger_\(next)"
+    }
 }
 
 /// Wraps a `PGcancel *`. `PQcancel` is safe to call from any thread (libpq manual §34.7).

@@ -47,12 +47,11 @@ extension PostgresConnection {
                     name = known
                 } else {
                     guard let statements = session.statements else { throw PostgresError(code: .protocolViolation, message: "no statement cache") }
-                    if statements.names.count >= StatementCache.capacity {
+                    if statements.isFull {
                         _ = try await session.awaitResult(sent: PQsendQuery(session.conn, "DEALLOCATE ALL"), readiness)
                         statements.names.removeAll()
                     }
-                    name = "ledger_\(statements.next)"
-                    statements.next += 1
+                    name = statements.newName()
                     let sent = PQsendPrepare(session.conn, name, query.sql, Int32(query.binds.count), nil)
                     _ = try await session.awaitResult(sent: sent, readiness)
                     statements.names[query.sql] = name

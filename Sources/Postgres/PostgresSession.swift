@@ -35,12 +35,11 @@ public struct PostgresSession {
         if let known = statements.names[query.sql] {
             name = known
         } else {
-            if statements.names.count >= StatementCache.capacity {
+            if statements.isFull {
                 try execute(unsafeSQL: "DEALLOCATE ALL")
                 statements.names.removeAll()
             }
-            name = "ledger_\(statements.next)"
-            statements.next += 1
+            name = statements.newName()
             _ = try check(PQprepare(conn, name, query.sql, Int32(query.binds.count), nil))
             statements.names[query.sql] = name
         }

@@ -18,7 +18,7 @@ struct LoopExecutorTests {
         var ends: [Int32] = [0, 0]
         try #require(pipe(&ends) == 0)
         defer { close(ends[0]) }
-        let executor = LoopExecutor(wake: ends[1])  // closes the write end
+        let executor = LoopExecutor(wake: ends[1], readiness: SocketReadiness(epoll: -1))  // closes the write end
         defer { executor.close() }
 
         // Busy (between epoll_waits): queued, no write.
