@@ -111,7 +111,7 @@ enum BatchAppender {
         for (j, event) in events.enumerated() {
             if j > 0 { out += "," }
             out += "{\"id\":\""
-            out += event.id.uuidString
+            out += event.id.lowercasedString
             out += "\",\"type\":"
             appendQuoted(event.type, to: &out)
             out += ",\"data\":"

@@ -14,7 +14,7 @@ extension EventStore {
         guard !ids.isEmpty else { return [:] }
         let query: PostgresQuery = """
             SELECT i.event_id::text, e.digest
-              FROM unnest(\(ids.map(\.uuidString))::uuid[]) AS u(id)
+              FROM unnest(\(ids.map(\.lowercasedString))::uuid[]) AS u(id)
              CROSS JOIN LATERAL (SELECT i.event_id, i.global_position, i.stream_month FROM ledger.event_ids i WHERE i.event_id = u.id OFFSET 0) AS i
              CROSS JOIN LATERAL (SELECT e.metadata->>\(EventMetadataKey.contentDigest) AS digest FROM ledger.events e
                                   WHERE e.global_position = i.global_position AND e.stream_month = i.stream_month OFFSET 0) AS e
@@ -22,8 +22,7 @@ extension EventStore {
         return try await pool.run { session in
             var found: [UUID: String?] = [:]
             for row in try session.query(query).rows {
-                guard let id = UUID(uuidString: try row.decode(String.self, column: 0)) else { continue }
-                found[id] = .some(try row.decode(String?.self, column: 1))
+                found[try row.decode(UUID.self, column: 0)] = .some(try row.decode(String?.self, column: 1))
             }
             return found
         }

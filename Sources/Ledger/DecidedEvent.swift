@@ -269,8 +269,11 @@ public enum NotificationDecision {
     /// `raw`, which is already valid JSON.
     static func embedding(_ raw: String, as key: String, in object: String) -> String {
         precondition(object.hasSuffix("}"), "not a JSON object")
-        var result = String(object.dropLast())
-        result += object.count > 2 ? ",\"" : "\""
+        // Counted in UTF-8 and cut at the end (constant time): `count` and `dropLast` walk every
+        // character, and on a notification's JSON that was 7% of an import's CPU.
+        var result = object
+        result.removeLast()
+        result += object.utf8.count > 2 ? ",\"" : "\""
         result += key
         result += "\":"
         result += raw

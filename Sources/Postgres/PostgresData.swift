@@ -247,9 +247,15 @@ extension Array: PostgresEncodable where Element == String {
         for (index, element) in enumerated() {
             if index > 0 { out += "," }
             out += "\""
-            for scalar in element.unicodeScalars {
-                if scalar == "\"" || scalar == "\\" { out += "\\" }
-                out.unicodeScalars.append(scalar)
+            // Most elements (ids, names) need no escape: appended whole, not scalar by scalar
+            // (an import's id lookups spent 7% of its CPU here).
+            if element.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for scalar in element.unicodeScalars {
+                    if scalar == "\"" || scalar == "\\" { out += "\\" }
+                    out.unicodeScalars.append(scalar)
+                }
+            } else {
+                out += element
             }
             out += "\""
         }

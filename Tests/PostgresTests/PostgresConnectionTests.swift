@@ -13,7 +13,7 @@ struct PostgresConnectionTests {
         let hostile = "x'); DROP TABLE users; --"
         let row = try await connection.run { session in
             let result = try session.query(
-                "SELECT \(hostile)::text, \(Int64.max)::bigint, \(true)::bool, \(id)::uuid, \(date)::timestamptz, \(nil as String?)::text, \(["a\"b", "c\\d", "e,f"])::text[]"
+                "SELECT \(hostile)::text, \(Int64.max)::bigint, \(true)::bool, \(id)::uuid, \(date)::timestamptz, \(nil as String?)::text, \(["a\"b", "c\\d", "e,f", "NULL", "", "é ü"])::text[]"
             )
             return (
                 try result.decode(String.self, row: 0, column: 0), try result.decode(Int64.self, row: 0, column: 1),
@@ -28,7 +28,7 @@ struct PostgresConnectionTests {
         #expect(row.3 == id)
         #expect(abs(row.4.timeIntervalSince(date)) < 0.000_01)
         #expect(row.5 == nil)
-        #expect(row.6 == #"{"a\"b","c\\d","e,f"}"#)
+        #expect(row.6 == #"{"a\"b","c\\d","e,f","NULL","","é ü"}"#)
     }
 
     @Test("every connection raises synchronous_commit over a lower database default, keeps a stronger one, and applies its statement timeout")

@@ -1,0 +1,79 @@
+import EventStore
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+/// The append functions chain a batch's events themselves (db/0023): heads locked once, in
+/// stream order; hashes computed in one pass; events, ids and heads written a statement each.
+@Suite("Event store: appends chained by the batch")
+struct BatchChainTests {
+    @Test("a batch with a stream several times, several events per append, new and existing streams: consecutive versions, and it verifies")
+    func chainsWithinABatch() async throws {
+        let (store, _) = try await makeStore()
+        defer { store.close() }
+        let old = newStream(), fresh = newStream(), other = newStream()
+        _ = try await store.append(to: old, events: [event(), event()])
+        let results = try await store.appendBatch([
+            AppendRequest(stream: fresh, expected: .noStream, events: [event(), event(), event()]),
+            AppendRequest(stream: old, expected: .exact(2), events: [event()]),
+            AppendRequest(stream: fresh, expected: .exact(3), events: [event(), event()]),
+            AppendRequest(stream: other, events: [event()]),
+            AppendRequest(stream: old, expected: .exact(2), events: [event()]),  // a conflict: the second append made it 3
+            AppendRequest(stream: old, events: [event(), event()]),
+        ])
+        let outcomes = try results.map { try $0.get() }
+        #expect(outcomes.map(\.range?.streamVersion) == [3, 3, 5, 1, nil, 5])
+        #expect(outcomes[4] == .conflict(expected: .exact(2), actual: 3))
+        // Positions follow the batch's order, as the row-by-row insert gave them.
+        let positions = outcomes.compactMap(\.range).flatMap { [$0.firstPosition, $0.lastPosition] }
+        #expect(positions == positions.sorted())
+        for (stream, count) in [(old, 5), (fresh, 5), (other, 1)] {
+            #expect(try await store.readStream(stream).map(\.streamVersion) == Array(1...count))
+        }
+        let report = try await store.verifyChains()
+        #expect(report.isIntact, "\(report.findings)")
+        #expect(report.events == 11)
+    }
+
+    @Test("two batches over the same streams in opposite orders never deadlock: heads are locked in stream order")
+    func noDeadlock() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let a = "session-order-a-" + UUID().uuidString.lowercased(), b = "session-order-b-" + UUID().uuidString.lowercased()
+        _ = try await store.append(to: a, events: [event()])
+        _ = try await store.append(to: b, events: [event()])
+        // A holds stream a's head in an open transaction.
+        let holder = try await PostgresConnection.connect(url)
+        try await holder.run { s in
+            try s.execute(unsafeSQL: "BEGIN")
+            _ = try EventStore.append([AppendRequest(stream: a, events: [event()])], on: s)
+        }
+        // A batch of b then a waits for a. Locking row by row, in the batch's order, it held b
+        // while it waited.
+        let crossing = try await PostgresConnection.connect(url)
+        let waiting = Task {
+            try await crossing.run { s in
+                try EventStore.append([AppendRequest(stream: b, events: [event()]), AppendRequest(stream: a, events: [event()])], on: s)
+            }
+        }
+        try await eventually(timeout: .seconds(10), "the batch waits for stream a") {
+            try await count(
+                url,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE '%append_batch%'"
+            ) == 1
+        }
+        // The holder now appends to b in the same transaction: with b held by the waiting batch,
+        // this was a deadlock, which PostgreSQL broke by failing one of the two (40P01).
+        let appended = try await holder.run { s in
+            let results = try EventStore.append([AppendRequest(stream: b, events: [event()])], on: s)
+            try s.execute(unsafeSQL: "COMMIT")
+            return results
+        }
+        #expect(appended.map(\.range?.streamVersion) == [2])
+        let crossed = try await waiting.value
+        #expect(crossed.map(\.range?.streamVersion) == [3, 3])
+        let report = try await store.verifyChains()
+        #expect(report.isIntact && report.events == 6, "\(report.findings)")
+    }
+}
