@@ -17,6 +17,11 @@
 -- of its making (`OVERRIDING SYSTEM VALUE`, a hash): the service role still has nothing but the
 -- two functions.
 --
+-- The heads are locked before the ids are looked for, so a batch that waited for another's
+-- commit sees its events: the same append again is a replay, not a conflict with the version
+-- that commit made. The price: an append that turns out a replay or a conflict holds its
+-- stream's head until its batch commits, as an appended one does.
+--
 -- Unchanged: outcomes and their order, idempotent replays, a second writer of a new stream
 -- failing on the head's primary key (the group commit runs that append again), LE002 for a
 -- stream that retention freezes, one NOTIFY per statement.
@@ -68,6 +73,7 @@ DECLARE
     v         integer;
     pos       bigint;
     h         bytea;
+    evs       jsonb;
     ev        jsonb;
     d         jsonb;
     m         jsonb;
@@ -85,6 +91,23 @@ BEGIN
     IF n = 0 THEN
         RETURN;
     END IF;
+
+    -- The batch's streams, each once and sorted, and each append's place among them.
+    SELECT array_agg(DISTINCT u.s ORDER BY u.s) INTO s_stream FROM unnest(streams) AS u(s);
+    SELECT array_agg(x.k ORDER BY x.o) INTO slots
+      FROM (SELECT u.o, dense_rank() OVER (ORDER BY u.s)::integer AS k FROM unnest(streams) WITH ORDINALITY AS u(s, o)) AS x;
+    -- Their heads, locked one by one in that order (two batches never wait on each other in a
+    -- cycle), so the versions decided below are the ones the writes build on. Before the ids are
+    -- looked for: a batch that waited here for another's commit then sees that commit's events,
+    -- and an append of the same events is a replay, not a conflict with their version.
+    SELECT array_agg(coalesce(h.stream_version, 0) ORDER BY d.k), array_agg(h.hash ORDER BY d.k),
+           array_agg(coalesce(h.stream_month, this_month) ORDER BY d.k), array_agg(h.stream_id IS NOT NULL ORDER BY d.k),
+           array_agg(coalesce(h.retiring, false) ORDER BY d.k)
+      INTO s_version, s_hash, s_month, s_known, s_retiring
+      FROM unnest(s_stream) WITH ORDINALITY AS d(s, k)
+      LEFT JOIN LATERAL (SELECT h.stream_id, h.stream_version, h.hash, h.stream_month, h.retiring FROM ledger.streams AS h
+                          WHERE h.stream_id = d.s FOR UPDATE) AS h ON true;
+    s_moved := array_fill(false, ARRAY[cardinality(s_stream)]);
 
     -- Event ids stored before: one probe of the ids' index for the whole batch, and only when
     -- some id is found is the store itself read (db/0020).
@@ -104,21 +127,6 @@ BEGIN
                                        WHERE ev.global_position = i.global_position AND ev.stream_month = i.stream_month OFFSET 0) AS ev
                  GROUP BY a.ordinality) AS x;
     END IF;
-
-    -- The batch's streams, each once and sorted, and each append's place among them.
-    SELECT array_agg(DISTINCT u.s ORDER BY u.s) INTO s_stream FROM unnest(streams) AS u(s);
-    SELECT array_agg(x.k ORDER BY x.o) INTO slots
-      FROM (SELECT u.o, dense_rank() OVER (ORDER BY u.s)::integer AS k FROM unnest(streams) WITH ORDINALITY AS u(s, o)) AS x;
-    -- Their heads, locked one by one in that order (two batches never wait on each other in a
-    -- cycle), so the versions decided below are the ones the writes build on.
-    SELECT array_agg(coalesce(h.stream_version, 0) ORDER BY d.k), array_agg(h.hash ORDER BY d.k),
-           array_agg(coalesce(h.stream_month, this_month) ORDER BY d.k), array_agg(h.stream_id IS NOT NULL ORDER BY d.k),
-           array_agg(coalesce(h.retiring, false) ORDER BY d.k)
-      INTO s_version, s_hash, s_month, s_known, s_retiring
-      FROM unnest(s_stream) WITH ORDINALITY AS d(s, k)
-      LEFT JOIN LATERAL (SELECT h.stream_id, h.stream_version, h.hash, h.stream_month, h.retiring FROM ledger.streams AS h
-                          WHERE h.stream_id = d.s FOR UPDATE) AS h ON true;
-    s_moved := array_fill(false, ARRAY[cardinality(s_stream)]);
 
     outcomes := array_fill(NULL::text, ARRAY[n]);
     bases := array_fill(NULL::integer, ARRAY[n]);
@@ -149,8 +157,9 @@ BEGIN
         END IF;
         outcomes[i] := 'appended';
         h := s_hash[k];
+        evs := batch->(i - 1)->'events';  -- once per append: taken per event, it was copied per event
         FOR j IN 0..counts[i] - 1 LOOP
-            ev := batch->(i - 1)->'events'->j;
+            ev := evs->j;
             d := ev->'data';
             m := coalesce(ev->'metadata', '{}'::jsonb);
             v := v + 1;
@@ -170,7 +179,7 @@ BEGIN
         lasts[i] := CASE WHEN counts[i] > 0 THEN pos END;
         s_version[k] := v;
         s_hash[k] := h;
-        s_moved[k] := true;
+        s_moved[k] := s_moved[k] OR counts[i] > 0;  -- an append of no events moves nothing
     END LOOP;
 
     -- One statement each: the events (with their hashes: the chain trigger passes them by), their

@@ -199,6 +199,19 @@ final class StatementCache {
         defer { next += 1 }
         return "ledger_\(next)"
     }
+
+    /// Whether running a statement this cache named failed because the server no longer holds
+    /// it as it was prepared: its result's shape changed (a migration replaced a function's or
+    /// a table's columns: `0A000`, "cached plan must not change result type") or it is gone
+    /// (`DEALLOCATE`, `DISCARD ALL`: `26000`). Prepared again, it runs; kept, it failed on this
+    /// connection until the connection closed.
+    static func isStale(_ error: PostgresError) -> Bool {
+        switch error.sqlState {
+        case "26000": true
+        case "0A000": error.message.contains("cached plan must not change result type")
+        default: false
+        }
+    }
 }
 
 /// Wraps a `PGcancel *`. `PQcancel` is safe to call from any thread (libpq manual §34.7).

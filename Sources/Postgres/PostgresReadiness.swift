@@ -42,24 +42,31 @@ extension PostgresConnection {
         try Task.checkCancellation()
         return try await withTaskCancellationHandler {
             try await withoutBlocking { session in
-                let name: String
-                if let known = session.statements?.names[query.sql] {
-                    name = known
-                } else {
-                    guard let statements = session.statements else { throw PostgresError(code: .protocolViolation, message: "no statement cache") }
-                    if statements.isFull {
-                        _ = try await session.awaitResult(sent: PQsendQuery(session.conn, "DEALLOCATE ALL"), readiness)
-                        statements.names.removeAll()
+                guard let statements = session.statements else { throw PostgresError(code: .protocolViolation, message: "no statement cache") }
+                func run(_ name: String) async throws -> PostgresResult {
+                    let sent = withCStrings(query.binds) { values in
+                        PQsendQueryPrepared(session.conn, name, Int32(query.binds.count), values, nil, nil, 0)
                     }
-                    name = statements.newName()
-                    let sent = PQsendPrepare(session.conn, name, query.sql, Int32(query.binds.count), nil)
-                    _ = try await session.awaitResult(sent: sent, readiness)
-                    statements.names[query.sql] = name
+                    return try await session.awaitResult(sent: sent, readiness)
                 }
-                let sent = withCStrings(query.binds) { values in
-                    PQsendQueryPrepared(session.conn, name, Int32(query.binds.count), values, nil, nil, 0)
+                // As `PostgresSession.prepared`: a stale statement is prepared again, outside a transaction.
+                if let known = statements.names[query.sql] {
+                    do {
+                        return try await run(known)
+                    } catch let error as PostgresError where StatementCache.isStale(error) {
+                        statements.names[query.sql] = nil
+                        guard PQtransactionStatus(session.conn) == PQTRANS_IDLE else { throw error }
+                    }
                 }
-                return try await session.awaitResult(sent: sent, readiness)
+                if statements.isFull {
+                    _ = try await session.awaitResult(sent: PQsendQuery(session.conn, "DEALLOCATE ALL"), readiness)
+                    statements.names.removeAll()
+                }
+                let name = statements.newName()
+                let sent = PQsendPrepare(session.conn, name, query.sql, Int32(query.binds.count), nil)
+                _ = try await session.awaitResult(sent: sent, readiness)
+                statements.names[query.sql] = name
+                return try await run(name)
             }
         } onCancel: {
             cancelRunning()

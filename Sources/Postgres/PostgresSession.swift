@@ -28,21 +28,33 @@ public struct PostgresSession {
     ///
     /// Names are resolved again when the tables change (PostgreSQL re-analyzes invalidated
     /// statements), so a schema swapped in by a rebuild is picked up.
+    ///
+    /// A statement the server no longer holds as prepared (`StatementCache.isStale`) is prepared
+    /// again and run once more; inside a transaction the failure aborted it, so it is forgotten
+    /// and the error thrown, and the caller's retry prepares it anew.
     @discardableResult
     public func prepared(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
         guard let statements else { return try self.query(query) }
-        let name: String
         if let known = statements.names[query.sql] {
-            name = known
-        } else {
-            if statements.isFull {
-                try execute(unsafeSQL: "DEALLOCATE ALL")
-                statements.names.removeAll()
+            do {
+                return try runPrepared(known, query)
+            } catch {
+                guard StatementCache.isStale(error) else { throw error }
+                statements.names[query.sql] = nil
+                guard PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
             }
-            name = statements.newName()
-            _ = try check(PQprepare(conn, name, query.sql, Int32(query.binds.count), nil))
-            statements.names[query.sql] = name
         }
+        if statements.isFull {
+            try execute(unsafeSQL: "DEALLOCATE ALL")
+            statements.names.removeAll()
+        }
+        let name = statements.newName()
+        _ = try check(PQprepare(conn, name, query.sql, Int32(query.binds.count), nil))
+        statements.names[query.sql] = name
+        return try runPrepared(name, query)
+    }
+
+    private func runPrepared(_ name: String, _ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
         let result = withCStrings(query.binds) { values in
             PQexecPrepared(conn, name, Int32(query.binds.count), values, nil, nil, 0)
         }

@@ -76,4 +76,52 @@ struct BatchChainTests {
         let report = try await store.verifyChains()
         #expect(report.isIntact && report.events == 6, "\(report.findings)")
     }
+    @Test("a replay that waited for the commit it repeats is a replay, not a conflict with the version that commit made")
+    func replayAfterWaiting() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let stream = newStream()
+        _ = try await store.append(to: stream, events: [event()])
+        let repeated = AppendRequest(stream: stream, expected: .exact(1), events: [event(), event()])
+        let holder = try await PostgresConnection.connect(url)
+        let first = try await holder.run { s in
+            try s.execute(unsafeSQL: "BEGIN")
+            return try EventStore.append([repeated], on: s)
+        }
+        #expect(first.map(\.range?.streamVersion) == [3])
+        // The same append again (a client's retry), batched with another: it waits for the head.
+        let retrying = try await PostgresConnection.connect(url)
+        let retry = Task {
+            try await retrying.run { s in try EventStore.append([repeated, AppendRequest(stream: newStream(), events: [event()])], on: s) }
+        }
+        try await eventually(timeout: .seconds(10), "the retry waits for the stream's head") {
+            try await count(
+                url,
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE '%append_batch%'"
+            ) == 1
+        }
+        try await holder.run { s in try s.execute(unsafeSQL: "COMMIT") }
+        let results = try await retry.value
+        // Looked for before the wait, the ids were not there yet and the version had moved.
+        #expect(results.first == first.first.flatMap(\.range).map { .alreadyAppended($0) }, "\(results)")
+        #expect(results.last?.range?.streamVersion == 1)
+    }
+
+    @Test("an append of no events in a batch fails nothing: the others are stored, the empty one's stream is not made")
+    func emptyAppend() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let empty = newStream(), full = newStream()
+        let id = UUID().uuidString.lowercased()
+        let batch = #"[{"stream":"\#(empty)","events":[]},{"stream":"\#(full)","events":[{"id":"\#(id)","type":"ChargingErrorReported","data":{"n":1}}]}]"#
+        let connection = try await PostgresConnection.connect(url)
+        let outcomes = try await connection.run { s in
+            try s.query("SELECT outcome, stream_version FROM ledger.append_batch(\(batch)::jsonb) ORDER BY request").rows.map {
+                (try $0.decode(String.self, column: 0), try $0.decode(Int.self, column: 1))
+            }
+        }
+        #expect(outcomes.map(\.0) == ["appended", "appended"] && outcomes.map(\.1) == [0, 1])
+        #expect(try await count(url, "SELECT count(*) FROM ledger.streams WHERE stream_id = \(empty)") == 0)
+        #expect(try await store.readStream(full).count == 1)
+    }
 }

@@ -87,6 +87,42 @@ struct NonBlockingStatementTests {
         #expect(pool.statistics.open == 1)
     }
 
+    @Test("a prepared statement the server no longer holds as prepared is prepared again, on both paths; inside a transaction the caller's retry does it")
+    func staleStatements() async throws {
+        let url = try await TestDatabase.create(migrated: false)
+        let pool = PostgresPool(configuration: .init(url: url, maxConnections: 1))
+        defer { pool.close() }
+        let admin = try await PostgresConnection.connect(url)
+        try await admin.run { try $0.execute(unsafeSQL: "CREATE TABLE stale (a int); INSERT INTO stale VALUES (1)") }
+        let query: PostgresQuery = "SELECT * FROM stale WHERE a = \(1)"
+        for waiting in [false, true] {
+            func run() async throws -> PostgresResult {
+                waiting ? try await PostgresPool.$readiness.withValue(PollReadiness()) { try await pool.prepared(query) } : try await pool.prepared(query)
+            }
+            let columns = try await run().columnCount
+            // A migration changes what the statement returns ("cached plan must not change result type").
+            try await admin.run { try $0.execute(unsafeSQL: "ALTER TABLE stale ADD COLUMN c\(columns) int") }
+            #expect(try await run().columnCount == columns + 1, "waiting: \(waiting)")
+            // The statement is gone from the server (DEALLOCATE, DISCARD ALL).
+            try await pool.run { try $0.execute(unsafeSQL: "DEALLOCATE ALL") }
+            #expect(try await run().columnCount == columns + 1, "waiting: \(waiting)")
+        }
+        // Inside a transaction the failure aborted it: thrown, forgotten, and prepared by the retry.
+        try await admin.run { try $0.execute(unsafeSQL: "ALTER TABLE stale ADD COLUMN d int") }
+        let inTransaction = try await pool.run { session -> PostgresError? in
+            try session.execute(unsafeSQL: "BEGIN")
+            defer { _ = try? session.execute(unsafeSQL: "ROLLBACK") }
+            do {
+                _ = try session.prepared(query)
+                return nil
+            } catch let error as PostgresError {
+                return error
+            }
+        }
+        #expect(inTransaction?.sqlState == "0A000")
+        #expect(try await pool.prepared(query).columnCount == 4)
+    }
+
     @Test("more statements than the cache keeps: it starts over, and every statement still runs")
     func statementCacheOverflow() async throws {
         let pool = try await pool()
