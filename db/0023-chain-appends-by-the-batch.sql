@@ -75,6 +75,7 @@ DECLARE
     h         bytea;
     evs       jsonb;
     ev        jsonb;
+    id        uuid;
     d         jsonb;
     m         jsonb;
     tx        xid8;
@@ -162,14 +163,15 @@ BEGIN
             ev := evs->j;
             d := ev->'data';
             m := coalesce(ev->'metadata', '{}'::jsonb);
+            id := (ev->>'id')::uuid;
             v := v + 1;
             pos := nextval(seq);
-            h := ledger.event_hash(h, streams[i], v, (ev->>'id')::uuid, ev->>'type', d, m, tx, pos, at);
+            h := ledger.event_hash(h, streams[i], v, id, ev->>'type', d, m, tx, pos, at);
             IF j = 0 THEN firsts[i] := pos; END IF;
             e_pos := e_pos || pos;
             e_stream := e_stream || streams[i];
             e_version := e_version || v;
-            e_id := e_id || (ev->>'id')::uuid;
+            e_id := e_id || id;
             e_type := e_type || (ev->>'type');
             e_data := e_data || d;
             e_meta := e_meta || m;

@@ -272,6 +272,7 @@ public enum NotificationDecision {
         // Counted in UTF-8 and cut at the end (constant time): `count` and `dropLast` walk every
         // character, and on a notification's JSON that was 7% of an import's CPU.
         var result = object
+        result.reserveCapacity(object.utf8.count + key.utf8.count + raw.utf8.count + 4)
         result.removeLast()
         result += object.utf8.count > 2 ? ",\"" : "\""
         result += key

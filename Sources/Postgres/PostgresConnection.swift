@@ -200,17 +200,23 @@ final class StatementCache {
         return "ledger_\(next)"
     }
 
-    /// Whether running a statement this cache named failed because the server no longer holds
-    /// it as it was prepared: its result's shape changed (a migration replaced a function's or
-    /// a table's columns: `0A000`, "cached plan must not change result type") or it is gone
-    /// (`DEALLOCATE`, `DISCARD ALL`: `26000`). Prepared again, it runs; kept, it failed on this
-    /// connection until the connection closed.
-    static func isStale(_ error: PostgresError) -> Bool {
-        switch error.sqlState {
-        case "26000": true
-        case "0A000": error.message.contains("cached plan must not change result type")
-        default: false
-        }
+    /// After running the statement named for `sql` failed with `error`: whether to prepare it
+    /// again and run it once more. A statement the server no longer holds as it was prepared
+    /// (its result's shape changed, a migration having replaced a function's or a table's
+    /// columns: `0A000`, "cached plan must not change result type"; or it is gone, `DEALLOCATE`,
+    /// `DISCARD ALL`: `26000`) is forgotten, so it is prepared anew, now when the connection is
+    /// `idle`, or by the caller's retry when the failure aborted its transaction. Kept, it failed
+    /// on this connection until the connection closed.
+    func forgets(_ sql: String, after error: PostgresError, idle: Bool) -> Bool {
+        let stale =
+            switch error.sqlState {
+            case "26000": true
+            case "0A000": error.message.contains("cached plan must not change result type")
+            default: false
+            }
+        guard stale else { return false }
+        names[sql] = nil
+        return idle
     }
 }
 

@@ -53,9 +53,10 @@ extension PostgresConnection {
                 if let known = statements.names[query.sql] {
                     do {
                         return try await run(known)
-                    } catch let error as PostgresError where StatementCache.isStale(error) {
-                        statements.names[query.sql] = nil
-                        guard PQtransactionStatus(session.conn) == PQTRANS_IDLE else { throw error }
+                    } catch let error as PostgresError {
+                        guard statements.forgets(query.sql, after: error, idle: PQtransactionStatus(session.conn) == PQTRANS_IDLE) else {
+                            throw error
+                        }
                     }
                 }
                 if statements.isFull {

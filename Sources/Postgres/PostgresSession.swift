@@ -29,8 +29,8 @@ public struct PostgresSession {
     /// Names are resolved again when the tables change (PostgreSQL re-analyzes invalidated
     /// statements), so a schema swapped in by a rebuild is picked up.
     ///
-    /// A statement the server no longer holds as prepared (`StatementCache.isStale`) is prepared
-    /// again and run once more; inside a transaction the failure aborted it, so it is forgotten
+    /// A statement the server no longer holds as prepared is prepared again and run once more
+    /// (`StatementCache.forgets`); inside a transaction the failure aborted it, so it is forgotten
     /// and the error thrown, and the caller's retry prepares it anew.
     @discardableResult
     public func prepared(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
@@ -39,9 +39,7 @@ public struct PostgresSession {
             do {
                 return try runPrepared(known, query)
             } catch {
-                guard StatementCache.isStale(error) else { throw error }
-                statements.names[query.sql] = nil
-                guard PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
+                guard statements.forgets(query.sql, after: error, idle: PQtransactionStatus(conn) == PQTRANS_IDLE) else { throw error }
             }
         }
         if statements.isFull {
@@ -287,9 +285,10 @@ func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<
         storage.append(contentsOf: string.utf8)
         storage.append(0)
     }
-    return storage.withUnsafeBytes { raw in
-        let base = raw.bindMemory(to: CChar.self).baseAddress!
-        let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { base + $0 } }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+    return storage.withUnsafeBufferPointer { bytes in
+        bytes.withMemoryRebound(to: CChar.self) { chars in
+            let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { chars.baseAddress! + $0 } }
+            return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+        }
     }
 }
