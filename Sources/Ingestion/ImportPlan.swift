@@ -37,7 +37,7 @@ public struct ImportPlan: Sendable {
             let digest = EventIdentity.nameBased(String(decoding: bytes, as: UTF8.self))
             let occurrence = seen[digest, default: 0]
             seen[digest] = occurrence + 1
-            errorKey = "import-\(digest.uuidString.lowercased())-\(occurrence)"
+            errorKey = "import-" + EventIdentity.text(of: digest, uppercase: false) + "-\(occurrence)"
         }
         let worker = Int(Self.stableHash(OperatorIdentity.normalized(operatorID: validated.notification.evseID)) % UInt64(workers))
         return (ImportLine(number: number, bytes: bytes, errorKey: errorKey), worker)

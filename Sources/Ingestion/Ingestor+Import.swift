@@ -39,18 +39,14 @@ extension Ingestor {
         let sealings = Dictionary(
             uniqueKeysWithValues: zip(valid.map(\.index), try await self.sealings(for: valid.map(\.validated.notification)))
         )
-        var identities: [Int: (id: UUID, variantID: UUID, digest: String, earlier: String?, earlierVariantID: UUID?)] = [:]
+        // Each line's id and digests, computed once: looked up here, then handed to `decide`.
+        var identities: [Int: (identity: NotificationIdentity, variantID: UUID, earlierVariantID: UUID?)] = [:]
         for (index, validated) in valid {
-            let lineContext = Self.context(context, for: lines[index], validated)
-            let id = EventIdentity.eventID(for: validated.notification, idempotencyKey: lineContext.idempotencyKey, client: lineContext.client)
-            let digests = NotificationDecision.contentDigests(validated, sealing: sealings[index] ?? nil)
-            identities[index] = (
-                id, NotificationDecision.variantID(of: id, digest: digests.current), digests.current, digests.earlier,
-                digests.earlier.map { NotificationDecision.variantID(of: id, digest: $0) }
-            )
+            let identity = NotificationIdentity(validated, context: Self.context(context, for: lines[index], validated), sealing: sealings[index] ?? nil)
+            identities[index] = (identity, identity.variantID, identity.earlierVariantID)
         }
         var known = try await store.contentDigests(
-            ofEventIDs: identities.values.flatMap { [$0.id, $0.variantID] + ($0.earlierVariantID.map { [$0] } ?? []) }
+            ofEventIDs: identities.values.flatMap { [$0.identity.id, $0.variantID] + ($0.earlierVariantID.map { [$0] } ?? []) }
         )
 
         var requests: [AppendRequest] = []
@@ -64,20 +60,22 @@ extension Ingestor {
                 continue
             }
             var variant = false
-            if let identity = identities[index], let found = known[identity.id] {
-                if isReplay(storedDigest: found, digest: identity.digest, earlier: identity.earlier) {
+            let identity = identities[index]
+            if let identity, let found = known[identity.identity.id] {
+                let (digest, earlier) = (identity.identity.contentDigest, identity.identity.earlierDigest)
+                if isReplay(storedDigest: found, digest: digest, earlier: earlier) {
                     outcomes[index] = .alreadyAppended
                     continue
                 }
                 // Same natural identity, other content: a second notification, unless that one
                 // is stored (or earlier in this batch) already.
-                if let legacy = identity.earlierVariantID, let legacyFound = known[legacy], isReplay(storedDigest: legacyFound, digest: identity.earlier) {
+                if let legacy = identity.earlierVariantID, let legacyFound = known[legacy], isReplay(storedDigest: legacyFound, digest: earlier) {
                     // A second notification stored before db/0019, under the id its digest then gave.
                     outcomes[index] = .alreadyAppended
                     continue
                 }
                 if let variantFound = known[identity.variantID] {
-                    outcomes[index] = isReplay(storedDigest: variantFound, digest: identity.digest, earlier: identity.earlier)
+                    outcomes[index] = isReplay(storedDigest: variantFound, digest: digest, earlier: earlier)
                         ? .alreadyAppended : .failed("a second notification with this identity collided with a stored event")
                     continue
                 }
@@ -85,7 +83,8 @@ extension Ingestor {
             }
             let decided = try NotificationDecision.decide(
                 validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), lifecycle: state,
-                context: Self.context(context, for: lines[index], validated), variant: variant, sealing: sealings[index] ?? nil
+                context: Self.context(context, for: lines[index], validated), variant: variant, sealing: sealings[index] ?? nil,
+                identity: identity?.identity
             )
             known[decided.id] = .some(decided.contentDigest)
             requests.append(AppendRequest(stream: stream, expected: state.version == 0 ? .noStream : .exact(state.version), events: [NewEvent(decided)]))
@@ -119,7 +118,7 @@ extension Ingestor {
         where !isReplay(storedDigest: stored[replay.position], digest: digests[replay.index]?.current, earlier: digests[replay.index]?.earlier) {
             retry.append(replay.index)
         }
-        let validatedByIndex = Dictionary(uniqueKeysWithValues: valid.map { ($0.index, $0.validated) })
+        let validatedByIndex = retry.isEmpty ? [:] : Dictionary(uniqueKeysWithValues: valid.map { ($0.index, $0.validated) })
         // In file order, so a session's lines are recorded in the order they were written.
         for index in retry.sorted() {
             guard let validated = validatedByIndex[index] else { continue }

@@ -14,6 +14,22 @@ extension JSONValue {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// `JSONValue.object(JSONObject(members)).serialized()` for members whose keys differ, without
+    /// building the object (its keyed insert checks every earlier key: 3% of an import's CPU).
+    public static func serializedObject(_ members: [(key: String, value: JSONValue)]) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
+        output.append(UInt8(ascii: "{"))
+        for (position, member) in members.enumerated() {
+            if position > 0 { output.append(UInt8(ascii: ",")) }
+            writeString(member.key, to: &output)
+            output.append(UInt8(ascii: ":"))
+            write(member.value, to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+        return String(decoding: output, as: UTF8.self)
+    }
+
     /// `serialized()`'s bytes, appended to `output`.
     public func write(to output: inout [UInt8]) { Self.write(self, to: &output) }
 

@@ -27,6 +27,26 @@ public struct DecidedEvent: Sendable {
     }
 }
 
+/// A valid notification's event id and content digests (see `NotificationDecision.decide`),
+/// computed once: an import looks every line's up in the store before it decides.
+public struct NotificationIdentity: Sendable {
+    /// The event id its natural identity (or idempotency key) gives.
+    public let id: UUID
+    public let contentDigest: String
+    /// See `DecidedEvent.earlierDigest`.
+    public let earlierDigest: String?
+
+    public init(_ validated: ValidatedNotification, context: IngestContext, sealing: NotificationSealing?) {
+        id = EventIdentity.eventID(for: validated.notification, idempotencyKey: context.idempotencyKey, client: context.client)
+        (contentDigest, earlierDigest) = NotificationDecision.contentDigests(validated, sealing: sealing)
+    }
+
+    /// The id it is recorded under when `id` holds other content already (see `decide`'s `variant`).
+    public var variantID: UUID { NotificationDecision.variantID(of: id, digest: contentDigest) }
+    /// The variant id its digest gave before db/0019, for a notification with an identification.
+    public var earlierVariantID: UUID? { earlierDigest.map { NotificationDecision.variantID(of: id, digest: $0) } }
+}
+
 /// How a notification with an identification is kept (db/0019): its subjects, and the key of its
 /// identification that seals its body as received.
 public struct NotificationSealing: Sendable {
@@ -74,9 +94,11 @@ public enum NotificationDecision {
     ///   - variant: set when the notification's natural id is stored already with other content:
     ///     then this is a second, different notification (a corrected Start, say), recorded under
     ///     an id derived from the natural one and the content, so its own replays are found too.
+    ///   - identity: the notification's id and digests, when the caller computed them already
+    ///     (an import looks every line's up before it decides); computed here otherwise.
     public static func decide(
         _ validated: ValidatedNotification, rawBody: String, lifecycle: SessionLifecycle, context: IngestContext,
-        variant: Bool = false, sealing: NotificationSealing? = nil
+        variant: Bool = false, sealing: NotificationSealing? = nil, identity: NotificationIdentity? = nil
     ) throws -> DecidedEvent {
         let notification = validated.notification
         let anomalies = validated.anomalies + lifecycle.anomalies(receiving: notification.type)
@@ -102,7 +124,7 @@ public enum NotificationDecision {
         // sends Hubject the original notification, byte for byte.
         let data: String
         let digest: String
-        var earlierDigest: String?
+        let earlierDigest: String?
         if let sealing, case .object(let object) = validated.body {
             let key = sealing.key.id.uuidString.lowercased()
             fields.append((
@@ -116,14 +138,14 @@ public enum NotificationDecision {
             var withoutIdentification = object
             withoutIdentification[RecordedNotification.identificationMember] = nil
             fields.append(("notification", .object(withoutIdentification)))
-            data = JSONValue.object(JSONObject(fields)).serialized()
+            data = JSONValue.serializedObject(fields)
         } else {
             fields.append((RecordedNotification.Key.body, .string(rawBody)))
-            data = embedding(rawBody, as: "notification", in: JSONValue.object(JSONObject(fields)).serialized())
+            data = embedding(rawBody, as: "notification", in: JSONValue.serializedObject(fields))
         }
-        (digest, earlierDigest) = contentDigests(validated, sealing: sealing)
-        var id = EventIdentity.eventID(for: notification, idempotencyKey: context.idempotencyKey, client: context.client)
-        if variant { id = variantID(of: id, digest: digest) }
+        let identity = identity ?? NotificationIdentity(validated, context: context, sealing: sealing)
+        (digest, earlierDigest) = (identity.contentDigest, identity.earlierDigest)
+        let id = variant ? identity.variantID : identity.id
         var decided = DecidedEvent(
             id: id,
             type: LedgerEventType(recording: notification.type),
@@ -221,7 +243,8 @@ public enum NotificationDecision {
 
     /// The id of a second, different notification under the natural id `id` (see `decide`).
     public static func variantID(of id: UUID, digest: String) -> UUID {
-        EventIdentity.nameBased("variant\u{1F}\(id.uuidString)\u{1F}\(digest)")
+        // Upper-case, as Foundation's `uuidString` wrote it when the first variants were stored.
+        EventIdentity.nameBased("variant\u{1F}" + EventIdentity.text(of: id, uppercase: true) + "\u{1F}" + digest)
     }
 
     /// A name-based UUID of the notification's compact serialization: equal for the same
@@ -249,7 +272,7 @@ public enum NotificationDecision {
     }
 
     static func contentDigest(_ body: JSONValue) -> String {
-        EventIdentity.nameBased("content\u{1F}" + body.serialized()).uuidString.lowercased()
+        EventIdentity.text(of: EventIdentity.nameBased("content\u{1F}" + body.serialized()), uppercase: false)
     }
 
     static func metadata(_ context: IngestContext, contentDigest: String? = nil) -> String {
@@ -262,7 +285,7 @@ public enum NotificationDecision {
         if let key = context.idempotencyKey { fields.append((EventMetadataKey.idempotencyKey, .string(key))) }
         if let id = context.requestID { fields.append(("request_id", .string(id))) }
         if let contentDigest { fields.append((EventMetadataKey.contentDigest, .string(contentDigest))) }
-        return JSONValue.object(JSONObject(fields)).serialized()
+        return JSONValue.serializedObject(fields)
     }
 
     /// Adds `"key": raw` as the last member of a serialized JSON object, without re-encoding

@@ -24,7 +24,7 @@ public struct SessionOwner: Sendable, Hashable {
                     message: "EvseID must be \(evseID), the EVSE of session \(notification.sessionID)'s first notification; got \(notification.evseID)"
                 ))
         }
-        if OperatorIdentity.normalized(operatorID: notification.operatorID) != OperatorIdentity.normalized(operatorID: operatorID) {
+        if !OperatorIdentity.equivalent(notification.operatorID, operatorID) {
             problems.append(
                 ValidationProblem(
                     pointer: "/OperatorID",
