@@ -40,14 +40,23 @@ extension Ingestor {
             uniqueKeysWithValues: zip(valid.map(\.index), try await self.sealings(for: valid.map(\.validated.notification)))
         )
         // Each line's id and digests, computed once: looked up here, then handed to `decide`.
-        var identities: [Int: (identity: NotificationIdentity, variantID: UUID, earlierVariantID: UUID?)] = [:]
+        var identities: [Int: NotificationIdentity] = [:]
         for (index, validated) in valid {
-            let identity = NotificationIdentity(validated, context: Self.context(context, for: lines[index], validated), sealing: sealings[index] ?? nil)
-            identities[index] = (identity, identity.variantID, identity.earlierVariantID)
+            identities[index] = NotificationIdentity(validated, context: Self.context(context, for: lines[index], validated), sealing: sealings[index] ?? nil)
         }
-        var known = try await store.contentDigests(
-            ofEventIDs: identities.values.flatMap { [$0.identity.id, $0.variantID] + ($0.earlierVariantID.map { [$0] } ?? []) }
-        )
+        var known = try await store.contentDigests(ofEventIDs: identities.values.map(\.id))
+        // A line's variant ids matter only when its natural id is taken: stored, or by an earlier
+        // line of this batch. Looked up for those lines alone (on a new archive, none: half the
+        // ids probed, and no variant id computed).
+        var naturalIDs: [UUID: Int] = [:]
+        for identity in identities.values { naturalIDs[identity.id, default: 0] += 1 }
+        var variants: [Int: (id: UUID, earlier: UUID?)] = [:]
+        for (index, identity) in identities where known[identity.id] != nil || naturalIDs[identity.id, default: 0] > 1 {
+            variants[index] = (identity.variantID, identity.earlierVariantID)
+        }
+        if !variants.isEmpty {
+            known.merge(try await store.contentDigests(ofEventIDs: variants.values.flatMap { [$0.id] + ($0.earlier.map { [$0] } ?? []) })) { $1 }
+        }
 
         var requests: [AppendRequest] = []
         var requestLine: [Int] = []
@@ -61,20 +70,21 @@ extension Ingestor {
             }
             var variant = false
             let identity = identities[index]
-            if let identity, let found = known[identity.identity.id] {
-                let (digest, earlier) = (identity.identity.contentDigest, identity.identity.earlierDigest)
+            if let identity, let found = known[identity.id] {
+                let (digest, earlier) = (identity.contentDigest, identity.earlierDigest)
                 if isReplay(storedDigest: found, digest: digest, earlier: earlier) {
                     outcomes[index] = .alreadyAppended
                     continue
                 }
                 // Same natural identity, other content: a second notification, unless that one
                 // is stored (or earlier in this batch) already.
-                if let legacy = identity.earlierVariantID, let legacyFound = known[legacy], isReplay(storedDigest: legacyFound, digest: earlier) {
+                let variantIDs = variants[index] ?? (identity.variantID, identity.earlierVariantID)
+                if let legacy = variantIDs.earlier, let legacyFound = known[legacy], isReplay(storedDigest: legacyFound, digest: earlier) {
                     // A second notification stored before db/0019, under the id its digest then gave.
                     outcomes[index] = .alreadyAppended
                     continue
                 }
-                if let variantFound = known[identity.variantID] {
+                if let variantFound = known[variantIDs.id] {
                     outcomes[index] = isReplay(storedDigest: variantFound, digest: digest, earlier: earlier)
                         ? .alreadyAppended : .failed("a second notification with this identity collided with a stored event")
                     continue
@@ -84,7 +94,7 @@ extension Ingestor {
             let decided = try NotificationDecision.decide(
                 validated, rawBody: String(decoding: lines[index].bytes, as: UTF8.self), lifecycle: state,
                 context: Self.context(context, for: lines[index], validated), variant: variant, sealing: sealings[index] ?? nil,
-                identity: identity?.identity
+                identity: identity
             )
             known[decided.id] = .some(decided.contentDigest)
             requests.append(AppendRequest(stream: stream, expected: state.version == 0 ? .noStream : .exact(state.version), events: [NewEvent(decided)]))

@@ -426,6 +426,27 @@ struct IngestorTests {
         let third = try await ingestor.importBatch([ImportLine(number: 1, bytes: corrected, errorKey: "x")], context: context())
         #expect(third.map(label) == ["appended"])
         #expect(try await store.readStream(StreamName.session(session)).count == 4)
+        // That archive again: the second Start is found under its own id.
+        let fourth = try await ingestor.importBatch([ImportLine(number: 1, bytes: corrected, errorKey: "x")], context: context())
+        #expect(fourth.map(label) == ["already"])
+        #expect(try await store.readStream(StreamName.session(session)).count == 4)
+    }
+
+    @Test("one import batch with a Start and a second, different Start: both recorded, and both found when imported again")
+    func importStartAndCorrection() async throws {
+        let (ingestor, store) = try await makeIngestor()
+        defer { store.close() }
+        let corrected = Array(String(decoding: try example("start"), as: UTF8.self).replacingOccurrences(of: "09:32:10", with: "09:33:00").utf8)
+        let lines = [
+            ImportLine(number: 1, bytes: try example("start"), errorKey: "a"),
+            ImportLine(number: 2, bytes: corrected, errorKey: "b"),
+            ImportLine(number: 3, bytes: try example("progress"), errorKey: "c"),
+        ]
+        #expect(try await ingestor.importBatch(lines, context: context()).map(label) == ["appended", "appended", "appended"])
+        #expect(try await ingestor.importBatch(lines, context: context()).map(label) == ["already", "already", "already"])
+        let events = try await store.readStream(StreamName.session(session))
+        #expect(events.map(\.eventType) == ["ChargingStarted", "ChargingStarted", "ChargingProgressed"])
+        #expect(Set(events.map(\.eventID)).count == 3)
     }
 
     @Test("lines recorded again after a batch keep their file order within a session")
