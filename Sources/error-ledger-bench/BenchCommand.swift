@@ -26,6 +26,20 @@ struct BenchCommand: AsyncParsableCommand {
 let benchEventData = #"{"session_id":"SESSION","evse_id":"DE*A36*E0002*1","operator_id":"DE*A36","notification_type":"Error","occurred_at":null,"received_at":"2026-11-27T10:00:00.000Z","error_type":"CriticalError","anomalies":[],"notification":{"Type":"Error","SessionID":"SESSION","CPOPartnerSessionID":"cpo-tx-2024-05-14-000502","Identification":{"RemoteIdentification":{"EvcoID":"DE-8EO-CAet5e4XY-3"}},"EvseID":"DE*A36*E0002*1","ErrorType":"CriticalError","ErrorAdditionalInfo":"Ground fault detected (RCD tripped) 4 min after charging start; station requires on-site inspection","OperatorID":"DE*A36"}}"#
 let benchEventMetadata = #"{"received_at":"2026-11-27T10:00:00.000Z","client":"bench","source":"bench","schema_version":1}"#
 
+/// `benchEventData` for `session`, joined from its parts: Foundation's `replacingOccurrences` and
+/// `UUID()` (which opens `/dev/urandom` each time) were a fifth of the benchmark's own CPU, taken
+/// from the database it measures on a small machine.
+let benchEventDataParts = benchEventData.components(separatedBy: "SESSION")
+func benchEventData(session: String) -> String { benchEventDataParts.joined(separator: session) }
+
+/// A random (version 4) UUID from the system's generator: one `getrandom`, no file opened.
+func benchRandomUUID(_ generator: inout SystemRandomNumberGenerator) -> UUID {
+    let high = (generator.next() as UInt64) & 0xFFFF_FFFF_FFFF_0FFF | 0x0000_0000_0000_4000
+    let low = (generator.next() as UInt64) & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
+    let h = withUnsafeBytes(of: high.bigEndian) { Array($0) }, l = withUnsafeBytes(of: low.bigEndian) { Array($0) }
+    return UUID(uuid: (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]))
+}
+
 struct BenchAppend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "append",
@@ -49,9 +63,11 @@ struct BenchAppend: AsyncParsableCommand {
             for _ in 0..<appenders {
                 group.addTask {
                     var mine: [Double] = []
+                    var random = SystemRandomNumberGenerator()
                     while clock.now < deadline {
-                        let session = UUID().uuidString.lowercased()
-                        let event = NewEvent(type: "ChargingErrorReported", data: benchEventData.replacingOccurrences(of: "SESSION", with: session), metadata: benchEventMetadata)
+                        let session = benchRandomUUID(&random).lowercasedString
+                        let event = NewEvent(
+                            id: benchRandomUUID(&random), type: "ChargingErrorReported", data: benchEventData(session: session), metadata: benchEventMetadata)
                         let t0 = clock.now
                         let result = try await store.append(to: StreamName.session(session), expected: .noStream, events: [event])
                         guard case .appended = result else { throw ValidationError("unexpected \(result)") }

@@ -124,4 +124,30 @@ struct BatchChainTests {
         #expect(try await count(url, "SELECT count(*) FROM ledger.streams WHERE stream_id = \(empty)") == 0)
         #expect(try await store.readStream(full).count == 1)
     }
+
+    @Test("both append functions run their statements on generic plans: a call does not plan its statements again (db/0025)")
+    func genericPlans() async throws {
+        let (store, url) = try await makeStore()
+        defer { store.close() }
+        let connection = try await PostgresConnection.connect(url)
+        let settings = try await connection.run { s in
+            try s.query(
+                "SELECT proname, array_to_string(proconfig, ',') FROM pg_proc WHERE pronamespace = 'ledger'::regnamespace AND proname IN ('append_batch', 'append_one') ORDER BY proname"
+            ).rows.map { (try $0.decode(String.self, column: 0), try $0.decode(String.self, column: 1)) }
+        }
+        #expect(settings.map(\.0) == ["append_batch", "append_one"])
+        for (function, config) in settings {
+            #expect(config.contains("plan_cache_mode=force_generic_plan"), "\(function): \(config)")
+        }
+        // Batches of several sizes on one connection, each past the five custom plans PostgreSQL
+        // makes first: the generic plans give the same outcomes.
+        for size in [2, 9, 1, 5, 17, 3, 1, 2] {
+            let streams = (0..<size).map { _ in newStream() }
+            let results = try await connection.run { s in
+                try EventStore.append(streams.map { AppendRequest(stream: $0, expected: .noStream, events: [event()]) }, on: s)
+            }
+            #expect(results.map(\.range?.streamVersion) == Array(repeating: 1, count: size))
+        }
+        #expect(try await store.verifyChains().isIntact)
+    }
 }
