@@ -69,7 +69,9 @@ public enum OperatorIdentity {
     /// both are ASCII, without building either form (every imported line compares its EVSE and
     /// operator with its session's first: 6% of an import's CPU built both forms).
     public static func equivalent(_ one: String, _ other: String) -> Bool {
-        if one == other { return true }
+        // Bytes, not `==`: canonical equivalence is not kept by upper-casing (U+0345 becomes
+        // U+0399, which combining marks no longer move past), so equal strings may have unequal forms.
+        if one.utf8.elementsEqual(other.utf8) { return true }
         var a = one.utf8.makeIterator()
         var b = other.utf8.makeIterator()
         func next(_ iterator: inout String.UTF8View.Iterator) -> UInt8?? {
