@@ -38,6 +38,7 @@ public enum EventIdentity {
     /// an import names three ids per line (3% of its CPU).
     public static func text(of id: UUID, uppercase: Bool) -> String {
         let letters = uppercase ? UInt8(ascii: "A") : UInt8(ascii: "a")
+        func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : letters + nibble - 10 }
         return withUnsafeBytes(of: id.uuid) { raw in
             String(unsafeUninitializedCapacity: 36) { buffer in
                 var at = 0
@@ -46,10 +47,9 @@ public enum EventIdentity {
                         buffer[at] = UInt8(ascii: "-")
                         at += 1
                     }
-                    for nibble in [byte >> 4, byte & 0x0F] {
-                        buffer[at] = nibble < 10 ? UInt8(ascii: "0") + nibble : letters + nibble - 10
-                        at += 1
-                    }
+                    buffer[at] = digit(byte >> 4)
+                    buffer[at + 1] = digit(byte & 0x0F)
+                    at += 2
                 }
                 return at
             }
