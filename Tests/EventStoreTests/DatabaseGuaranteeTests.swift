@@ -87,7 +87,7 @@ struct DatabaseGuaranteeTests {
         #expect(try await count(url) == cases.filter(\.accepted).count)
     }
 
-    @Test("one NOTIFY per appending transaction, however many events it holds")
+    @Test("one NOTIFY per appending transaction, however many events it holds, and none for a batch that appends nothing")
     func notifyOncePerTransaction() async throws {
         let (store, url) = try await makeStore()
         defer { store.close() }
@@ -109,6 +109,10 @@ struct DatabaseGuaranteeTests {
             Issue.record("no second notification")
             return
         }
+        // A batch that appends nothing (replays and a conflict) notifies no one.
+        let replayed = try await store.appendBatch(requests + [AppendRequest(stream: requests[0].stream, expected: .noStream, events: [event()])])
+        #expect(try replayed.dropLast().allSatisfy { if case .alreadyAppended = try $0.get() { true } else { false } })
+        #expect(try replayed.last?.get() == .conflict(expected: .noStream, actual: 2))
         let connection = try await PostgresConnection.connect(url)
         try await connection.run { try $0.query("SELECT pg_notify('ledger_events', 'marker')") }
         guard case .notification(let marker) = await heard.next() else {
