@@ -1,8 +1,8 @@
 public import Foundation
 
 /// Takes a row's values one at a time, in column order, so rows go out without an array of
-/// strings per row: `CopyWriter` writes them in the text COPY format; a JSON writer (for
-/// `jsonb_populate_recordset`) can take the same calls.
+/// strings per row: `CopyWriter` writes them in the text COPY format; the projector's
+/// `RecordArray` (an array of a table's rows, for `unnest`) takes the same calls.
 public protocol RowWriter {
     /// A text value (or NULL), read by the column type's input function.
     mutating func text(_ value: String?)

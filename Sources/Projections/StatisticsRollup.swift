@@ -27,7 +27,7 @@ enum StatisticsRollup {
             """
             \(errorDeltas) AS (
                 SELECT evse_id, operator_id, date_trunc('hour', received_at, 'UTC') AS hour, error_type, phase, 1 AS delta
-                  FROM jsonb_populate_recordset(NULL::\(schema).evse_errors, \(errors)::jsonb)
+                  FROM unnest(\(errors)::text::\(schema).evse_errors[])
                 UNION ALL
                 SELECT e.evse_id, e.operator_id, date_trunc('hour', e.received_at, 'UTC'), e.error_type, m.phase, m.delta
                   FROM \(schema).evse_errors e CROSS JOIN LATERAL (VALUES ('abrupt_end', 1), (e.phase, -1)) m(phase, delta)
@@ -65,7 +65,7 @@ enum StatisticsRollup {
                        (o.session_id IS NULL)::int AS sessions,
                        (n.error_count > 0 AND coalesce(o.error_count, 0) = 0)::int AS with_errors,
                        (n.abrupt_end AND NOT coalesce(o.abrupt_end, false))::int AS abrupt_ends
-                  FROM jsonb_populate_recordset(NULL::\(schema).sessions, \(states)::jsonb) n
+                  FROM unnest(\(states)::text::\(schema).sessions[]) n
                   LEFT JOIN \(schema).sessions o USING (session_id))
             """,
             """

@@ -127,13 +127,13 @@ enum TimelineRows {
         try row.endRow()
     }
 
-    /// Rows as a JSON array of objects keyed by column, for `jsonb_populate_recordset`.
-    static func jsonRows<Item>(
-        _ items: some Sequence<Item>, columns: [String], as write: (Item, inout JSONRecords) throws(PostgresError) -> Void
+    /// Rows as an array of the table's row type (`RecordArray`), for `unnest($n::text::schema.table[])`.
+    static func records<Item>(
+        _ items: some Sequence<Item>, columns: [String], as write: (Item, inout RecordArray) throws(PostgresError) -> Void
     ) throws(PostgresError) -> String {
-        var records = JSONRecords(columns: columns)
+        var records = RecordArray(columns: columns.count)
         for item in items { try write(item, &records) }
-        return records.document
+        return records.literal
     }
 
     /// One batch's rows and state rows for `schema`, as parts of the statement that moves the
@@ -148,12 +148,14 @@ enum TimelineRows {
         projection: TimelineProjection, schema: String, prefix: String, into statement: inout Subscription.BatchStatement
     ) throws {
         let moved = Subscription.BatchStatement.moved
-        /// `rows` is the placeholder of a JSON array of `table`'s rows.
+        /// `rows` is the placeholder of an array of `table`'s rows (`records`), bound as text and
+        /// cast in the statement: a parameter keeps the type it was prepared with, and a rebuild's
+        /// swap drops the table (and its row type) a prepared statement named.
         func insert(_ table: String, columns: [String], rows: String, conflict key: String? = nil) -> String {
             let list = columns.joined(separator: ", ")
             var sql = """
                 INSERT INTO \(schema).\(table) (\(list))
-                SELECT \(list) FROM jsonb_populate_recordset(NULL::\(schema).\(table), \(rows)::jsonb)
+                SELECT \(list) FROM unnest(\(rows)::text::\(schema).\(table)[])
                  WHERE \(moved)
                 """
             if let key {
@@ -164,11 +166,11 @@ enum TimelineRows {
         }
         let markedPositions = statement.builder.bind("{" + changes.abruptEnds.map { String($0.position) }.joined(separator: ",") + "}")
         let states = statement.builder.bind(
-            try jsonRows(changes.touchedSessions.lazy.compactMap { sessions[$0] }, columns: sessionColumns, as: write)
+            try records(changes.touchedSessions.lazy.compactMap { sessions[$0] }, columns: sessionColumns, as: write)
         )
         var parts = ["\(prefix)states AS (" + insert("sessions", columns: sessionColumns, rows: states, conflict: "session_id") + ")"]
         if projection.keepsSessionTimeline {
-            let timeline = statement.builder.bind(try jsonRows(changes.timeline, columns: sessionEventColumns, as: write))
+            let timeline = statement.builder.bind(try records(changes.timeline, columns: sessionEventColumns, as: write))
             let markedSessions = statement.builder.bind(changes.abruptEnds.map(\.sessionID))
             parts.append("\(prefix)timeline AS (" + insert("session_events", columns: sessionEventColumns, rows: timeline) + ")")
             parts.append(
@@ -181,9 +183,9 @@ enum TimelineRows {
             )
         }
         if projection.keepsErrorTimeline {
-            let errors = statement.builder.bind(try jsonRows(changes.errors, columns: errorColumns, as: write))
+            let errors = statement.builder.bind(try records(changes.errors, columns: errorColumns, as: write))
             let summaries = statement.builder.bind(
-                try jsonRows(changes.touchedEvses.lazy.compactMap { evses[$0] }, columns: evseColumns, as: write)
+                try records(changes.touchedEvses.lazy.compactMap { evses[$0] }, columns: evseColumns, as: write)
             )
             parts.append("\(prefix)errors AS (" + insert("evse_errors", columns: errorColumns, rows: errors) + ")")
             parts.append("\(prefix)summaries AS (" + insert("evse_summary", columns: evseColumns, rows: summaries, conflict: "evse_id") + ")")
