@@ -27,9 +27,10 @@ struct ProjectionBatch: Sendable {
             schema: errors?.schema ?? first.schema, on: session
         )
         let changes = TimelineFold.fold(prepared, sessions: &sessions, evses: &evses)
+        let states = try TimelineRows.bindStates(changes, sessions: sessions, into: &statement)
         for (index, target) in targets.enumerated() {
             try TimelineRows.write(
-                changes, sessions: sessions, evses: evses, projection: target.projection, schema: target.schema, prefix: "p\(index)_",
+                changes, states: states, evses: evses, projection: target.projection, schema: target.schema, prefix: "p\(index)_",
                 into: &statement
             )
         }

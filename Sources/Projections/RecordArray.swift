@@ -25,18 +25,27 @@ struct RecordArray: RowWriter {
 
     mutating func text(_ value: String?) {
         field()
-        guard let value else { return }
-        // A quoted field of a row (`"` and `\` escaped with `\`) inside a quoted element of the
-        // array (escaped again): `\` becomes four, `"` becomes `\\\"`.
+        guard var value else { return }
         bytes.append(contentsOf: [0x5C, 0x22])  // \"
-        for byte in value.utf8 {
+        value.withUTF8 { Self.appendEscaped($0, to: &bytes) }
+        bytes.append(contentsOf: [0x5C, 0x22])
+    }
+
+    /// A quoted field of a row (`"` and `\` escaped with `\`) inside a quoted element of the
+    /// array (escaped again): `\` becomes four, `"` becomes `\\\"`. Most values have neither:
+    /// one copy, as `CopyWriter` does.
+    private static func appendEscaped(_ value: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+        guard value.contains(where: { $0 == 0x5C || $0 == 0x22 }) else {
+            bytes.append(contentsOf: value)
+            return
+        }
+        for byte in value {
             switch byte {
             case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C, 0x5C, 0x5C])
             case 0x22: bytes.append(contentsOf: [0x5C, 0x5C, 0x5C, 0x22])
             default: bytes.append(byte)
             }
         }
-        bytes.append(contentsOf: [0x5C, 0x22])
     }
 
     mutating func integer(_ value: Int64) {

@@ -136,6 +136,13 @@ enum TimelineRows {
         return records.literal
     }
 
+    /// Binds the states of the sessions `changes` touched, for `write`.
+    static func bindStates(
+        _ changes: TimelineChanges, sessions: [String: SessionState], into statement: inout Subscription.BatchStatement
+    ) throws -> String {
+        statement.builder.bind(try records(changes.touchedSessions.lazy.compactMap { sessions[$0] }, columns: sessionColumns, as: write))
+    }
+
     /// One batch's rows and state rows for `schema`, as parts of the statement that moves the
     /// subscription's checkpoints (`Subscription.BatchStatement`): each writes only if they all
     /// moved. CTE names start with `prefix`, so several schemas can share the statement.
@@ -143,8 +150,11 @@ enum TimelineRows {
     /// State rows are updated in place (`ON CONFLICT DO UPDATE`), which PostgreSQL can do without
     /// touching indexes (HOT) as long as no indexed column changes: they are rewritten by every
     /// batch that touches them, and delete-and-insert would bloat their indexes.
+    ///
+    /// - Parameter states: the placeholder of the touched sessions' states (`bindStates`), the
+    ///   same rows for every schema: bound once for all of them.
     static func write(
-        _ changes: TimelineChanges, sessions: [String: SessionState], evses: [String: EvseSummary],
+        _ changes: TimelineChanges, states: String, evses: [String: EvseSummary],
         projection: TimelineProjection, schema: String, prefix: String, into statement: inout Subscription.BatchStatement
     ) throws {
         let moved = Subscription.BatchStatement.moved
@@ -165,9 +175,6 @@ enum TimelineRows {
             return sql
         }
         let markedPositions = statement.builder.bind("{" + changes.abruptEnds.map { String($0.position) }.joined(separator: ",") + "}")
-        let states = statement.builder.bind(
-            try records(changes.touchedSessions.lazy.compactMap { sessions[$0] }, columns: sessionColumns, as: write)
-        )
         var parts = ["\(prefix)states AS (" + insert("sessions", columns: sessionColumns, rows: states, conflict: "session_id") + ")"]
         if projection.keepsSessionTimeline {
             let timeline = statement.builder.bind(try records(changes.timeline, columns: sessionEventColumns, as: write))
